@@ -1,0 +1,61 @@
+"""Turning shared keys into duplicate decisions, keyed by document id.
+
+Deduplication is map -> group by key -> map. A `GroupStage` maps documents to `(key, id)` rows; an engine
+groups the rows by key (Ray Data `groupby`, Beam `GroupByKey`, or pyarrow locally) and calls `star_edges`
+on each group; `duplicate_decisions` then resolves connected components over all edges and names, for every
+document but one per component, the document it duplicates. The survivor is the smallest id, so the result
+depends only on ids: not on partitioning, ordering or engine.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+KEY = "key"
+ID = "id"
+DUPLICATE_OF = "duplicate_of"
+
+KEY_SCHEMA = pa.schema([pa.field(KEY, pa.binary()), pa.field(ID, pa.string())])
+EDGE_SCHEMA = pa.schema([pa.field(ID, pa.string()), pa.field(DUPLICATE_OF, pa.string())])
+
+
+def star_edges(rows: pa.Table) -> pa.Table:
+    """Link every id to the smallest id sharing its key; rows may hold one key group or many."""
+    if rows.num_rows == 0:
+        return EDGE_SCHEMA.empty_table()
+    rows = rows.select([KEY, ID]).sort_by([(KEY, "ascending"), (ID, "ascending")])
+    keys = rows.column(KEY).combine_chunks()
+    ids = rows.column(ID).combine_chunks()
+    # A row starts a new group when its key differs from the previous row's key.
+    starts = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
+    is_start = pa.concat_arrays([pa.array([True]), starts.cast(pa.bool_())])
+    group_index = pc.subtract(pc.cumulative_sum(is_start.cast(pa.int64())), 1)
+    start_positions = pc.indices_nonzero(is_start)
+    roots = pc.take(ids, pc.take(start_positions, group_index))
+    linked = pc.and_(pc.invert(is_start), pc.not_equal(ids, roots))
+    return pa.table({ID: pc.filter(ids, linked), DUPLICATE_OF: pc.filter(roots, linked)}, schema=EDGE_SCHEMA)
+
+
+def duplicate_decisions(edges: pa.Table) -> pa.Table:
+    """Connected components over undirected edges; every member but the smallest id maps to that id."""
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        root = node
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(node, node) != root:  # path compression
+            parent[node], node = root, parent[node]
+        return root
+
+    for left, right in zip(edges.column(ID).to_pylist(), edges.column(DUPLICATE_OF).to_pylist(), strict=True):
+        root_left, root_right = find(left), find(right)
+        if root_left != root_right:
+            # The smaller id always becomes the root, so roots are component minima.
+            low, high = sorted((root_left, root_right))
+            parent[high] = low
+        parent.setdefault(left, left)
+        parent.setdefault(right, right)
+    members = sorted(node for node in parent if find(node) != node)
+    return pa.table({ID: members, DUPLICATE_OF: [find(node) for node in members]}, schema=EDGE_SCHEMA)

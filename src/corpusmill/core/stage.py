@@ -1,0 +1,162 @@
+"""The stage protocol and the registry of versioned stage names.
+
+A stage is a small object with declared input and output columns, an idempotent `setup()` that loads models
+once per worker, and `__call__(batch) -> batch`. Stages never import an engine: the engine adapters only see
+this protocol. Stages are registered under versioned names (`langid_v1`); a recipe may name a stage bare
+(`langid`), which resolves to the newest version, and the resolved name is what a run is keyed by, so a new
+version of a stage can never silently change the output of an existing run.
+
+Three kinds of stage exist:
+- `MapStage`: one batch in, one batch out; rows it rejects get a `drop_reason` instead of vanishing.
+- `GroupStage`: whole-dataset deduplication written as map -> group by key -> map. The stage emits
+  `(key, id)` rows; the engine groups them; documents sharing a key are linked, connected components are
+  resolved by id, and every member but the smallest id is dropped.
+- `SinkStage`: writes kept documents somewhere (token shards) and adds a manifest.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from corpusmill.core.stats import Stats
+
+
+class StageParams(BaseModel):
+    """Base of every stage's parameter model: unknown fields are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(StageParams):
+    """For stages that take no parameters."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one worker of a stage needs; engines map this onto their own scheduling."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory_gb: float = 0.0
+
+
+class Stage(ABC):
+    """Common ground of all stage kinds."""
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    Params: ClassVar[type[StageParams]] = NoParams
+    requires: ClassVar[tuple[str, ...]] = ()
+    removes: ClassVar[tuple[str, ...]] = ()
+    resources: ClassVar[Resources] = Resources()
+
+    def __init__(self, params: StageParams | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+        self.stats = Stats()
+        self._ready = False
+
+    @classmethod
+    def versioned_name(cls) -> str:
+        """The registry key, e.g. `langid_v1`."""
+        return f"{cls.name}_v{cls.version}"
+
+    def output_fields(self) -> list[pa.Field]:
+        """Columns this stage adds or rewrites (types fixed, so all parts share one schema)."""
+        return []
+
+    def setup(self) -> None:
+        """Load models and open resources; safe to call many times, does the work once per worker."""
+        if not self._ready:
+            self._setup()
+            self._ready = True
+
+    def _setup(self) -> None:
+        """Override to load what the stage needs."""
+
+    def close(self) -> None:
+        """Release worker resources (subprocesses, files); the stage may be set up again later."""
+        self._ready = False
+
+    def take_stats(self) -> Stats:
+        """Hand over the stats gathered so far and start afresh (one part's worth at a time)."""
+        stats, self.stats = self.stats, Stats()
+        return stats
+
+
+class MapStage(Stage):
+    """A per-batch transformation; rejected rows are marked with `schema.mark_drops`."""
+
+    @abstractmethod
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Transform one batch; the output has the same rows, in the same order."""
+
+
+class GroupStage(Stage):
+    """Deduplication over the whole dataset, keyed by document id."""
+
+    drop_reason: ClassVar[str]
+
+    @abstractmethod
+    def keys(self, batch: pa.RecordBatch) -> pa.Table:
+        """Rows `(key: binary, id: string)`: documents sharing a key are duplicates of one another."""
+
+
+class SinkStage(Stage):
+    """Consumes kept documents part by part and writes them somewhere."""
+
+    output_dirname: ClassVar[str] = "shards"
+
+    @abstractmethod
+    def write_part(self, batches: Iterable[pa.RecordBatch], out_dir: Path, part_name: str) -> dict[str, Any]:
+        """Write one part's documents under `out_dir`; return a JSON-able description of what was written."""
+
+    @abstractmethod
+    def finalize(self, parts: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
+        """Combine the parts' descriptions (e.g. into a manifest); runs once, on the driver."""
+
+
+_REGISTRY: dict[str, type[Stage]] = {}
+_VERSIONED = re.compile(r"^(?P<base>[a-z][a-z0-9_]*?)_v(?P<version>\d+)$")
+
+
+def register(cls: type[Stage]) -> type[Stage]:
+    """Class decorator: make a stage available to recipes under its versioned name."""
+    key = cls.versioned_name()
+    if key in _REGISTRY and _REGISTRY[key] is not cls:
+        raise ValueError(f"stage {key} is registered twice")
+    _REGISTRY[key] = cls
+    return cls
+
+
+def _load_builtin_stages() -> None:
+    # Imported here, not at module top, so that importing the protocol stays cheap and cycle-free.
+    import corpusmill.stages  # noqa: F401
+
+
+def available_stages() -> list[str]:
+    """All registered versioned names, sorted."""
+    _load_builtin_stages()
+    return sorted(_REGISTRY)
+
+
+def resolve_stage(name: str) -> type[Stage]:
+    """Find a stage by versioned name, or by bare name (the newest version); KeyError lists the choices."""
+    _load_builtin_stages()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if not _VERSIONED.match(name):
+        versions = [cls for cls in _REGISTRY.values() if cls.name == name]
+        if versions:
+            return max(versions, key=lambda cls: cls.version)
+    bare = sorted({cls.name for cls in _REGISTRY.values()})
+    raise KeyError(
+        f"unknown stage {name!r}; allowed: {', '.join(bare)} (or a versioned name: {', '.join(sorted(_REGISTRY))})"
+    )

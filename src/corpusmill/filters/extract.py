@@ -1,0 +1,161 @@
+"""`extract`: turn raw HTML into main-content text with trafilatura, one sandboxed document at a time.
+
+The extractor runs in a child process (see `corpusmill.filters.sandbox`) so that a page that hangs or crashes
+the parser costs one document and one restart, never the engine worker. Every row keeps its place: rows that
+yield no text are marked dropped with the reason (`extract_timeout`, `extract_crash`, `extract_error`,
+`extract_empty`, `html_too_large`). Sources that already carry text (WET files, JSONL) may be mixed in: rows
+with text and no HTML pass through untouched. The `html` column is removed from the output, as it is by far
+the heaviest column and nothing downstream needs it.
+
+Extracted text is NFC-normalised (so that later dedup and tokenization see one spelling of each character)
+and stripped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import unicodedata
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from corpusmill.core import schema
+from corpusmill.core.stage import MapStage, StageParams, register
+from corpusmill.filters.sandbox import ExtractFn, Sandbox, trafilatura_text
+
+logger = logging.getLogger(__name__)
+
+TEXT_FIELD = pa.field(schema.TEXT, pa.large_string())
+
+_REASONS = {
+    "timeout": "extract_timeout",
+    "crash": "extract_crash",
+    "error": "extract_error",
+}
+
+
+class ExtractParams(StageParams):
+    """Deadline and size limits for the sandbox, and trafilatura's own switches."""
+
+    timeout_s: float = Field(10.0, gt=0)
+    max_html_bytes: int = Field(5_000_000, gt=0)
+    favor_precision: bool = False
+    include_tables: bool = True
+    include_comments: bool = False
+    deduplicate: bool = False
+
+
+@register
+class ExtractStage(MapStage):
+    """HTML -> text with trafilatura in a sandboxed worker process."""
+
+    name = "extract"
+    Params = ExtractParams
+    requires = (schema.HTML,)
+    removes = (schema.HTML,)
+
+    def __init__(
+        self, params: ExtractParams | None = None, *, extract_fn: ExtractFn = trafilatura_text
+    ) -> None:
+        super().__init__(params)
+        self.params: ExtractParams
+        # Not a parameter: a recipe cannot choose it. It exists so tests can run the real sandbox with a
+        # function that hangs or dies; it must be a picklable module-level function.
+        self._extract_fn = extract_fn
+        self._sandbox: Sandbox | None = None
+
+    def output_fields(self) -> list[pa.Field]:
+        """The extracted text replaces whatever text column the row had."""
+        return [TEXT_FIELD]
+
+    def _setup(self) -> None:
+        p = self.params
+        options = {
+            "favor_precision": p.favor_precision,
+            "include_tables": p.include_tables,
+            "include_comments": p.include_comments,
+            "deduplicate": p.deduplicate,
+        }
+        self._sandbox = Sandbox(self._extract_fn, options, timeout_s=p.timeout_s)
+        self._sandbox.start()
+
+    def close(self) -> None:
+        """Stop the worker process; `setup()` starts a new one."""
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+        super().close()
+
+    def __del__(self) -> None:
+        # The sandbox's own finalizer also reaps the child; this only makes the intent explicit.
+        with contextlib.suppress(Exception):  # at interpreter shutdown modules may already be gone
+            self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Engines ship stages to workers by pickling; a running child process cannot travel.
+        state = self.__dict__.copy()
+        state["_sandbox"] = None
+        state["_ready"] = False
+        return state
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Extract text for every row that has HTML; mark the rows that yield none."""
+        self.setup()
+        n = batch.num_rows
+        htmls = _column(batch, schema.HTML, n)
+        texts = _column(batch, schema.TEXT, n)
+        already = _column(batch, schema.DROP_REASON, n)
+        out_texts: list[str | None] = []
+        reasons: list[str | None] = []
+        details: list[str | None] = []
+        for doc_id, html, text, dropped in zip(
+            batch.column(schema.ID).to_pylist(), htmls, texts, already, strict=True
+        ):
+            new_text, reason, detail = self._one(doc_id, html, text, dropped)
+            out_texts.append(new_text)
+            reasons.append(reason)
+            details.append(detail)
+        batch = schema.set_column(batch, TEXT_FIELD, out_texts)
+        batch = schema.mark_drops(batch, reasons, details)
+        return schema.drop_columns(batch, [schema.HTML])
+
+    def _one(
+        self, doc_id: str, html: str | None, text: str | None, dropped: str | None
+    ) -> tuple[str | None, str | None, str | None]:
+        if dropped is not None:
+            self.stats.incr("extract.skipped_dropped")
+            return text, None, None
+        if html is None:
+            if text is not None:
+                self.stats.incr("extract.passthrough")
+                return text, None, None
+            self.stats.incr("extract.empty")
+            return None, "extract_empty", "row has neither html nor text"
+        size = len(html.encode("utf-8", errors="surrogatepass"))
+        if size > self.params.max_html_bytes:
+            self.stats.incr("extract.html_too_large")
+            return None, "html_too_large", f"{size} bytes > max_html_bytes={self.params.max_html_bytes}"
+        assert self._sandbox is not None
+        outcome = self._sandbox.run(html)
+        if outcome.status != "ok":
+            self.stats.incr(f"extract.{outcome.status}")
+            if outcome.status != "error":
+                logger.warning(
+                    "extract: document %s dropped (%s: %s)", doc_id, outcome.status, outcome.detail
+                )
+            return None, _REASONS[outcome.status], outcome.detail
+        result = unicodedata.normalize("NFC", outcome.value).strip() if outcome.value else ""
+        if not result:
+            self.stats.incr("extract.empty")
+            return None, "extract_empty", None
+        self.stats.incr("extract.ok")
+        self.stats.observe("extract.chars", len(result))
+        return result, None, None
+
+
+def _column(batch: pa.RecordBatch, name: str, n: int) -> list[Any]:
+    if name in batch.schema.names:
+        return batch.column(name).to_pylist()
+    return [None] * n

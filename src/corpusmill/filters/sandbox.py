@@ -1,0 +1,263 @@
+"""A long-lived child process that runs a fragile function on one document at a time.
+
+HTML extraction is the one step of the pipeline that can hang (pathological markup makes lxml or the
+extractor's heuristics spin), blow up memory or crash in C code. Running it in-process would let a single bad
+page stall or kill a whole engine worker, so it runs in a child process instead, and the parent enforces a
+per-document deadline:
+
+- the parent sends one payload over a `Pipe` and waits at most `timeout_s` for the answer;
+- past the deadline the child is killed and the document reported as `timeout`;
+- if the child dies (segfault, OOM killer, `MemoryError`, which the child turns into an exit because the heap
+  may be unusable afterwards) the document is reported as `crash`;
+- an ordinary exception inside the function is reported as `error` and the child keeps serving.
+
+After a timeout or crash the child is started again on the next document, so the cost of a bad page is one
+restart, not a lost worker. The child is started with the "spawn" method: the parent may be a multi-threaded
+engine worker (Ray), and forking a multi-threaded process can deadlock the child on locks held by other
+threads. (As with any spawn-started process, a script that uses the sandbox must do its work under
+`if __name__ == "__main__":`, because the child re-imports the main module.) The function is passed in (a
+picklable module-level function), which is what lets tests exercise the timeout and crash paths with
+functions that really sleep or really exit.
+
+This module stays free of heavy imports so the child only loads what the function itself needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
+
+ExtractFn = Callable[[str, Mapping[str, Any]], str | None]
+Status = Literal["ok", "timeout", "crash", "error"]
+
+# Exit code the child uses after a MemoryError: distinguishes it from a signal in the crash detail.
+MEMORY_ERROR_EXIT = 75
+_READY = "ready"
+# A child whose pipe reported EOF is normally already exiting: wait this long for its real exit status.
+_DYING_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one payload: the function's result, or why there is none."""
+
+    status: Status
+    value: str | None = None
+    detail: str | None = None
+
+
+def trafilatura_text(html: str, options: Mapping[str, Any]) -> str | None:
+    """Default extraction function: a page's main text by trafilatura (here, so the child stays lean)."""
+    import trafilatura
+
+    return trafilatura.extract(html, output_format="txt", **options)
+
+
+def _raise_oom_priority() -> None:
+    # Ask the kernel to pick this child first when memory runs out, rather than the engine worker.
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000\n")
+    except OSError:
+        pass
+
+
+def _serve(conn: Connection, fn: ExtractFn, options: Mapping[str, Any]) -> None:
+    """Child main loop: answer payloads until the parent closes its end of the pipe."""
+    _raise_oom_priority()
+    # Per-page warnings of the extractor would flood the worker's stderr; real failures come back as outcomes.
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
+    conn.send((_READY, None))
+    while True:
+        try:
+            payload = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            result = fn(payload, options)
+        except MemoryError:
+            os._exit(MEMORY_ERROR_EXIT)
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            continue
+        if result is not None and not isinstance(result, str):
+            conn.send(
+                ("error", f"extraction function returned {type(result).__name__}, expected str or None")
+            )
+            continue
+        conn.send(("ok", result))
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "worker died (exit status unknown)"
+    if exitcode == MEMORY_ERROR_EXIT:
+        return "worker ran out of memory (MemoryError)"
+    if exitcode < 0:
+        return f"worker killed by signal {-exitcode}"
+    return f"worker exited with status {exitcode}"
+
+
+class _Child:
+    """One running child process and the parent's end of its pipe."""
+
+    def __init__(self, fn: ExtractFn, options: Mapping[str, Any]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(
+            target=_serve, args=(child_conn, fn, dict(options)), daemon=True, name="corpusmill-extract"
+        )
+        try:
+            self.process.start()
+        except BaseException:
+            parent_conn.close()
+            child_conn.close()
+            raise
+        # Close our copy of the child's end so that the child's death shows up as EOF on ours.
+        child_conn.close()
+        self.conn = parent_conn
+
+    def stop(self, grace_s: float = 0.0) -> int | None:
+        """Kill the child if still running (after `grace_s` to exit by itself); return its exit code."""
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        if grace_s > 0:
+            self.process.join(timeout=grace_s)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=10)
+        return self.process.exitcode
+
+
+def _stop_child(holder: list[_Child | None]) -> None:
+    # Finalizer: must not reference the Sandbox itself, or the Sandbox would never be collected.
+    child = holder[0]
+    holder[0] = None
+    if child is not None:
+        child.stop()
+
+
+class Sandbox:
+    """Runs `fn(payload, options)` in a restartable child process with a per-payload deadline."""
+
+    def __init__(
+        self,
+        fn: ExtractFn = trafilatura_text,
+        options: Mapping[str, Any] | None = None,
+        timeout_s: float = 10.0,
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.fn = fn
+        self.options = dict(options or {})
+        self.timeout_s = timeout_s
+        self.start_timeout_s = start_timeout_s
+        self.starts = 0
+        self._lock = threading.Lock()
+        # A one-slot list shared with the finalizer, so the child is reaped at garbage collection or exit.
+        self._holder: list[_Child | None] = [None]
+        self._finalizer = weakref.finalize(self, _stop_child, self._holder)
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running child, if any (tests and diagnostics)."""
+        child = self._holder[0]
+        return child.process.pid if child is not None else None
+
+    @property
+    def alive(self) -> bool:
+        """Whether a child is running now."""
+        child = self._holder[0]
+        return child is not None and child.process.is_alive()
+
+    def start(self) -> None:
+        """Start the child if none is running; fail loudly if it cannot even start."""
+        with self._lock:
+            self._ensure_child()
+
+    def run(self, payload: str) -> Outcome:
+        """Send one payload and wait for its outcome; never raises for a bad document."""
+        with self._lock:
+            child = self._ensure_child()
+            try:
+                child.conn.send(payload)
+            except (OSError, EOFError):
+                return self._crashed(child)
+            if not child.conn.poll(self.timeout_s):
+                if not child.process.is_alive():
+                    return self._crashed(child)
+                self._discard()
+                logger.warning("extraction worker pid %s timed out; it will be restarted", child.process.pid)
+                return Outcome("timeout", detail=f"no result within {self.timeout_s:g} s")
+            try:
+                status, value = child.conn.recv()
+            except (EOFError, OSError):
+                return self._crashed(child)
+            if status == "ok":
+                return Outcome("ok", value=value)
+            return Outcome("error", detail=value)
+
+    def stop(self) -> None:
+        """Stop the child (if any); a later `run` starts a new one."""
+        with self._lock:
+            self._discard()
+
+    def close(self) -> None:
+        """Stop the child for good (same as `stop`; named for use with contextlib.closing)."""
+        self.stop()
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _ensure_child(self) -> _Child:
+        child = self._holder[0]
+        if child is not None and child.process.is_alive():
+            return child
+        if child is not None:
+            self._discard()
+        child = _Child(self.fn, self.options)
+        self._holder[0] = child
+        self.starts += 1
+        ready = False
+        try:
+            if child.conn.poll(self.start_timeout_s):
+                message = child.conn.recv()
+                ready = isinstance(message, tuple) and message[0] == _READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            exitcode = self._discard(grace_s=_DYING_GRACE_S)
+            raise RuntimeError(
+                f"the extraction worker ({getattr(self.fn, '__qualname__', self.fn)!r}) did not start within "
+                f"{self.start_timeout_s:g} s ({_describe_exit(exitcode)}); its traceback is on stderr. Check "
+                "that the function's module imports cleanly in a fresh interpreter, and that the main script "
+                "runs its work under `if __name__ == '__main__':` (the child is started with 'spawn')"
+            )
+        logger.debug("extraction worker started, pid %s", child.process.pid)
+        return child
+
+    def _crashed(self, child: _Child) -> Outcome:
+        exitcode = self._discard(grace_s=_DYING_GRACE_S)
+        detail = _describe_exit(exitcode)
+        logger.warning("extraction worker pid %s died: %s; it will be restarted", child.process.pid, detail)
+        return Outcome("crash", detail=detail)
+
+    def _discard(self, grace_s: float = 0.0) -> int | None:
+        child = self._holder[0]
+        self._holder[0] = None
+        return child.stop(grace_s) if child is not None else None

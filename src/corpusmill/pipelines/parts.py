@@ -1,0 +1,369 @@
+"""Work on one part: the unit every engine schedules.
+
+A part is one input file, and later the parquet file that a step wrote for it. Tasks here are plain,
+picklable callables: an engine ships one to its workers, calls `setup()` once per worker (stages load their
+models there) and then calls it on parts. Each task writes its outputs atomically and finishes with a
+`<part>.done.json` marker holding the part's stats; a task that finds its marker returns it without redoing
+anything, which is all that resuming a run takes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from corpusmill.core import schema
+from corpusmill.core.atomic import write_json
+from corpusmill.core.grouping import DUPLICATE_OF, ID
+from corpusmill.core.recipe import InputSpec
+from corpusmill.core.stage import GroupStage, MapStage, SinkStage
+from corpusmill.core.stats import Stats
+from corpusmill.pipelines.graph import PlannedStage
+from corpusmill.pipelines.part_writer import PartWriter
+
+INTERMEDIATE = "intermediate"
+READ_STATS = "00-read"
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """Where one part's documents come from: an input file (with its reader format) or an intermediate file."""
+
+    name: str
+    uri: str
+    fmt: str
+
+    def to_json(self) -> str:
+        """Serialise for engines that move rows of strings."""
+        return json.dumps({"name": self.name, "uri": self.uri, "fmt": self.fmt})
+
+    @classmethod
+    def from_json(cls, text: str) -> PartSpec:
+        """Inverse of `to_json`."""
+        return cls(**json.loads(text))
+
+
+@dataclass
+class PartSource:
+    """Reads a part as batches, counting reader statistics only when asked (the first read of an input)."""
+
+    input_spec: InputSpec
+    batch_size: int
+    count_reader_stats: bool
+
+    def batches(self, part: PartSpec, stats: dict[str, Stats]) -> Iterator[pa.RecordBatch]:
+        """Stream the part's documents."""
+        if part.fmt == INTERMEDIATE:
+            yield from pq.ParquetFile(part.uri).iter_batches(batch_size=self.batch_size)
+            return
+        from corpusmill.io import read_batches
+
+        reader_stats = Stats()
+        spec = self.input_spec
+        options: dict[str, Any] = {"max_document_bytes": spec.max_document_bytes}
+        if part.fmt in ("jsonl", "parquet"):
+            options.update(
+                text_field=spec.text_field,
+                id_field=spec.id_field,
+                url_field=spec.url_field,
+                lang_field=spec.lang_field,
+                html_field=spec.html_field,
+            )
+        for batch in read_batches(
+            part.uri, part.fmt, batch_size=self.batch_size, stats=reader_stats, **options
+        ):
+            reader_stats.incr("docs_out", batch.num_rows)
+            yield batch
+        if self.count_reader_stats:
+            stats.setdefault(READ_STATS, Stats()).merge(reader_stats)
+
+
+def _counting(batches: Iterator[pa.RecordBatch], stats: Stats) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, counting them as both in and out (sinks keep every document)."""
+    for batch in batches:
+        stats.incr("docs_in", batch.num_rows)
+        stats.incr("docs_out", batch.num_rows)
+        yield batch
+
+
+def _marker(directory: Path, part: PartSpec) -> Path:
+    return directory / f"{part.name}.done.json"
+
+
+def _finished(directory: Path, part: PartSpec) -> dict[str, Any] | None:
+    marker = _marker(directory, part)
+    if marker.exists():
+        return json.loads(marker.read_text(encoding="utf-8"))
+    return None
+
+
+def _finish(
+    directory: Path, part: PartSpec, output: Path | None, rows: int, stats: dict[str, Stats], **extra: Any
+) -> dict[str, Any]:
+    result = {
+        "part": part.name,
+        "output": str(output) if output is not None else None,
+        "rows": rows,
+        "stats": {label: s.to_dict() for label, s in sorted(stats.items())},
+        **extra,
+    }
+    write_json(_marker(directory, part), result)
+    return result
+
+
+def split_drops(batch: pa.RecordBatch, stage_label: str) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
+    """Separate kept rows from rows a stage marked; kept rows lose the drop columns, rejected gain the stage."""
+    if schema.DROP_REASON not in batch.schema.names:
+        return batch, None
+    dropped_mask = pc.is_valid(batch.column(schema.DROP_REASON))
+    rejected = batch.filter(dropped_mask)
+    kept = schema.drop_columns(
+        batch.filter(pc.invert(dropped_mask)), [schema.DROP_REASON, schema.DROP_DETAIL]
+    )
+    if rejected.num_rows == 0:
+        return kept, None
+    rejected = schema.set_column(rejected, schema.REJECTED_STAGE_FIELD, [stage_label] * rejected.num_rows)
+    return kept, rejected
+
+
+def _count(stats: Stats, batch_in: int, kept: pa.RecordBatch, rejected: pa.RecordBatch | None) -> None:
+    stats.incr("docs_in", batch_in)
+    stats.incr("docs_out", kept.num_rows)
+    if rejected is not None:
+        for reason, n in zip(*_value_counts(rejected.column(schema.DROP_REASON)), strict=True):
+            stats.incr(f"dropped.{reason}", n)
+
+
+def _value_counts(column: pa.Array) -> tuple[list[str], list[int]]:
+    counts = pc.value_counts(column)
+    return counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+
+
+@dataclass
+class _RejectedWriters:
+    """One rejected-documents file per stage per part, opened only when a stage rejects something."""
+
+    directory: Path
+    part: str
+    enabled: bool
+    writers: dict[str, PartWriter] = field(default_factory=dict)
+
+    def write(self, label: str, batch: pa.RecordBatch | None) -> None:
+        if not self.enabled or batch is None:
+            return
+        if label not in self.writers:
+            self.writers[label] = PartWriter(self.directory / f"{label}-{self.part}.parquet")
+        self.writers[label].write(batch)
+
+    def close(self) -> list[str]:
+        return [str(w.path) for w in self.writers.values() if w.close() > 0]
+
+
+@dataclass
+class MapTask:
+    """Apply fused map stages to a part, writing kept and rejected documents."""
+
+    stages: tuple[PlannedStage, ...]
+    source: PartSource
+    out_dir: Path
+    rejected_dir: Path
+    keep_rejected: bool
+    _built: list[tuple[str, MapStage]] = field(default_factory=list, init=False, repr=False)
+
+    def setup(self) -> None:
+        """Build and set up every stage once per worker."""
+        if not self._built:
+            for planned in self.stages:
+                stage = planned.entry.build()
+                assert isinstance(stage, MapStage)
+                stage.setup()
+                self._built.append((planned.label, stage))
+
+    def close(self) -> None:
+        """Release what the stages hold (subprocesses, models)."""
+        for _, stage in self._built:
+            stage.close()
+        self._built.clear()
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        """Process one part, or return its marker if a previous run finished it."""
+        done = _finished(self.out_dir, part)
+        if done is not None:
+            return done
+        self.setup()
+        stats: dict[str, Stats] = {label: Stats() for label, _ in self._built}
+        kept_writer = PartWriter(self.out_dir / f"{part.name}.parquet")
+        rejected = _RejectedWriters(self.rejected_dir, part.name, self.keep_rejected)
+        try:
+            for batch in self.source.batches(part, stats):
+                for label, stage in self._built:
+                    rows_in = batch.num_rows
+                    batch, dropped = split_drops(stage(batch), label)
+                    _count(stats[label], rows_in, batch, dropped)
+                    rejected.write(label, dropped)
+                    if batch.num_rows == 0:
+                        break
+                if batch.num_rows:
+                    kept_writer.write(batch)
+            rows = kept_writer.close()
+            rejected_files = rejected.close()
+        finally:
+            kept_writer.abort()
+            for writer in rejected.writers.values():
+                writer.abort()
+        for label, stage in self._built:
+            stats[label].merge(stage.take_stats())
+        output = kept_writer.path if rows else None
+        return _finish(self.out_dir, part, output, rows, stats, rejected=rejected_files)
+
+
+@dataclass
+class KeysTask:
+    """First half of a group stage: write `(key, id)` rows for a part."""
+
+    stage: PlannedStage
+    source: PartSource
+    keys_dir: Path
+    _built: GroupStage | None = field(default=None, init=False, repr=False)
+
+    def setup(self) -> None:
+        """Build the group stage once per worker."""
+        if self._built is None:
+            stage = self.stage.entry.build()
+            assert isinstance(stage, GroupStage)
+            stage.setup()
+            self._built = stage
+
+    def close(self) -> None:
+        """Nothing is held between parts."""
+        self._built = None
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        """Write the part's keys, or return its marker."""
+        done = _finished(self.keys_dir, part)
+        if done is not None:
+            return done
+        self.setup()
+        assert self._built is not None
+        stats: dict[str, Stats] = {}
+        writer = PartWriter(self.keys_dir / f"{part.name}.parquet")
+        try:
+            for batch in self.source.batches(part, stats):
+                keys = self._built.keys(batch)
+                if keys.num_rows:
+                    for record_batch in keys.to_batches():
+                        writer.write(record_batch)
+            rows = writer.close()
+        finally:
+            writer.abort()
+        stats[self.stage.label] = self._built.take_stats()
+        return _finish(self.keys_dir, part, writer.path if rows else None, rows, stats)
+
+
+@dataclass
+class ApplyDuplicatesTask:
+    """Second half of a group stage: drop every document that the decisions name as a duplicate."""
+
+    stage: PlannedStage
+    drop_reason: str
+    decisions_path: Path
+    source: PartSource
+    out_dir: Path
+    rejected_dir: Path
+    keep_rejected: bool
+    _duplicate_of: dict[str, str] | None = field(default=None, init=False, repr=False)
+
+    def setup(self) -> None:
+        """Load the decisions once per worker."""
+        if self._duplicate_of is None:
+            table = pq.read_table(self.decisions_path)
+            self._duplicate_of = dict(
+                zip(table.column(ID).to_pylist(), table.column(DUPLICATE_OF).to_pylist(), strict=True)
+            )
+
+    def close(self) -> None:
+        """Forget the decisions."""
+        self._duplicate_of = None
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        """Write the part without its duplicates, or return its marker."""
+        done = _finished(self.out_dir, part)
+        if done is not None:
+            return done
+        self.setup()
+        assert self._duplicate_of is not None
+        label = self.stage.label
+        stats: dict[str, Stats] = {label: Stats()}
+        kept_writer = PartWriter(self.out_dir / f"{part.name}.parquet")
+        rejected = _RejectedWriters(self.rejected_dir, part.name, self.keep_rejected)
+        value_set = pa.array(list(self._duplicate_of), pa.string())
+        try:
+            for batch in self.source.batches(part, stats):
+                ids = batch.column(schema.ID)
+                is_dup = pc.fill_null(pc.is_in(ids, value_set=value_set), False).to_pylist()
+                originals = [
+                    self._duplicate_of[doc_id] if dup else None
+                    for doc_id, dup in zip(ids.to_pylist(), is_dup, strict=True)
+                ]
+                reasons = [self.drop_reason if original else None for original in originals]
+                details = [f"duplicate of {original}" if original else None for original in originals]
+                kept, dropped = split_drops(schema.mark_drops(batch, reasons, details), label)
+                _count(stats[label], batch.num_rows, kept, dropped)
+                rejected.write(label, dropped)
+                if kept.num_rows:
+                    kept_writer.write(kept)
+            rows = kept_writer.close()
+            rejected_files = rejected.close()
+        finally:
+            kept_writer.abort()
+            for writer in rejected.writers.values():
+                writer.abort()
+        output = kept_writer.path if rows else None
+        return _finish(self.out_dir, part, output, rows, stats, rejected=rejected_files)
+
+
+@dataclass
+class SinkTask:
+    """Hand a part's documents to a sink stage (e.g. the shard writer)."""
+
+    stage: PlannedStage
+    source: PartSource
+    sink_dir: Path
+    marker_dir: Path
+    _built: SinkStage | None = field(default=None, init=False, repr=False)
+
+    def setup(self) -> None:
+        """Build the sink once per worker."""
+        if self._built is None:
+            stage = self.stage.entry.build()
+            assert isinstance(stage, SinkStage)
+            stage.setup()
+            self._built = stage
+
+    def close(self) -> None:
+        """Release the sink."""
+        if self._built is not None:
+            self._built.close()
+        self._built = None
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        """Write the part through the sink, or return its marker."""
+        done = _finished(self.marker_dir, part)
+        if done is not None:
+            return done
+        self.setup()
+        assert self._built is not None
+        stats: dict[str, Stats] = {}
+        counted = Stats()
+        written = self._built.write_part(
+            _counting(self.source.batches(part, stats), counted), self.sink_dir, part.name
+        )
+        stats[self.stage.label] = counted.merge(self._built.take_stats())
+        return _finish(self.marker_dir, part, None, 0, stats, written=written)

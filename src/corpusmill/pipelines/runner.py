@@ -1,0 +1,296 @@
+"""Runs a recipe: plans steps, hands part tasks to an engine, and lays out the run directory.
+
+The run directory is keyed by the recipe's fingerprint. Every step writes under `stages/`, rejected documents
+go to `rejected/`, the final documents are linked into `documents/`, sinks write their own folder
+(`shards/`), and `manifest.json` is written last: its presence means the run is complete, so running a
+finished recipe again does nothing, and running an interrupted one resumes at the first unfinished part.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow.parquet as pq
+
+from corpusmill import __version__
+from corpusmill.core.atomic import atomic_open, atomic_path, write_json
+from corpusmill.core.grouping import duplicate_decisions
+from corpusmill.core.recipe import Recipe
+from corpusmill.core.stage import GroupStage, SinkStage
+from corpusmill.core.stats import Stats
+from corpusmill.pipelines.engine import Engine, make_engine
+from corpusmill.pipelines.graph import Step, plan_steps
+from corpusmill.pipelines.parts import (
+    INTERMEDIATE,
+    ApplyDuplicatesTask,
+    KeysTask,
+    MapTask,
+    PartSource,
+    PartSpec,
+    SinkTask,
+)
+from corpusmill.pipelines.summary import RunSummary, summarize
+from corpusmill.shards.manifest import sha256_file
+
+logger = logging.getLogger(__name__)
+
+RUN_FORMAT = "corpusmill-run"
+RUN_FORMAT_VERSION = 1
+
+
+class RunDirError(RuntimeError):
+    """The run directory belongs to something else (another recipe, other inputs)."""
+
+
+class Progress(Protocol):
+    """What the runner reports while it works (the CLI draws bars from it)."""
+
+    def phase(self, description: str, total: int) -> None:
+        """A new phase over `total` parts begins."""
+
+    def advance(self) -> None:
+        """One part of the current phase finished."""
+
+
+class _Silent:
+    def phase(self, description: str, total: int) -> None:
+        pass
+
+    def advance(self) -> None:
+        pass
+
+
+@dataclass
+class RunResult:
+    """Where a run lives and what it did."""
+
+    run_dir: Path
+    already_complete: bool
+    summary: RunSummary
+
+
+@dataclass
+class _RunState:
+    recipe: Recipe
+    run_dir: Path
+    engine: Engine
+    progress: Progress
+    stats: dict[str, Stats] = field(default_factory=dict)
+    sink_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def collect(self, results: list[dict[str, Any]]) -> None:
+        for result in results:
+            for label, data in result["stats"].items():
+                self.stats.setdefault(label, Stats()).merge(Stats.from_dict(data))
+
+
+def default_run_dir(recipe: Recipe, root: Path = Path("runs")) -> Path:
+    """`runs/<name>-<fingerprint>`."""
+    return root / f"{recipe.name}-{recipe.fingerprint()}"
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    engine: str = "ray",
+    address: str | None = None,
+    output: Path | None = None,
+    num_cpus: int | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run (or resume, or recognise as finished) a recipe and return its run directory and summary."""
+    run_dir = Path(output) if output is not None else default_run_dir(recipe)
+    if _is_complete(run_dir, recipe):
+        return RunResult(run_dir, True, summarize(json.loads((run_dir / "stats.json").read_text())))
+    from corpusmill.io import detect_format, expand_inputs
+
+    inputs = expand_inputs(recipe.input.paths)
+    _claim_run_dir(run_dir, recipe, inputs)
+    parts = [
+        PartSpec(
+            f"part-{index:05d}",
+            uri,
+            recipe.input.format if recipe.input.format != "auto" else detect_format(uri),
+        )
+        for index, uri in enumerate(inputs)
+    ]
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with make_engine(engine, address=address, num_cpus=num_cpus) as backend:
+        state = _RunState(recipe, run_dir, backend, progress or _Silent())
+        for step in plan_steps(recipe):
+            parts = _run_step(state, step, parts, first=step.index == 1)
+    _link_documents(run_dir, parts)
+    stats = _write_stats(state, engine)
+    _write_manifest(state, engine, started, stats)
+    return RunResult(run_dir, False, summarize(stats))
+
+
+def _is_complete(run_dir: Path, recipe: Recipe) -> bool:
+    manifest = run_dir / "manifest.json"
+    if not manifest.exists():
+        return False
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    if data.get("fingerprint") != recipe.fingerprint():
+        raise RunDirError(
+            f"{run_dir} holds a finished run of another recipe (fingerprint {data.get('fingerprint')}, this recipe "
+            f"is {recipe.fingerprint()}); choose another --output or remove that directory"
+        )
+    return True
+
+
+def _claim_run_dir(run_dir: Path, recipe: Recipe, inputs: list[str]) -> None:
+    identity = {"fingerprint": recipe.fingerprint(), "inputs": inputs}
+    marker = run_dir / "run.json"
+    if marker.exists():
+        previous = json.loads(marker.read_text(encoding="utf-8"))
+        if previous.get("fingerprint") != identity["fingerprint"]:
+            raise RunDirError(
+                f"{run_dir} holds an unfinished run of another recipe (fingerprint {previous.get('fingerprint')}); "
+                "choose another --output or remove that directory"
+            )
+        if previous.get("inputs") != inputs:
+            raise RunDirError(
+                f"{run_dir}: the input files changed since this run started ({len(previous.get('inputs', []))} "
+                f"then, {len(inputs)} now); resuming would mix two corpora. Remove the directory to start over."
+            )
+        logger.info("resuming the unfinished run in %s", run_dir)
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(marker, identity)
+    with atomic_open(run_dir / "recipe.yaml", "w", encoding="utf-8") as handle:
+        handle.write(recipe.to_yaml())
+
+
+def _source(state: _RunState, first: bool) -> PartSource:
+    return PartSource(state.recipe.input, state.recipe.output.batch_size, count_reader_stats=first)
+
+
+def _map(
+    state: _RunState, description: str, task: Any, parts: list[PartSpec], num_cpus: float
+) -> list[dict[str, Any]]:
+    state.progress.phase(description, len(parts))
+    results = []
+    for result in state.engine.map_parts(task, parts, num_cpus=num_cpus):
+        results.append(result)
+        state.progress.advance()
+    results.sort(key=lambda r: r["part"])
+    state.collect(results)
+    return results
+
+
+def _outputs(results: list[dict[str, Any]]) -> list[PartSpec]:
+    return [PartSpec(r["part"], r["output"], INTERMEDIATE) for r in results if r["output"]]
+
+
+def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) -> list[PartSpec]:
+    step_dir = state.run_dir / "stages" / step.dirname
+    rejected_dir = state.run_dir / "rejected"
+    keep_rejected = state.recipe.output.keep_rejected
+    cpus = max(planned.entry.stage_class().resources.num_cpus for planned in step.stages)
+    if step.kind == "map":
+        task = MapTask(step.stages, _source(state, first), step_dir, rejected_dir, keep_rejected)
+        return _outputs(_map(state, step.dirname, task, parts, cpus))
+    (planned,) = step.stages
+    if step.kind == "group":
+        stage_cls = planned.entry.stage_class()
+        assert issubclass(stage_cls, GroupStage)
+        keys_task = KeysTask(planned, _source(state, first), step_dir / "keys")
+        key_results = _map(state, f"{step.dirname} keys", keys_task, parts, cpus)
+        decisions = step_dir / "duplicates.parquet"
+        if not decisions.exists():
+            state.progress.phase(f"{step.dirname} grouping", 1)
+            edges = state.engine.group_edges([r["output"] for r in key_results if r["output"]])
+            with atomic_path(decisions) as tmp:
+                pq.write_table(duplicate_decisions(edges), tmp)
+            state.progress.advance()
+        apply_task = ApplyDuplicatesTask(
+            planned,
+            stage_cls.drop_reason,
+            decisions,
+            _source(state, False),
+            step_dir,
+            rejected_dir,
+            keep_rejected,
+        )
+        return _outputs(_map(state, f"{step.dirname} apply", apply_task, parts, 1.0))
+    stage_cls = planned.entry.stage_class()
+    assert issubclass(stage_cls, SinkStage)
+    sink_dir = state.run_dir / stage_cls.output_dirname
+    sink_task = SinkTask(planned, _source(state, first), sink_dir, step_dir)
+    results = _map(state, step.dirname, sink_task, parts, cpus)
+    state.sink_results[planned.label] = planned.entry.build().finalize(
+        [r["written"] for r in results], sink_dir
+    )
+    return parts
+
+
+def _link_documents(run_dir: Path, parts: list[PartSpec]) -> None:
+    documents = run_dir / "documents"
+    if documents.exists():
+        shutil.rmtree(documents)
+    documents.mkdir(parents=True)
+    for part in parts:
+        target = documents / f"{part.name}.parquet"
+        if part.fmt != INTERMEDIATE:
+            # A recipe of sink stages only: the inputs themselves are the documents; they stay where they are.
+            continue
+        try:
+            os.link(part.uri, target)
+        except OSError:
+            shutil.copyfile(part.uri, target)
+
+
+def _write_stats(state: _RunState, engine: str) -> dict[str, Any]:
+    stages = []
+    for label in sorted(state.stats):
+        stages.append({"label": label, **state.stats[label].to_dict()})
+    documents = sum(
+        pq.ParquetFile(p).metadata.num_rows for p in sorted((state.run_dir / "documents").glob("*.parquet"))
+    )
+    tokens = sum(int(result.get("total_tokens", 0)) for result in state.sink_results.values())
+    data = {
+        "recipe": state.recipe.name,
+        "fingerprint": state.recipe.fingerprint(),
+        "engine": engine,
+        "stages": stages,
+        "documents_out": documents,
+        "tokens_written": tokens,
+        "sinks": state.sink_results,
+    }
+    write_json(state.run_dir / "stats.json", data)
+    return data
+
+
+def _write_manifest(state: _RunState, engine: str, started: str, stats: dict[str, Any]) -> None:
+    files = []
+    for folder in ("documents", "rejected", "shards"):
+        for path in sorted((state.run_dir / folder).rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                files.append(
+                    {
+                        "path": str(path.relative_to(state.run_dir)),
+                        "bytes": path.stat().st_size,
+                        "sha256": sha256_file(path),
+                    }
+                )
+    manifest = {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "corpusmill_version": __version__,
+        "recipe": state.recipe.name,
+        "fingerprint": state.recipe.fingerprint(),
+        "engine": engine,
+        "started_at": started,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "documents": stats["documents_out"],
+        "tokens": stats["tokens_written"],
+        "files": files,
+    }
+    write_json(state.run_dir / "manifest.json", manifest)

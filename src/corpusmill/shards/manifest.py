@@ -1,0 +1,137 @@
+"""The manifest that makes a shards directory self-describing and checkable.
+
+A training job (or a person copying shards between clusters) needs to know which tokenizer and dtype the
+shards were written with and whether every file arrived intact. The manifest lists each shard's files
+relative to the shards directory, with byte sizes, SHA-256 and token/document counts, plus totals that are
+checked against the list when the manifest is built or read, so a hand-edited or truncated manifest is
+caught early. `verify()` compares the manifest with what is on disk and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from corpusmill.core.atomic import write_json
+from corpusmill.shards.tokenizer import EOS_ID, TOKENIZER_NAME, VOCAB_SIZE
+
+MANIFEST_FORMAT = "megatron-indexed"
+MANIFEST_VERSION = 1
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hash a file in 1 MiB chunks, so multi-gigabyte shards never have to fit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenizerInfo(_Model):
+    """Which tokenizer produced the ids; a trainer must use the same one."""
+
+    name: str = TOKENIZER_NAME
+    vocab_size: int = Field(default=VOCAB_SIZE, ge=1)
+    eos_id: int = Field(default=EOS_ID, ge=0)
+
+
+class ShardEntry(_Model):
+    """One `.bin`/`.idx` pair, with file names relative to the shards directory."""
+
+    name: str
+    bin_file: str
+    idx_file: str
+    bin_bytes: int = Field(ge=0)
+    idx_bytes: int = Field(ge=0)
+    bin_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    idx_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    num_tokens: int = Field(ge=0)
+    num_documents: int = Field(ge=0)
+
+
+class ShardManifest(_Model):
+    """Everything a consumer needs to trust and load a shards directory."""
+
+    format: Literal["megatron-indexed"] = MANIFEST_FORMAT
+    format_version: Literal[1] = MANIFEST_VERSION
+    tokenizer: TokenizerInfo = TokenizerInfo()
+    dtype: str = "int32"
+    shards: list[ShardEntry] = Field(default_factory=list)
+    total_tokens: int = Field(default=0, ge=0)
+    total_documents: int = Field(default=0, ge=0)
+
+    @classmethod
+    def from_shards(
+        cls, shards: list[ShardEntry], *, dtype: str = "int32", **kwargs: object
+    ) -> ShardManifest:
+        """Build a manifest with shards sorted by file name and totals summed from them."""
+        ordered = sorted(shards, key=lambda s: s.bin_file)
+        return cls(
+            dtype=dtype,
+            shards=ordered,
+            total_tokens=sum(s.num_tokens for s in ordered),
+            total_documents=sum(s.num_documents for s in ordered),
+            **kwargs,
+        )
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        tokens = sum(s.num_tokens for s in self.shards)
+        documents = sum(s.num_documents for s in self.shards)
+        if (tokens, documents) != (self.total_tokens, self.total_documents):
+            raise ValueError(
+                f"manifest totals ({self.total_tokens} tokens, {self.total_documents} documents) "
+                f"do not match its shards ({tokens} tokens, {documents} documents)"
+            )
+        names = [s.bin_file for s in self.shards] + [s.idx_file for s in self.shards]
+        if len(set(names)) != len(names):
+            raise ValueError("manifest lists the same shard file more than once")
+        for entry in self.shards:
+            for file_name in (entry.bin_file, entry.idx_file):
+                if Path(file_name).is_absolute() or ".." in Path(file_name).parts:
+                    raise ValueError(f"shard file {file_name!r} must be relative to the shards directory")
+        return self
+
+    def write(self, path: str | Path) -> None:
+        """Write atomically, so a reader never sees half a manifest."""
+        write_json(path, self.model_dump(mode="json"))
+
+    @classmethod
+    def read(cls, path: str | Path) -> ShardManifest:
+        """Load and validate a manifest; errors name the file."""
+        path = Path(path)
+        try:
+            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: not a valid shard manifest: {exc}") from exc
+
+    def verify(self, shards_dir: str | Path, *, check_hashes: bool = True) -> list[str]:
+        """Compare the manifest with the files on disk; returns every problem found (empty: all good)."""
+        shards_dir = Path(shards_dir)
+        problems: list[str] = []
+        for entry in self.shards:
+            for file_name, size, sha in (
+                (entry.bin_file, entry.bin_bytes, entry.bin_sha256),
+                (entry.idx_file, entry.idx_bytes, entry.idx_sha256),
+            ):
+                path = shards_dir / file_name
+                if not path.is_file():
+                    problems.append(f"{path}: missing")
+                    continue
+                actual_size = path.stat().st_size
+                if actual_size != size:
+                    problems.append(f"{path}: size {actual_size} bytes, manifest says {size}")
+                    continue
+                if check_hashes and (actual_sha := sha256_file(path)) != sha:
+                    problems.append(f"{path}: sha256 {actual_sha}, manifest says {sha}")
+        return problems
