@@ -1,0 +1,125 @@
+"""Turning the bytes of an HTML page into text, the same way for WARC records and standalone files.
+
+Order of evidence: a byte-order mark wins; then bytes that are valid UTF-8 are read as UTF-8, even when a
+header or `<meta>` claims a legacy charset (crawled pages very often declare ISO-8859-1 while serving UTF-8,
+and valid multi-byte UTF-8 is almost never produced by accident); then the HTTP `charset`, then a
+`<meta charset>` / http-equiv declaration near the top of the page, then UTF-8. Labels are mapped the way
+browsers map them (ISO-8859-1 and ASCII mean windows-1252, GB2312 means GB18030, ...). Bytes that do not
+fit the chosen charset are replaced, never fatal, and the document is counted so a run can report it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import re
+from dataclasses import dataclass
+
+from corpusmill.core.stats import Stats
+
+# How far into a page a `<meta charset>` declaration is looked for.
+SNIFF_BYTES = 16 * 1024
+
+_META_CHARSET = re.compile(rb"""<meta\b[^>]{0,1024}?charset\s*=\s*["']?\s*([a-zA-Z0-9_.:+\-]{1,40})""", re.I)
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# Python codec name -> the codec browsers actually use for that label.
+_BROWSER_CODEC = {
+    "ascii": "cp1252",
+    "latin-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "big5": "big5hkscs",
+}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A page as valid UTF-8 bytes, the codec it was read with and whether some bytes had to be replaced."""
+
+    utf8: bytes
+    encoding: str
+    replaced: bool
+
+    @property
+    def text(self) -> str:
+        """The page as a Python string."""
+        return self.utf8.decode("utf-8")
+
+
+@functools.lru_cache(maxsize=256)
+def normalize_charset(label: str | None) -> str | None:
+    """The Python codec to use for a charset label from a header or page, or None when it is unusable."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    try:
+        info = codecs.lookup(label)
+    except LookupError:
+        return None
+    if not getattr(info, "_is_text_encoding", True):
+        return None  # bytes-to-bytes codecs such as base64 or zlib are not charsets
+    return _BROWSER_CODEC.get(info.name, info.name)
+
+
+def sniff_meta_charset(data: bytes) -> str | None:
+    """The charset a page declares in a `<meta>` tag near its top, normalized, or None."""
+    match = _META_CHARSET.search(data, 0, SNIFF_BYTES)
+    if match is None:
+        return None
+    codec = normalize_charset(match.group(1).decode("ascii", "replace"))
+    # A page cannot declare UTF-16 in ASCII-compatible bytes; browsers read such pages as UTF-8.
+    if codec is not None and codec.startswith("utf-16"):
+        return "utf-8"
+    return codec
+
+
+def decode_html(data: bytes, http_charset: str | None = None) -> Decoded:
+    """Decode page bytes to text using BOM, UTF-8 validity, HTTP charset and `<meta>` in that order."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return _decode(data[len(bom) :], codec)
+    declared = normalize_charset(http_charset)
+    if declared is not None and declared.startswith(("utf-16", "utf-32")):
+        return _decode(data, declared)
+    if is_utf8(data):
+        return Decoded(data, "utf-8", False)
+    return _decode(data, declared or sniff_meta_charset(data) or "utf-8")
+
+
+def count_decoding(stats: Stats, decoded: Decoded) -> None:
+    """Count a document whose bytes did not all fit its charset."""
+    if decoded.replaced:
+        stats.incr("reader.invalid_utf8" if decoded.encoding == "utf-8" else "reader.invalid_charset_bytes")
+
+
+def is_utf8(data: bytes) -> bool:
+    """Whether the bytes are valid UTF-8 (ASCII is checked without decoding)."""
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decode(data: bytes, codec: str) -> Decoded:
+    try:
+        text, replaced = data.decode(codec), False
+    except UnicodeDecodeError:
+        text, replaced = data.decode(codec, errors="replace"), True
+    except LookupError:
+        return _decode(data, "utf-8")
+    return Decoded(text.encode("utf-8", errors="replace"), codec, replaced)
