@@ -69,6 +69,13 @@ def test_run_reports_missing_inputs_clearly(tmp_path: Path) -> None:
 def test_stages_lists_every_builtin_stage_with_parameters() -> None:
     result = runner.invoke(app, ["stages"])
     assert result.exit_code == 0
-    for name in ("extract_v1", "langid_v1", "heuristics_v1", "dedup_exact_v1", "dedup_minhash_v1", "tokenize_v1"):
+    for name in (
+        "extract_v1",
+        "langid_v1",
+        "heuristics_v1",
+        "dedup_exact_v1",
+        "dedup_minhash_v1",
+        "tokenize_v1",
+    ):
         assert name in result.output
     assert "threshold=0.8" in result.output

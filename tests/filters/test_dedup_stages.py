@@ -10,7 +10,36 @@ from corpusmill.core import schema
 from corpusmill.core.grouping import duplicate_decisions, star_edges
 from corpusmill.filters.dedup import DedupExact, DedupMinHash, MinHashParams, shingles
 
-WORDS = ["river", "mountain", "harbor", "lantern", "orchard", "meadow", "violin", "garden", "market", "bridge", "candle", "window", "forest", "engine", "pepper", "silver", "ladder", "planet", "thunder", "marble", "canyon", "feather", "rocket", "saddle", "pillow", "butter", "copper", "island"]
+WORDS = [
+    "river",
+    "mountain",
+    "harbor",
+    "lantern",
+    "orchard",
+    "meadow",
+    "violin",
+    "garden",
+    "market",
+    "bridge",
+    "candle",
+    "window",
+    "forest",
+    "engine",
+    "pepper",
+    "silver",
+    "ladder",
+    "planet",
+    "thunder",
+    "marble",
+    "canyon",
+    "feather",
+    "rocket",
+    "saddle",
+    "pillow",
+    "butter",
+    "copper",
+    "island",
+]
 
 
 def _article(rng: random.Random, n: int = 300) -> str:
