@@ -13,6 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusmill.core.atomic import publish
+
 
 class PartWriter:
     """Streaming, atomic parquet writer for one part."""
@@ -45,7 +47,7 @@ class PartWriter:
             self._writer.close()
             self._writer = None
             assert self._tmp is not None
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
             self._tmp = None
         return self.rows
 
