@@ -1,15 +1,17 @@
-"""The Ray Data engine: parts become rows of a Ray dataset mapped by a pool of stage-holding actors.
+"""The Ray Data engine: parts become rows of a Ray dataset, mapped by tasks that keep their stages per process.
 
 Without an address, a local Ray instance is started for the run and stopped after it (the embedded default);
 with `address`, the same run goes to an existing cluster (workers need corpusmill installed and the run
-directory on shared storage). Each actor builds the task's stages once (`setup`), then processes whole parts
-as Arrow batches; grouping for deduplication uses Ray Data's own `groupby(...).map_groups(...)`.
+directory on shared storage). Each worker process builds a phase's stages once (`setup`), then processes
+whole parts as Arrow batches; grouping for deduplication uses Ray Data's own `groupby(...).map_groups(...)`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -22,18 +24,20 @@ from corpusmill.pipelines.parts import PartSpec
 logger = logging.getLogger(__name__)
 
 
-class _PartWorker:
-    """Ray actor body: one task instance per actor, set up once, reused for every part it is given."""
+# The task set up in this worker process, keyed by the phase it belongs to. Ray reuses worker processes across
+# tasks, so a stage's models load once per process and phase, not once per part; a new phase closes the old task
+# (stopping, e.g., the extraction sandbox) before setting up its own.
+_active: tuple[str, PartTask] | None = None
 
-    def __init__(self, task: PartTask) -> None:
-        self.task = task
-        self.task.setup()
 
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        import json
-
-        result = self.task(PartSpec.from_json(row["part"]))
-        return {"result": json.dumps(result)}
+def _run_part(row: dict[str, Any], *, phase: str, task: PartTask) -> dict[str, Any]:
+    global _active
+    if _active is None or _active[0] != phase:
+        if _active is not None:
+            _active[1].close()
+        task.setup()
+        _active = (phase, task)
+    return {"result": json.dumps(_active[1](PartSpec.from_json(row["part"])))}
 
 
 def _edges_of_group(group: pa.Table) -> pa.Table:
@@ -54,7 +58,7 @@ class RayEngine(Engine):
             os.environ.setdefault("RAY_DEDUP_LOGS", "1")
             init_args: dict[str, Any] = {
                 "include_dashboard": False,
-                "logging_level": logging.WARNING,
+                "logging_level": logging.ERROR,
                 "log_to_driver": True,
             }
             if address:
@@ -67,24 +71,23 @@ class RayEngine(Engine):
         context = DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        self._cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # Our own progress bars and summary say what Ray Data's per-dataset log lines would; the notice that
+        # its bars are off is logged once per process, so using up that "once" here keeps it off the screen.
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        from ray.util.debug import log_once
+
+        log_once("ray_data_progress_manager_disabled")
 
     def map_parts(
         self, task: PartTask, parts: Sequence[PartSpec], num_cpus: float = 1.0
     ) -> Iterator[dict[str, Any]]:
         """One dataset row per part; an actor pool sized to the cluster processes them."""
-        import json
-
         if not parts:
             return
         rows = [{"part": part.to_json()} for part in parts]
         dataset = self._ray.data.from_items(rows, override_num_blocks=len(rows))
-        actors = max(1, min(len(parts), int(self._cpus // max(num_cpus, 0.001)) or 1))
         mapped = dataset.map(
-            _PartWorker,
-            fn_constructor_kwargs={"task": task},
-            concurrency=actors,
-            num_cpus=num_cpus,
+            _run_part, fn_kwargs={"phase": uuid.uuid4().hex, "task": task}, num_cpus=num_cpus
         )
         for row in mapped.iter_rows():
             yield json.loads(row["result"])
