@@ -6,7 +6,7 @@ import random
 
 import pyarrow as pa
 
-from corpusmill.core.grouping import EDGE_SCHEMA, KEY_SCHEMA, duplicate_decisions, star_edges
+from corpusmill.core.grouping import EDGE_SCHEMA, KEY_SCHEMA, duplicate_decisions, star_edges, unique_edges
 
 
 def _keys(rows: list[tuple[bytes, str]]) -> pa.Table:
@@ -45,3 +45,11 @@ def test_decisions_do_not_depend_on_edge_order() -> None:
     # Every kept root is the minimum of its component.
     for member, root in zip(reference["id"], reference["duplicate_of"], strict=True):
         assert root < member
+
+
+def test_unique_edges_collapse_pairs_seen_under_many_keys() -> None:
+    table = _keys(
+        [(b"band1", "b"), (b"band1", "a"), (b"band2", "a"), (b"band2", "b"), (b"band3", "c"), (b"band3", "a")]
+    )
+    edges = unique_edges(star_edges(table)).to_pydict()
+    assert list(zip(edges["id"], edges["duplicate_of"], strict=True)) == [("b", "a"), ("c", "a")]

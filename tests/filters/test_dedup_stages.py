@@ -7,7 +7,7 @@ import random
 import pyarrow as pa
 
 from corpusmill.core import schema
-from corpusmill.core.grouping import duplicate_decisions, star_edges
+from corpusmill.core.grouping import duplicate_decisions, star_edges, unique_edges
 from corpusmill.filters.dedup import DedupExact, DedupMinHash, MinHashParams, shingles
 
 WORDS = [
@@ -98,3 +98,32 @@ def test_minhash_keys_are_one_per_band_and_deterministic() -> None:
 def test_shingles_of_short_text_is_the_whole_text() -> None:
     assert shingles("Hello, World", 5, True) == [b"hello world"]
     assert len(shingles("a b c d e f", 5, True)) == 2
+
+
+def _resolve_with_confirmation(stage: DedupMinHash, docs: dict[str, str]) -> dict[str, str]:
+    keys, side = stage.keys_and_side_data(_batch(docs))
+    edges = stage.confirm(unique_edges(star_edges(keys)), side)
+    table = duplicate_decisions(edges).to_pydict()
+    return dict(zip(table["id"], table["duplicate_of"], strict=True))
+
+
+def test_verification_rejects_candidates_below_the_threshold() -> None:
+    rng = random.Random(4)
+    words = _article(rng).split()
+    # Every 20th word changed: about 0.6 estimated Jaccard, a candidate under wide banding but below 0.8.
+    loose = [("zeppelin" + str(i)) if i % 20 == 0 else w for i, w in enumerate(words)]
+    close = [("zeppelin" + str(i)) if i % 150 == 0 else w for i, w in enumerate(words)]
+    docs = {"a": " ".join(words), "b": " ".join(loose), "c": " ".join(close)}
+    wide = {"threshold": 0.8, "bands": 32, "rows": 4}
+    unverified = DedupMinHash(MinHashParams(**wide, verify=False))
+    assert _resolve_with_confirmation(unverified, docs) == {"b": "a", "c": "a"}
+    verified = DedupMinHash(MinHashParams(**wide))
+    assert _resolve_with_confirmation(verified, docs) == {"c": "a"}
+    counters = verified.take_stats().counters
+    assert counters["dedup_minhash.candidates"] == 2
+    assert counters["dedup_minhash.confirmed"] == 1
+
+
+def test_default_banding_favours_recall_near_the_threshold() -> None:
+    bands, rows = MinHashParams().banding()
+    assert 1 - (1 - 0.85**rows) ** bands > 0.95

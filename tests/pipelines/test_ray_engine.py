@@ -19,15 +19,16 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def demo_recipe(tmp_path_factory: pytest.TempPathFactory):
     sample = tmp_path_factory.mktemp("sample")
-    write_demo_corpus(sample, num_files=2)
+    corpus = write_demo_corpus(sample, num_files=2)
     data = load_recipe(REPO / "recipes" / "demo.yaml").model_dump(mode="json")
     data["stages"] = [{"stage": s["stage"], **s["params"]} for s in data["stages"]]
     data["input"]["paths"] = [str(sample / "*.warc.gz")]
-    return parse_recipe(data)
+    return parse_recipe(data), corpus.truth()
 
 
 @pytest.mark.ray
 def test_demo_recipe_on_ray_matches_the_local_engine(demo_recipe, tmp_path: Path) -> None:
+    demo_recipe, truth = demo_recipe
     ray_run = run_recipe(demo_recipe, engine="ray", output=tmp_path / "ray", num_cpus=2)
     local_run = run_recipe(demo_recipe, engine="local", output=tmp_path / "local")
 
@@ -48,3 +49,36 @@ def test_demo_recipe_on_ray_matches_the_local_engine(demo_recipe, tmp_path: Path
     assert reasons["05-dedup_minhash_v1"].get("near_duplicate", 0) > 0
     assert sum(reasons["03-heuristics_v1"].values()) > 0
     assert verify_run(ray_run.run_dir).problems == []
+
+    _assert_curation_matches_the_generator_truth(ray_run.run_dir, truth)
+
+
+def _assert_curation_matches_the_generator_truth(run_dir: Path, truth: list[dict]) -> None:
+    """The generator knows which pages are spam, good, or copies; the pipeline must agree with it."""
+    kept = set(pq.read_table(run_dir / "documents", columns=["id"]).column("id").to_pylist())
+    rejected = pq.read_table(run_dir / "rejected", columns=["id", "drop_reason"]).to_pylist()
+    reason = {row["id"]: row["drop_reason"] for row in rejected}
+    by_url = {row["url"]: row for row in truth}
+
+    def outcome(row: dict) -> str:
+        doc_id = row["warc_record_id"].strip("<>")
+        return "kept" if doc_id in kept else reason.get(doc_id, "not read")
+
+    junk = [outcome(r) for r in truth if r["kind"] in ("spam", "low_quality")]
+    assert sum(o != "kept" for o in junk) >= 0.9 * len(junk)
+    good = [outcome(r) for r in truth if r["kind"] == "good" and r["lang"] in ("en", "de", "fr", "es")]
+    survived = [o for o in good if o in ("kept", "exact_duplicate", "near_duplicate")]
+    assert len(survived) >= 0.95 * len(good)
+    # Of every original and its copies, exactly one survives when the original passed the filters.
+    for kind, why in (("exact_duplicate", "exact_duplicate"), ("near_duplicate", "near_duplicate")):
+        copies = [r for r in truth if r["kind"] == kind and r["duplicate_of"] in by_url]
+        assert copies
+        for copy in copies:
+            original = by_url[copy["duplicate_of"]]
+            if outcome(original) in ("kept", why):
+                outcomes = {outcome(original), outcome(copy)}
+                assert "kept" in outcomes or outcomes <= {"exact_duplicate", "near_duplicate"}, (
+                    copy,
+                    outcomes,
+                )
+                assert outcomes != {"kept"}, f"both {copy['url']} and its original were kept"

@@ -37,6 +37,18 @@ def star_edges(rows: pa.Table) -> pa.Table:
     return pa.table({ID: pc.filter(ids, linked), DUPLICATE_OF: pc.filter(roots, linked)}, schema=EDGE_SCHEMA)
 
 
+def unique_edges(edges: pa.Table) -> pa.Table:
+    """Each linked pair once (a pair sharing many LSH bands arrives once per band), in a fixed order."""
+    if edges.num_rows == 0:
+        return EDGE_SCHEMA.empty_table()
+    pairs = edges.group_by([ID, DUPLICATE_OF], use_threads=False).aggregate([])
+    return (
+        pairs.select([ID, DUPLICATE_OF])
+        .sort_by([(ID, "ascending"), (DUPLICATE_OF, "ascending")])
+        .cast(EDGE_SCHEMA)
+    )
+
+
 def duplicate_decisions(edges: pa.Table) -> pa.Table:
     """Connected components over undirected edges; every member but the smallest id maps to that id."""
     parent: dict[str, str] = {}

@@ -9,8 +9,9 @@ version of a stage can never silently change the output of an existing run.
 Three kinds of stage exist:
 - `MapStage`: one batch in, one batch out; rows it rejects get a `drop_reason` instead of vanishing.
 - `GroupStage`: whole-dataset deduplication written as map -> group by key -> map. The stage emits
-  `(key, id)` rows; the engine groups them; documents sharing a key are linked, connected components are
-  resolved by id, and every member but the smallest id is dropped.
+  `(key, id)` rows; the engine groups them; documents sharing a key are linked, the stage may confirm each
+  candidate link (e.g. by estimated Jaccard similarity), connected components are resolved by id, and every
+  member but the smallest id is dropped.
 - `SinkStage`: writes kept documents somewhere (token shards) and adds a manifest.
 """
 
@@ -107,6 +108,14 @@ class GroupStage(Stage):
     @abstractmethod
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
         """Rows `(key: binary, id: string)`: documents sharing a key are duplicates of one another."""
+
+    def keys_and_side_data(self, batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table | None]:
+        """The keys, plus per-document data (with an `id` column) that `confirm` needs later, if any."""
+        return self.keys(batch), None
+
+    def confirm(self, edges: pa.Table, side: pa.Table | None) -> pa.Table:
+        """Keep only the candidate edges `(id, duplicate_of)` that really are duplicates (default: all)."""
+        return edges
 
 
 class SinkStage(Stage):

@@ -4,8 +4,9 @@ Both stages only say which key each document falls under; grouping and connected
 (`core.grouping`), and the runner drops every document that is not the smallest id of its component.
 - `dedup_exact`: the key is a hash of the (whitespace-normalised) text.
 - `dedup_minhash`: datasketch MinHash signatures over word n-gram shingles, cut into LSH bands; each band is
-  a key, so two documents sharing any band are candidates, and transitive candidates form one component.
-  Band count and width come from datasketch's own optimiser for the requested Jaccard threshold.
+  a key, so two documents sharing any band are candidates. Band count and width come from datasketch's own
+  optimiser, weighted towards recall; each candidate pair is then verified by the Jaccard similarity its
+  signatures estimate, and confirmed pairs form connected components.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from datasketch.lsh import _optimal_param
 from pydantic import Field, model_validator
 
 from corpusmill.core import schema
-from corpusmill.core.grouping import ID, KEY, KEY_SCHEMA
+from corpusmill.core.grouping import DUPLICATE_OF, ID, KEY, KEY_SCHEMA
 from corpusmill.core.stage import GroupStage, StageParams, register
 
+SIGNATURE = "signature"
 _WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -72,6 +74,8 @@ class MinHashParams(StageParams):
     seed: int = 1
     bands: int | None = Field(default=None, ge=1)
     rows: int | None = Field(default=None, ge=1)
+    recall_weight: float = Field(default=0.9, gt=0.0, lt=1.0)
+    verify: bool = True
 
     @model_validator(mode="after")
     def _bands_fit(self) -> MinHashParams:
@@ -82,10 +86,14 @@ class MinHashParams(StageParams):
         return self
 
     def banding(self) -> tuple[int, int]:
-        """(bands, rows) for this threshold, balancing false positives and negatives equally."""
+        """(bands, rows) for this threshold; missed duplicates weigh `recall_weight`, false candidates the rest.
+
+        Weighing recall high finds nearly every pair above the threshold; `verify` then removes the false
+        candidates by their estimated Jaccard similarity, so precision does not pay for the recall.
+        """
         if self.bands is not None and self.rows is not None:
             return self.bands, self.rows
-        return _optimal_param(self.threshold, self.num_perm, 0.5, 0.5)
+        return _optimal_param(self.threshold, self.num_perm, 1.0 - self.recall_weight, self.recall_weight)
 
 
 def shingles(text: str, ngram_size: int, lowercase: bool) -> list[bytes]:
@@ -119,20 +127,56 @@ class DedupMinHash(GroupStage):
         minhash.update_batch(grams)
         return minhash.hashvalues
 
+    def confirm(self, edges: pa.Table, side: pa.Table | None) -> pa.Table:
+        """Keep candidate pairs whose estimated Jaccard similarity reaches the threshold."""
+        params: MinHashParams = self.params  # type: ignore[assignment]
+        if side is None or edges.num_rows == 0:
+            return edges
+        signature_of = dict(zip(side.column(ID).to_pylist(), side.column(SIGNATURE).to_pylist(), strict=True))
+        keep = []
+        for left, right in zip(
+            edges.column(ID).to_pylist(), edges.column(DUPLICATE_OF).to_pylist(), strict=True
+        ):
+            a = np.frombuffer(signature_of[left], dtype="<u4")
+            b = np.frombuffer(signature_of[right], dtype="<u4")
+            similarity = float(np.count_nonzero(a == b)) / len(a)
+            keep.append(similarity >= params.threshold)
+        self.stats.incr("dedup_minhash.candidates", edges.num_rows)
+        self.stats.incr("dedup_minhash.confirmed", sum(keep))
+        return edges.filter(pa.array(keep, pa.bool_()))
+
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
         """One key per LSH band per document: band index plus a digest of the band's hash values."""
+        return self.keys_and_side_data(batch)[0]
+
+    def keys_and_side_data(self, batch: pa.RecordBatch) -> tuple[pa.Table, pa.Table | None]:
+        """Band keys, and (when verifying) each document's signature for `confirm`, from one MinHash pass."""
         params: MinHashParams = self.params  # type: ignore[assignment]
         bands, rows = params.banding()
         keys: list[bytes] = []
-        ids: list[str] = []
+        key_ids: list[str] = []
+        signature_ids: list[str] = []
+        signatures: list[bytes] = []
         for doc_id, text in zip(batch.column(schema.ID).to_pylist(), _texts(batch), strict=True):
             hashvalues = self.signature(text)
             if hashvalues is None:
                 self.stats.incr("dedup_minhash.no_shingles")
                 continue
+            packed = hashvalues.astype("<u4")
             for band in range(bands):
-                chunk = hashvalues[band * rows : (band + 1) * rows].astype("<u4").tobytes()
+                chunk = packed[band * rows : (band + 1) * rows].tobytes()
                 keys.append(struct.pack(">H", band) + hashlib.blake2b(chunk, digest_size=12).digest())
-                ids.append(doc_id)
+                key_ids.append(doc_id)
+            if params.verify:
+                signature_ids.append(doc_id)
+                signatures.append(packed.tobytes())
         self.stats.incr("dedup_minhash.keys", len(keys))
-        return pa.table({KEY: pa.array(keys, pa.binary()), ID: pa.array(ids, pa.string())}, schema=KEY_SCHEMA)
+        key_table = pa.table(
+            {KEY: pa.array(keys, pa.binary()), ID: pa.array(key_ids, pa.string())}, schema=KEY_SCHEMA
+        )
+        if not params.verify:
+            return key_table, None
+        side = pa.table(
+            {ID: pa.array(signature_ids, pa.string()), SIGNATURE: pa.array(signatures, pa.binary())}
+        )
+        return key_table, side

@@ -254,17 +254,22 @@ class KeysTask:
         assert self._built is not None
         stats: dict[str, Stats] = {}
         writer = PartWriter(self.keys_dir / f"{part.name}.parquet")
+        side_writer = PartWriter(self.keys_dir / "side" / f"{part.name}.parquet")
         try:
             for batch in self.source.batches(part, stats):
-                keys = self._built.keys(batch)
-                if keys.num_rows:
-                    for record_batch in keys.to_batches():
-                        writer.write(record_batch)
+                keys, side = self._built.keys_and_side_data(batch)
+                for record_batch in keys.to_batches():
+                    writer.write(record_batch)
+                for record_batch in side.to_batches() if side is not None else ():
+                    side_writer.write(record_batch)
             rows = writer.close()
+            side_rows = side_writer.close()
         finally:
             writer.abort()
+            side_writer.abort()
         stats[self.stage.label] = self._built.take_stats()
-        return _finish(self.keys_dir, part, writer.path if rows else None, rows, stats)
+        side_path = str(side_writer.path) if side_rows else None
+        return _finish(self.keys_dir, part, writer.path if rows else None, rows, stats, side=side_path)
 
 
 @dataclass

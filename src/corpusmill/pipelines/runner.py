@@ -17,16 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from corpusmill import __version__
 from corpusmill.core.atomic import atomic_open, atomic_path, write_json
-from corpusmill.core.grouping import duplicate_decisions
+from corpusmill.core.grouping import DUPLICATE_OF, ID, duplicate_decisions, unique_edges
 from corpusmill.core.recipe import Recipe
 from corpusmill.core.stage import GroupStage, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.engine import Engine, make_engine
-from corpusmill.pipelines.graph import Step, plan_steps
+from corpusmill.pipelines.graph import PlannedStage, Step, plan_steps
 from corpusmill.pipelines.parts import (
     INTERMEDIATE,
     ApplyDuplicatesTask,
@@ -206,7 +209,8 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
         decisions = step_dir / "duplicates.parquet"
         if not decisions.exists():
             state.progress.phase(f"{step.dirname} grouping", 1)
-            edges = state.engine.group_edges([r["output"] for r in key_results if r["output"]])
+            edges = unique_edges(state.engine.group_edges([r["output"] for r in key_results if r["output"]]))
+            edges = _confirm(state, planned, edges, [r["side"] for r in key_results if r.get("side")])
             with atomic_path(decisions) as tmp:
                 pq.write_table(duplicate_decisions(edges), tmp)
             state.progress.advance()
@@ -229,6 +233,21 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
         [r["written"] for r in results], sink_dir
     )
     return parts
+
+
+def _confirm(state: _RunState, planned: PlannedStage, edges: pa.Table, side_files: list[str]) -> pa.Table:
+    """Let the group stage verify its candidate pairs, reading only the side rows of documents in a pair."""
+    stage = planned.entry.build()
+    assert isinstance(stage, GroupStage)
+    side = None
+    if side_files and edges.num_rows:
+        ids = pa.concat_arrays(
+            [edges.column(ID).combine_chunks(), edges.column(DUPLICATE_OF).combine_chunks()]
+        )
+        side = ds.dataset(side_files, format="parquet").to_table(filter=ds.field(ID).isin(pc.unique(ids)))
+    confirmed = stage.confirm(edges, side)
+    state.stats.setdefault(planned.label, Stats()).merge(stage.take_stats())
+    return confirmed
 
 
 def _link_documents(run_dir: Path, parts: list[PartSpec]) -> None:
