@@ -10,7 +10,7 @@ anything, which is all that resuming a run takes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,47 @@ class _RejectedWriters:
     def close(self) -> list[str]:
         return [str(w.path) for w in self.writers.values() if w.close() > 0]
 
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
+
+
+Transform = Callable[[pa.RecordBatch], pa.RecordBatch]
+
+
+def _filter_part(
+    part: PartSpec,
+    source: PartSource,
+    transforms: Sequence[tuple[str, Transform]],
+    out_dir: Path,
+    rejected_dir: Path,
+    keep_rejected: bool,
+    stats: dict[str, Stats],
+) -> dict[str, Any]:
+    """Stream a part through transforms that mark drops; write kept and rejected rows; finish with the marker."""
+    kept_writer = PartWriter(out_dir / f"{part.name}.parquet")
+    rejected = _RejectedWriters(rejected_dir, part.name, keep_rejected)
+    try:
+        for batch in source.batches(part, stats):
+            for label, transform in transforms:
+                rows_in = batch.num_rows
+                batch, dropped = split_drops(transform(batch), label)
+                _count(stats[label], rows_in, batch, dropped)
+                rejected.write(label, dropped)
+                if batch.num_rows == 0:
+                    break
+            kept_writer.write(batch)
+        rows = kept_writer.close()
+        rejected_files = rejected.close()
+    finally:
+        kept_writer.abort()
+        rejected.abort()
+    for label, transform in transforms:
+        if isinstance(transform, MapStage):
+            stats[label].merge(transform.take_stats())
+    output = kept_writer.path if rows else None
+    return _finish(out_dir, part, output, rows, stats, rejected=rejected_files)
+
 
 @dataclass
 class MapTask:
@@ -199,29 +240,9 @@ class MapTask:
             return done
         self.setup()
         stats: dict[str, Stats] = {label: Stats() for label, _ in self._built}
-        kept_writer = PartWriter(self.out_dir / f"{part.name}.parquet")
-        rejected = _RejectedWriters(self.rejected_dir, part.name, self.keep_rejected)
-        try:
-            for batch in self.source.batches(part, stats):
-                for label, stage in self._built:
-                    rows_in = batch.num_rows
-                    batch, dropped = split_drops(stage(batch), label)
-                    _count(stats[label], rows_in, batch, dropped)
-                    rejected.write(label, dropped)
-                    if batch.num_rows == 0:
-                        break
-                if batch.num_rows:
-                    kept_writer.write(batch)
-            rows = kept_writer.close()
-            rejected_files = rejected.close()
-        finally:
-            kept_writer.abort()
-            for writer in rejected.writers.values():
-                writer.abort()
-        for label, stage in self._built:
-            stats[label].merge(stage.take_stats())
-        output = kept_writer.path if rows else None
-        return _finish(self.out_dir, part, output, rows, stats, rejected=rejected_files)
+        return _filter_part(
+            part, self.source, self._built, self.out_dir, self.rejected_dir, self.keep_rejected, stats
+        )
 
 
 @dataclass
@@ -303,35 +324,18 @@ class ApplyDuplicatesTask:
         if done is not None:
             return done
         self.setup()
+        transforms = [(self.stage.label, self._mark_duplicates)]
+        stats: dict[str, Stats] = {self.stage.label: Stats()}
+        return _filter_part(
+            part, self.source, transforms, self.out_dir, self.rejected_dir, self.keep_rejected, stats
+        )
+
+    def _mark_duplicates(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         assert self._duplicate_of is not None
-        label = self.stage.label
-        stats: dict[str, Stats] = {label: Stats()}
-        kept_writer = PartWriter(self.out_dir / f"{part.name}.parquet")
-        rejected = _RejectedWriters(self.rejected_dir, part.name, self.keep_rejected)
-        value_set = pa.array(list(self._duplicate_of), pa.string())
-        try:
-            for batch in self.source.batches(part, stats):
-                ids = batch.column(schema.ID)
-                is_dup = pc.fill_null(pc.is_in(ids, value_set=value_set), False).to_pylist()
-                originals = [
-                    self._duplicate_of[doc_id] if dup else None
-                    for doc_id, dup in zip(ids.to_pylist(), is_dup, strict=True)
-                ]
-                reasons = [self.drop_reason if original else None for original in originals]
-                details = [f"duplicate of {original}" if original else None for original in originals]
-                kept, dropped = split_drops(schema.mark_drops(batch, reasons, details), label)
-                _count(stats[label], batch.num_rows, kept, dropped)
-                rejected.write(label, dropped)
-                if kept.num_rows:
-                    kept_writer.write(kept)
-            rows = kept_writer.close()
-            rejected_files = rejected.close()
-        finally:
-            kept_writer.abort()
-            for writer in rejected.writers.values():
-                writer.abort()
-        output = kept_writer.path if rows else None
-        return _finish(self.out_dir, part, output, rows, stats, rejected=rejected_files)
+        originals = [self._duplicate_of.get(doc_id) for doc_id in batch.column(schema.ID).to_pylist()]
+        reasons = [self.drop_reason if original else None for original in originals]
+        details = [f"duplicate of {original}" if original else None for original in originals]
+        return schema.mark_drops(batch, reasons, details)
 
 
 @dataclass
