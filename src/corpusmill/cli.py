@@ -104,7 +104,7 @@ def run(
                 num_cpus=workers,
                 progress=_BarProgress(bars),
             )
-    except (RunDirError, FileNotFoundError, ValueError) as exc:
+    except (RunDirError, FileNotFoundError, ValueError, ConnectionError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     if result.already_complete:

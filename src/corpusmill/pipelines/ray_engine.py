@@ -13,6 +13,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -44,12 +45,27 @@ def _edges_of_group(group: pa.Table) -> pa.Table:
     return star_edges(group)
 
 
+def _use_cluster_token_if_available() -> None:
+    """Clusters started with `ray start` require token authentication by default; a client must opt in.
+
+    When the user has not chosen an auth mode and a token is at hand (in the environment or the file
+    `ray start` writes), connect with it; otherwise leave Ray's defaults alone.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 class RayEngine(Engine):
     """Ray Data execution, local or on a cluster."""
 
     name = "ray"
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        if address:
+            _use_cluster_token_if_available()
         import ray
 
         self._ray = ray
@@ -65,7 +81,14 @@ class RayEngine(Engine):
                 init_args["address"] = address
             else:
                 init_args["num_cpus"] = num_cpus or os.cpu_count() or 1
-            ray.init(**init_args)
+            try:
+                ray.init(**init_args)
+            except ConnectionError as exc:
+                raise ConnectionError(
+                    f"cannot reach the Ray cluster at {address}: {exc}. Check the address (host:port of the head's "
+                    "GCS, or ray://host:10001), and that RAY_AUTH_MODE and the cluster token (RAY_AUTH_TOKEN, "
+                    "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) match the cluster's authentication."
+                ) from exc
         from ray.data import DataContext
 
         context = DataContext.get_current()
