@@ -87,7 +87,7 @@ def _recipe(input_dir: Path, languages: list[str] = ["en"]) -> object:  # noqa: 
     return parse_recipe(
         {
             "name": "unit",
-            "input": {"paths": [str(input_dir / "*.jsonl")]},
+            "input": {"paths": [str(input_dir / "*.jsonl")], "part_bytes": 1},  # one part per file
             "stages": [
                 {"stage": "langid", "languages": languages},
                 {"stage": "dedup_exact"},

@@ -46,7 +46,11 @@ class _Strict(BaseModel):
 
 
 class InputSpec(_Strict):
-    """What to read: paths or fsspec URIs (globs allowed; relative paths are relative to the recipe file)."""
+    """What to read: paths or fsspec URIs (globs allowed; relative paths are relative to the recipe file).
+
+    Small files are bundled into parts of about `part_bytes` (the unit of parallel work and of resumption);
+    a file at least that big is a part of its own.
+    """
 
     paths: list[str] = Field(min_length=1)
     format: InputFormat = "auto"
@@ -56,6 +60,7 @@ class InputSpec(_Strict):
     lang_field: str | None = None
     html_field: str | None = None
     max_document_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    part_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
 
 
 class OutputSpec(_Strict):

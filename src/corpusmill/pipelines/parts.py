@@ -10,7 +10,7 @@ anything, which is all that resuming a run takes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,20 +34,40 @@ READ_STATS = "00-read"
 
 @dataclass(frozen=True)
 class PartSpec:
-    """Where one part's documents come from: an input file (with its reader format) or an intermediate file."""
+    """Where one part's documents come from: input files (read with one reader format) or an intermediate file."""
 
     name: str
-    uri: str
+    uris: tuple[str, ...]
     fmt: str
 
     def to_json(self) -> str:
         """Serialise for engines that move rows of strings."""
-        return json.dumps({"name": self.name, "uri": self.uri, "fmt": self.fmt})
+        return json.dumps({"name": self.name, "uris": list(self.uris), "fmt": self.fmt})
 
     @classmethod
     def from_json(cls, text: str) -> PartSpec:
         """Inverse of `to_json`."""
-        return cls(**json.loads(text))
+        data = json.loads(text)
+        return cls(data["name"], tuple(data["uris"]), data["fmt"])
+
+
+def rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """Regroup a stream of batches (e.g. one per small file) into batches of `size` rows (the last may be short)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        rows += batch.num_rows
+        while rows >= size:
+            table = pa.Table.from_batches(pending)
+            yield from table.slice(0, size).combine_chunks().to_batches()
+            rest = table.slice(size)
+            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+            rows = rest.num_rows
+    if rows:
+        yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
 
 
 @dataclass
@@ -59,13 +79,19 @@ class PartSource:
     count_reader_stats: bool
 
     def batches(self, part: PartSpec, stats: dict[str, Stats]) -> Iterator[pa.RecordBatch]:
-        """Stream the part's documents."""
+        """Stream the part's documents in batches of the recipe's batch size."""
         if part.fmt == INTERMEDIATE:
-            yield from pq.ParquetFile(part.uri).iter_batches(batch_size=self.batch_size)
+            for uri in part.uris:
+                yield from pq.ParquetFile(uri).iter_batches(batch_size=self.batch_size)
             return
+        reader_stats = Stats()
+        yield from rebatch(self._read(part, reader_stats), self.batch_size)
+        if self.count_reader_stats:
+            stats.setdefault(READ_STATS, Stats()).merge(reader_stats)
+
+    def _read(self, part: PartSpec, reader_stats: Stats) -> Iterator[pa.RecordBatch]:
         from corpusmill.io import read_batches
 
-        reader_stats = Stats()
         spec = self.input_spec
         options: dict[str, Any] = {"max_document_bytes": spec.max_document_bytes}
         if part.fmt in ("jsonl", "parquet"):
@@ -76,13 +102,12 @@ class PartSource:
                 lang_field=spec.lang_field,
                 html_field=spec.html_field,
             )
-        for batch in read_batches(
-            part.uri, part.fmt, batch_size=self.batch_size, stats=reader_stats, **options
-        ):
-            reader_stats.incr("docs_out", batch.num_rows)
-            yield batch
-        if self.count_reader_stats:
-            stats.setdefault(READ_STATS, Stats()).merge(reader_stats)
+        for uri in part.uris:
+            for batch in read_batches(
+                uri, part.fmt, batch_size=self.batch_size, stats=reader_stats, **options
+            ):
+                reader_stats.incr("docs_out", batch.num_rows)
+                yield batch
 
 
 def _counting(batches: Iterator[pa.RecordBatch], stats: Stats) -> Iterator[pa.RecordBatch]:

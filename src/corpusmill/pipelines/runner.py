@@ -30,6 +30,7 @@ from corpusmill.core.stage import GroupStage, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.engine import Engine, make_engine
 from corpusmill.pipelines.graph import PlannedStage, Step, plan_steps
+from corpusmill.pipelines.partitioning import file_size, plan_input_parts
 from corpusmill.pipelines.parts import (
     INTERMEDIATE,
     ApplyDuplicatesTask,
@@ -116,14 +117,11 @@ def run_recipe(
 
     inputs = expand_inputs(recipe.input.paths)
     _claim_run_dir(run_dir, recipe, inputs)
-    parts = [
-        PartSpec(
-            f"part-{index:05d}",
-            uri,
-            recipe.input.format if recipe.input.format != "auto" else detect_format(uri),
-        )
-        for index, uri in enumerate(inputs)
-    ]
+    fmt = recipe.input.format
+    parts = plan_input_parts(
+        ((uri, fmt if fmt != "auto" else detect_format(uri), file_size(uri)) for uri in inputs),
+        recipe.input.part_bytes,
+    )
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with make_engine(engine, address=address, num_cpus=num_cpus) as backend:
         state = _RunState(recipe, run_dir, backend, progress or _Silent())
@@ -189,7 +187,7 @@ def _map(
 
 
 def _outputs(results: list[dict[str, Any]]) -> list[PartSpec]:
-    return [PartSpec(r["part"], r["output"], INTERMEDIATE) for r in results if r["output"]]
+    return [PartSpec(r["part"], (r["output"],), INTERMEDIATE) for r in results if r["output"]]
 
 
 def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) -> list[PartSpec]:
@@ -260,10 +258,11 @@ def _link_documents(run_dir: Path, parts: list[PartSpec]) -> None:
         if part.fmt != INTERMEDIATE:
             # A recipe of sink stages only: the inputs themselves are the documents; they stay where they are.
             continue
+        (source,) = part.uris
         try:
-            os.link(part.uri, target)
+            os.link(source, target)
         except OSError:
-            shutil.copyfile(part.uri, target)
+            shutil.copyfile(source, target)
 
 
 def _write_stats(state: _RunState, engine: str) -> dict[str, Any]:

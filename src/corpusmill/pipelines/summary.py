@@ -45,9 +45,9 @@ def summarize(stats: dict[str, Any]) -> RunSummary:
         if "docs_in" in counters:
             dropped = {k.removeprefix("dropped."): v for k, v in counters.items() if k.startswith("dropped.")}
             docs_in = counters["docs_in"]
-        else:  # the reader: records in, documents out, the rest skipped for a counted reason
+        else:  # the reader: documents out, every other record skipped for a counted reason
             reader = {k.removeprefix("reader."): v for k, v in counters.items() if k.startswith("reader.")}
             dropped = {k: v for k, v in reader.items() if k not in _READER_INFO}
-            docs_in = reader.get("records", docs_out + sum(dropped.values()))
+            docs_in = docs_out + sum(dropped.values())
         rows.append(StageSummary(stage["label"], docs_in, docs_out, dropped))
     return RunSummary(rows, int(stats.get("documents_out", 0)), int(stats.get("tokens_written", 0)))
