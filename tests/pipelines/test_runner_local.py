@@ -183,3 +183,16 @@ def test_verify_notices_a_tampered_shard(tmp_path: Path) -> None:
     problems = verify_run(run_dir).problems
     assert any("sha256" in p for p in problems)
     assert any("do not decode" in p for p in problems)
+
+
+def test_without_keep_rejected_drops_are_counted_but_not_written(tmp_path: Path) -> None:
+    input_dir = _corpus(tmp_path)
+    data = _recipe(input_dir).model_dump(mode="json")
+    data["stages"] = [{"stage": s["stage"], **s["params"]} for s in data["stages"]]
+    data["output"]["keep_rejected"] = False
+    result = run_recipe(parse_recipe(data), engine="local", output=tmp_path / "run")
+    assert not list((tmp_path / "run").glob("rejected/*.parquet"))
+    dropped = {reason: n for row in result.summary.stages for reason, n in row.dropped.items()}
+    assert dropped["lang_not_allowed"] == 1
+    assert dropped["exact_duplicate"] == 1
+    assert result.summary.documents_out == 43 - 3
