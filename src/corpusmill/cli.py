@@ -75,11 +75,12 @@ def _main(
     )
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
+    ctx: typer.Context,
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
     engine: Annotated[
-        str, typer.Option(help="Execution engine: ray (default) or local (in-process).")
+        str, typer.Option(help="Execution engine: ray (default), beam, or local (in-process).")
     ] = "ray",
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address; without it a local Ray instance is started.")
@@ -87,9 +88,15 @@ def run(
     output: Annotated[
         Path | None, typer.Option(help="Run directory (default: runs/<recipe name>-<recipe hash>).")
     ] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="CPUs for a local Ray instance.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="CPUs for a local Ray instance or Beam's in-process runner.")
+    ] = None,
 ) -> None:
-    """Run a recipe; a finished run is not redone, an interrupted one resumes."""
+    """Run a recipe; a finished run is not redone, an interrupted one resumes.
+
+    With --engine beam, arguments after `--` go to Beam as pipeline options, e.g.
+    `-- --runner=FlinkRunner --flink_master=host:8081`.
+    """
     from corpusmill.pipelines.runner import RunDirError, run_recipe
 
     parsed = _load_or_exit(recipe)
@@ -102,6 +109,7 @@ def run(
                 address=address,
                 output=output,
                 num_cpus=workers,
+                engine_args=list(ctx.args),
                 progress=_BarProgress(bars),
             )
     except (RunDirError, FileNotFoundError, ValueError, ConnectionError) as exc:

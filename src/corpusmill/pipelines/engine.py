@@ -55,16 +55,27 @@ class Engine(ABC):
         self.close()
 
 
-def make_engine(name: str, address: str | None = None, num_cpus: int | None = None) -> Engine:
-    """Engine by name: `ray` (the default) or `local`; engine modules load only when chosen."""
+def make_engine(
+    name: str, address: str | None = None, num_cpus: int | None = None, engine_args: Sequence[str] = ()
+) -> Engine:
+    """Engine by name: `ray` (the default), `beam` or `local`; engine modules load only when chosen.
+
+    `engine_args` are passed through to the engine: Beam pipeline options such as `--runner=FlinkRunner`.
+    """
+    if address and name != "ray":
+        raise ValueError("--address only applies to --engine ray")
+    if engine_args and name != "beam":
+        raise ValueError(f"engine options {list(engine_args)} only apply to --engine beam")
     if name == "ray":
         from corpusmill.pipelines.ray_engine import RayEngine
 
         return RayEngine(address=address, num_cpus=num_cpus)
-    if address:
-        raise ValueError("--address only applies to --engine ray")
+    if name == "beam":
+        from corpusmill.pipelines.beam_engine import BeamEngine
+
+        return BeamEngine(pipeline_args=engine_args, num_cpus=num_cpus)
     if name == "local":
         from corpusmill.pipelines.local_engine import LocalEngine
 
         return LocalEngine()
-    raise ValueError(f"unknown engine {name!r}; allowed: ray, local")
+    raise ValueError(f"unknown engine {name!r}; allowed: ray, beam, local")

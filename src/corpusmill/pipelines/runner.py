@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -107,6 +108,7 @@ def run_recipe(
     address: str | None = None,
     output: Path | None = None,
     num_cpus: int | None = None,
+    engine_args: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> RunResult:
     """Run (or resume, or recognise as finished) a recipe and return its run directory and summary."""
@@ -123,7 +125,7 @@ def run_recipe(
         recipe.input.part_bytes,
     )
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    with make_engine(engine, address=address, num_cpus=num_cpus) as backend:
+    with make_engine(engine, address=address, num_cpus=num_cpus, engine_args=engine_args) as backend:
         state = _RunState(recipe, run_dir, backend, progress or _Silent())
         for step in plan_steps(recipe):
             parts = _run_step(state, step, parts, first=step.index == 1)
