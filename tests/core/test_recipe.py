@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,16 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
 def test_missing_file_is_a_recipe_error(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="cannot read the file"):
         load_recipe(tmp_path / "absent.yaml")
+
+
+def test_beam_options_do_not_change_the_fingerprint(tmp_path: Path) -> None:
+    plain = load_recipe(_write(tmp_path, GOOD))
+    with_beam = load_recipe(
+        _write(tmp_path, GOOD + "beam:\n  options: [--runner=FlinkRunner, --parallelism=8]\n")
+    )
+    assert with_beam.beam.options == ["--runner=FlinkRunner", "--parallelism=8"]
+    assert with_beam.fingerprint() == plain.fingerprint()
+    with pytest.raises(
+        RecipeError, match=re.escape("beam.options: Value error, 'FlinkRunner' is not a pipeline option")
+    ):
+        load_recipe(_write(tmp_path, GOOD + "beam:\n  options: [FlinkRunner]\n"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from corpusmill.core import schema
 from corpusmill.core.stage import Stage, StageParams, available_stages, resolve_stage
@@ -70,6 +70,20 @@ class OutputSpec(_Strict):
     batch_size: int = Field(default=1000, gt=0, le=1_000_000)
 
 
+class BeamSpec(_Strict):
+    """Beam pipeline options used whenever the recipe runs with `--engine beam` (CLI options come after them)."""
+
+    options: list[str] = Field(default_factory=list)
+
+    @field_validator("options")
+    @classmethod
+    def _look_like_options(cls, options: list[str]) -> list[str]:
+        for option in options:
+            if not option.startswith("--"):
+                raise ValueError(f"{option!r} is not a pipeline option; write it as --name=value")
+        return options
+
+
 class StageEntry(_Strict):
     """One resolved stage of a recipe: its versioned name and validated parameters."""
 
@@ -95,11 +109,13 @@ class Recipe(_Strict):
     input: InputSpec
     stages: list[StageEntry] = Field(min_length=1)
     output: OutputSpec = OutputSpec()
+    beam: BeamSpec = BeamSpec()
 
     def normalized(self) -> dict[str, Any]:
-        """The canonical form that keys a run (descriptions do not change output, so they are left out)."""
+        """The canonical form that keys a run; what cannot change the output (description, engine options) is left out."""
         data = self.model_dump(mode="json")
         data.pop("description", None)
+        data.pop("beam", None)
         return data
 
     def fingerprint(self) -> str:

@@ -125,6 +125,8 @@ def run_recipe(
         recipe.input.part_bytes,
     )
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if engine == "beam":
+        engine_args = [*recipe.beam.options, *engine_args]
     with make_engine(engine, address=address, num_cpus=num_cpus, engine_args=engine_args) as backend:
         state = _RunState(recipe, run_dir, backend, progress or _Silent())
         for step in plan_steps(recipe):
