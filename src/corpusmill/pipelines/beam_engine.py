@@ -66,6 +66,23 @@ def _edges_of_group(element: tuple[bytes, Iterable[str]]) -> Iterator[str]:
         yield json.dumps([doc_id, original])
 
 
+def _group_keys_to_edges() -> Any:
+    import apache_beam as beam
+
+    class GroupKeysToEdges(beam.PTransform):
+        """Key files in, star edges out: read `(key, id)` rows, GroupByKey, link each group to its smallest id."""
+
+        def expand(self, key_files: Any) -> Any:
+            return (
+                key_files
+                | "ReadKeys" >> beam.FlatMap(_read_keys)
+                | "GroupByKey" >> beam.GroupByKey()
+                | "StarEdges" >> beam.FlatMap(_edges_of_group)
+            )
+
+    return GroupKeysToEdges()
+
+
 class BeamEngine(Engine):
     """Apache Beam execution, in process by default or on any runner named in the pipeline options."""
 
@@ -120,9 +137,7 @@ class BeamEngine(Engine):
                 _ = (
                     pipeline
                     | "KeyFiles" >> beam.Create(list(key_files), reshuffle=True)
-                    | "ReadKeys" >> beam.FlatMap(_read_keys)
-                    | "GroupByKey" >> beam.GroupByKey()
-                    | "StarEdges" >> beam.FlatMap(_edges_of_group)
+                    | "GroupKeysToEdges" >> _group_keys_to_edges()
                     | "Write"
                     >> beam.io.WriteToText(os.path.join(out_dir, "edges"), file_name_suffix=".jsonl")
                 )
