@@ -79,3 +79,20 @@ def test_stages_lists_every_builtin_stage_with_parameters() -> None:
     ):
         assert name in result.output
     assert "threshold=0.8" in result.output
+
+
+def test_options_after_double_dash_reach_the_engine(tmp_path: Path) -> None:
+    recipe = _recipe(tmp_path)
+    args = [
+        "run",
+        str(recipe),
+        "--engine",
+        "local",
+        "--output",
+        str(tmp_path / "r"),
+        "--",
+        "--runner=FlinkRunner",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "engine options ['--runner=FlinkRunner'] only apply to --engine beam" in result.output
