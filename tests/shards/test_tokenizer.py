@@ -91,3 +91,12 @@ def test_threaded_batch_matches_single_thread() -> None:
 def test_invalid_thread_count_is_rejected() -> None:
     with pytest.raises(ValueError, match="num_threads"):
         encode_documents(["x"], num_threads=0)
+
+
+def test_vocabulary_fingerprint_is_recorded_in_manifests() -> None:
+    from corpusmill.shards.manifest import ShardManifest
+    from corpusmill.shards.tokenizer import vocabulary_sha256
+
+    fingerprint = vocabulary_sha256()
+    assert len(fingerprint) == 64 and int(fingerprint, 16) >= 0
+    assert ShardManifest.from_shards([]).tokenizer.vocab_sha256 == fingerprint

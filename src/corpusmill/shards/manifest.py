@@ -17,7 +17,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from corpusmill.core.atomic import write_json
-from corpusmill.shards.tokenizer import EOS_ID, TOKENIZER_NAME, VOCAB_SIZE
+from corpusmill.shards.tokenizer import EOS_ID, TOKENIZER_NAME, VOCAB_SIZE, vocabulary_sha256
 
 MANIFEST_FORMAT = "megatron-indexed"
 MANIFEST_VERSION = 1
@@ -43,6 +43,7 @@ class TokenizerInfo(_Model):
     name: str = TOKENIZER_NAME
     vocab_size: int = Field(default=VOCAB_SIZE, ge=1)
     eos_id: int = Field(default=EOS_ID, ge=0)
+    vocab_sha256: str = Field(default_factory=vocabulary_sha256, pattern=r"^[0-9a-f]{64}$")
 
 
 class ShardEntry(_Model):

