@@ -96,3 +96,19 @@ def test_options_after_double_dash_reach_the_engine(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "engine options ['--runner=FlinkRunner'] only apply to --engine beam" in result.output
+
+
+def test_shards_inspect_shows_counts_and_catches_tampering(tmp_path: Path) -> None:
+    recipe = _recipe(tmp_path)
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", str(recipe), "--engine", "local", "--output", str(out)]).exit_code == 0
+    shown = runner.invoke(app, ["shards", "inspect", str(out / "shards"), "--sample", "1"])
+    assert shown.exit_code == 0, shown.output
+    assert "documents: 2" in shown.output
+    assert "The museum opened a new wing" in shown.output
+    assert "checksums: OK" in shown.output
+    shard = next((out / "shards").glob("*.bin"))
+    shard.write_bytes(shard.read_bytes()[:-4] + b"\x00\x00\x00\x00")
+    tampered = runner.invoke(app, ["shards", "inspect", str(out / "shards")])
+    assert tampered.exit_code == 1
+    assert "sha256" in tampered.output

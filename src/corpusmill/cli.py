@@ -147,6 +147,49 @@ def verify(run_dir: Annotated[Path, typer.Argument(help="A finished run director
     console.print(f"{run_dir}: OK (shards decode back to the kept documents' text)")
 
 
+shards_app = typer.Typer(help="Inspect token shards.", no_args_is_help=True)
+app.add_typer(shards_app, name="shards")
+
+
+@shards_app.command("inspect")
+def shards_inspect(
+    shards_dir: Annotated[Path, typer.Argument(help="A shards directory (with manifest.json).")],
+    sample: Annotated[int, typer.Option(min=0, help="How many documents to decode and show.")] = 2,
+    verify: Annotated[bool, typer.Option(help="Check sizes and sha256 against the manifest.")] = True,
+) -> None:
+    """Counts per shard, a decoded sample, and checksum verification."""
+    from corpusmill.shards.inspect import inspect_shards
+
+    try:
+        report = inspect_shards(shards_dir, sample=sample, verify=verify)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    table = Table(title=f"{report.num_shards} shards in {shards_dir}")
+    for column in ("shard", "documents", "tokens", "dtype", "bytes", "min doc", "max doc"):
+        table.add_column(column, justify="left" if column in ("shard", "dtype") else "right")
+    for row in report.shards:
+        table.add_row(
+            row.name,
+            f"{row.num_documents:,}",
+            f"{row.num_tokens:,}",
+            row.dtype,
+            f"{row.bin_bytes:,}",
+            f"{row.min_document_tokens:,}",
+            f"{row.max_document_tokens:,}",
+        )
+    console.print(table)
+    console.print(f"documents: {report.num_documents:,}   tokens: {report.num_tokens:,}")
+    for index, text in enumerate(report.samples):
+        console.print(f"[bold]sample {index}:[/bold] {text!r}", highlight=False)
+    for problem in report.problems:
+        err.print(f"[red]problem:[/red] {problem}", highlight=False)
+    if report.problems:
+        raise typer.Exit(1)
+    if verify:
+        console.print("checksums: OK")
+
+
 @app.command("demo-corpus")
 def demo_corpus(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the sample WARC files.")],

@@ -71,7 +71,7 @@ PRE_TOKENIZER_PATTERN = (
 )
 
 
-def _load_mergeable_ranks() -> dict[bytes, int]:
+def load_mergeable_ranks() -> dict[bytes, int]:
     """Parse the bundled `qwen.tiktoken` (`<base64 token> <rank>` lines), bypassing tiktoken's file cache."""
     resource = importlib.resources.files(VOCAB_PACKAGE).joinpath(*VOCAB_RESOURCE)
     if not resource.is_file():
@@ -118,7 +118,7 @@ def qwen25_encoding() -> tiktoken.Encoding:
     encoding = tiktoken.Encoding(
         name=TOKENIZER_NAME,
         pat_str=PRE_TOKENIZER_PATTERN,
-        mergeable_ranks=_load_mergeable_ranks(),
+        mergeable_ranks=load_mergeable_ranks(),
         special_tokens=SPECIAL_TOKEN_IDS,
     )
     logger.debug("loaded %s tokenizer with %d ids", TOKENIZER_NAME, encoding.n_vocab)
