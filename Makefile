@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/corpusmill demo-corpus build/sample
 	$(BIN)/corpusmill run recipes/demo.yaml --output $(DEMO_RUN)
 	$(BIN)/corpusmill verify $(DEMO_RUN)
+	$(BIN)/corpusmill train $(DEMO_RUN)/shards --config tiny --output $(DEMO_RUN)/train --max-steps 30
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -190,6 +190,48 @@ def shards_inspect(
         console.print("checksums: OK")
 
 
+@app.command()
+def train(
+    shards_dir: Annotated[
+        Path, typer.Argument(help="A shards directory written by a run (with manifest.json).")
+    ],
+    config: Annotated[str, typer.Option(help="A preset (tiny, qwen2-0.5b) or a YAML config file.")] = "tiny",
+    output: Annotated[Path, typer.Option(help="Where checkpoints, metrics.jsonl and loss.png go.")] = Path(
+        "runs/train"
+    ),
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this step (the schedule still follows the config).")
+    ] = None,
+) -> None:
+    """Train a Qwen2-architecture model on token shards; rerunning continues from the last checkpoint.
+
+    For several GPUs: torchrun --nproc_per_node=N -m corpusmill.cli train SHARDS --config CONFIG.
+    """
+    from corpusmill.training import load_config
+    from corpusmill.training import train as run_training
+
+    logging.getLogger("corpusmill.training").setLevel(logging.INFO)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    try:
+        parsed = load_config(config)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    result = run_training(shards_dir, parsed, output, max_steps=max_steps)
+    steps = sorted(result.losses)
+    if steps:
+        head = [result.losses[s] for s in steps[: max(1, len(steps) // 10)]]
+        tail = [result.losses[s] for s in steps[-max(1, len(steps) // 10) :]]
+        console.print(
+            f"trained steps {result.start_step + 1}-{result.final_step}: loss {sum(head) / len(head):.3f} -> "
+            f"{sum(tail) / len(tail):.3f} ({result.tokens_seen:,} tokens)"
+        )
+    console.print(
+        f"metrics: {result.metrics_path}   plot: {result.plot_path}   checkpoint: {result.checkpoint_path}"
+    )
+
+
 @app.command("demo-corpus")
 def demo_corpus(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the sample WARC files.")],

@@ -1,0 +1,107 @@
+"""Packed windows over memory-mapped shards: exact contents, deterministic order, disjoint held-out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpusmill.shards.manifest import ShardEntry, ShardManifest
+from corpusmill.shards.megatron import MegatronWriter
+from corpusmill.training.data import open_shards
+
+
+def write_shards(out: Path, shards: list[list[np.ndarray]]) -> None:
+    """Write each list of documents as one shard, plus the manifest."""
+    entries = []
+    for number, docs in enumerate(shards):
+        writer = MegatronWriter(out / f"part-{number:05d}")
+        for doc in docs:
+            writer.add_document(doc)
+        info = writer.finalize()
+        entries.append(
+            ShardEntry(
+                name=info.bin_path.stem,
+                bin_file=info.bin_path.name,
+                idx_file=info.idx_path.name,
+                bin_bytes=info.bin_bytes,
+                idx_bytes=info.idx_bytes,
+                bin_sha256=info.bin_sha256,
+                idx_sha256=info.idx_sha256,
+                num_tokens=info.num_tokens,
+                num_documents=info.num_documents,
+            )
+        )
+    ShardManifest.from_shards(entries).write(out / "manifest.json")
+
+
+def split_docs(tokens: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    return np.split(tokens, np.cumsum(sizes)[:-1])
+
+
+def test_windows_are_consecutive_slices_of_the_concatenated_stream(tmp_path: Path) -> None:
+    # Token value == position in the stream, so a window's contents say where it came from.
+    stream = np.arange(1000, dtype=np.int32)
+    write_shards(
+        tmp_path,
+        [split_docs(stream[:370], [100, 270]), split_docs(stream[370:800], [30, 400]), [stream[800:]]],
+    )
+    data = open_shards(tmp_path, seq_len=16, heldout_windows=4, seed=0)
+    # Two train shards (800 tokens) then the last shard held out (200 tokens).
+    assert data.train.num_tokens == 800 and data.heldout.num_tokens == 200
+    assert data.train.num_windows == (800 - 1) // 16
+    for i in range(data.train.num_windows):
+        np.testing.assert_array_equal(data.train.window(i), stream[i * 16 : i * 16 + 17])
+    # Window 23 spans tokens 368..384, straddling the first shard boundary at 370.
+    np.testing.assert_array_equal(data.train.window(23), np.arange(368, 385))
+    np.testing.assert_array_equal(data.heldout.window(0), stream[800:817])
+    assert data.train.batch([3, 1]).shape == (2, 17)
+    with pytest.raises(IndexError, match="window 49 out of range"):
+        data.train.window(49)
+
+
+def test_single_shard_holds_out_its_tail_without_overlap(tmp_path: Path) -> None:
+    stream = np.arange(1000, dtype=np.int32)
+    write_shards(tmp_path, [split_docs(stream, [250, 250, 500])])
+    data = open_shards(tmp_path, seq_len=10, heldout_windows=5, seed=0)
+    assert data.heldout.num_windows == 5
+    train_tokens = np.concatenate([data.train.window(i) for i in range(data.train.num_windows)])
+    heldout_tokens = np.concatenate([data.heldout.window(i) for i in range(data.heldout.num_windows)])
+    assert not np.intersect1d(train_tokens, heldout_tokens).size
+    # The held-out set is exactly the last 5 windows' worth of tokens.
+    np.testing.assert_array_equal(np.unique(heldout_tokens), np.arange(1000 - 51, 1000))
+    # Training windows cover every training token once apart from shared boundaries.
+    covered = np.unique(train_tokens)
+    np.testing.assert_array_equal(covered, np.arange(data.train.num_windows * 10 + 1))
+
+
+def test_order_is_a_seeded_permutation_that_crosses_epochs(tmp_path: Path) -> None:
+    stream = np.arange(2000, dtype=np.int32)
+    write_shards(tmp_path, [[stream]])
+    a = open_shards(tmp_path, seq_len=8, heldout_windows=2, seed=7)
+    b = open_shards(tmp_path, seq_len=8, heldout_windows=2, seed=7)
+    c = open_shards(tmp_path, seq_len=8, heldout_windows=2, seed=8)
+    n = a.train.num_windows
+    first_epoch = a.sample_indices(0, n)
+    assert sorted(first_epoch.tolist()) == list(range(n))
+    assert not np.array_equal(first_epoch, np.arange(n))
+    np.testing.assert_array_equal(first_epoch, b.sample_indices(0, n))
+    assert not np.array_equal(first_epoch, c.sample_indices(0, n))
+    # Reading in pieces (as a resumed run does) gives the same sequence, across the epoch boundary too.
+    whole = a.sample_indices(0, 2 * n + 5)
+    pieces = np.concatenate([b.sample_indices(start, 7) for start in range(0, 2 * n + 5, 7)])[: 2 * n + 5]
+    np.testing.assert_array_equal(whole, pieces)
+    assert sorted(whole[n : 2 * n].tolist()) == list(range(n))
+    assert not np.array_equal(whole[:n], whole[n : 2 * n])
+
+
+def test_too_little_data_is_a_clear_error(tmp_path: Path) -> None:
+    write_shards(tmp_path, [[np.arange(50, dtype=np.int32)]])
+    with pytest.raises(ValueError, match="too small to hold out 10 windows"):
+        open_shards(tmp_path, seq_len=8, heldout_windows=10, seed=0)
+
+
+def test_missing_manifest_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json does not exist"):
+        open_shards(tmp_path, seq_len=8, heldout_windows=1, seed=0)
