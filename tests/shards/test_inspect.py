@@ -9,7 +9,7 @@ import pytest
 
 from corpusmill.shards.inspect import SAMPLE_CHARS, inspect_shards
 from corpusmill.shards.manifest import ShardEntry, ShardManifest
-from corpusmill.shards.megatron import MegatronWriter, ShardInfo
+from corpusmill.shards.megatron import MegatronWriter
 from corpusmill.shards.tokenizer import encode_documents
 from corpusmill.shards.writer import MANIFEST_NAME
 
@@ -21,21 +21,6 @@ SHARD_TEXTS = [
 EOT = "<|endoftext|>"
 
 
-def _entry(info: ShardInfo, out_dir: Path) -> ShardEntry:
-    """The manifest entry `write_shards` records for a finished shard."""
-    return ShardEntry(
-        name=info.bin_path.stem,
-        bin_file=str(info.bin_path.relative_to(out_dir)),
-        idx_file=str(info.idx_path.relative_to(out_dir)),
-        bin_bytes=info.bin_bytes,
-        idx_bytes=info.idx_bytes,
-        bin_sha256=info.bin_sha256,
-        idx_sha256=info.idx_sha256,
-        num_tokens=info.num_tokens,
-        num_documents=info.num_documents,
-    )
-
-
 @pytest.fixture
 def shards_dir(tmp_path: Path) -> Path:
     """Two shards of tokenised text plus a manifest, as `write_shards` lays them out."""
@@ -44,7 +29,7 @@ def shards_dir(tmp_path: Path) -> Path:
         writer = MegatronWriter(tmp_path / f"part-00000-{i:05d}", dtype=np.int32)
         for ids in encode_documents(texts):
             writer.add_document(ids)
-        entries.append(_entry(writer.finalize(), tmp_path))
+        entries.append(ShardEntry.from_info(writer.finalize(), tmp_path))
     ShardManifest.from_shards(entries, dtype="int32").write(tmp_path / MANIFEST_NAME)
     return tmp_path
 

@@ -28,19 +28,7 @@ def shards_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         for doc in chunk:
             writer.add_document(doc)
         info = writer.finalize()
-        entries.append(
-            ShardEntry(
-                name=info.bin_path.stem,
-                bin_file=info.bin_path.name,
-                idx_file=info.idx_path.name,
-                bin_bytes=info.bin_bytes,
-                idx_bytes=info.idx_bytes,
-                bin_sha256=info.bin_sha256,
-                idx_sha256=info.idx_sha256,
-                num_tokens=info.num_tokens,
-                num_documents=info.num_documents,
-            )
-        )
+        entries.append(ShardEntry.from_info(info, out))
     ShardManifest.from_shards(entries).write(out / "manifest.json")
     return out
 

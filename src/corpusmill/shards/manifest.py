@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,6 +31,10 @@ def sha256_file(path: str | Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+if TYPE_CHECKING:
+    from corpusmill.shards.megatron import ShardInfo
 
 
 class _Model(BaseModel):
@@ -58,6 +62,21 @@ class ShardEntry(_Model):
     idx_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     num_tokens: int = Field(ge=0)
     num_documents: int = Field(ge=0)
+
+    @classmethod
+    def from_info(cls, info: ShardInfo, shards_dir: Path) -> ShardEntry:
+        """The entry for a shard the writer just finished, with file names relative to `shards_dir`."""
+        return cls(
+            name=info.bin_path.stem,
+            bin_file=str(info.bin_path.relative_to(shards_dir)),
+            idx_file=str(info.idx_path.relative_to(shards_dir)),
+            bin_bytes=info.bin_bytes,
+            idx_bytes=info.idx_bytes,
+            bin_sha256=info.bin_sha256,
+            idx_sha256=info.idx_sha256,
+            num_tokens=info.num_tokens,
+            num_documents=info.num_documents,
+        )
 
 
 class ShardManifest(_Model):

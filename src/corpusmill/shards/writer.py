@@ -72,7 +72,7 @@ class WriteShardsStage(SinkStage):
             self.stats.incr("shards")
             self.stats.incr("shard_tokens", info.num_tokens)
             self.stats.observe("tokens_per_shard", info.num_tokens)
-        entries = [_entry(info, out_dir).model_dump(mode="json") for info in shards]
+        entries = [ShardEntry.from_info(info, out_dir).model_dump(mode="json") for info in shards]
         return {"part": part_name, "shards": entries}
 
     def finalize(self, parts: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
@@ -127,21 +127,6 @@ def _documents(
         values = column.values.to_numpy(zero_copy_only=False)
         for row in np.flatnonzero(keep):
             yield values[offsets[row] : offsets[row + 1]]
-
-
-def _entry(info: ShardInfo, out_dir: Path) -> ShardEntry:
-    """A manifest entry with file names relative to the shards directory."""
-    return ShardEntry(
-        name=info.bin_path.stem,
-        bin_file=str(info.bin_path.relative_to(out_dir)),
-        idx_file=str(info.idx_path.relative_to(out_dir)),
-        bin_bytes=info.bin_bytes,
-        idx_bytes=info.idx_bytes,
-        bin_sha256=info.bin_sha256,
-        idx_sha256=info.idx_sha256,
-        num_tokens=info.num_tokens,
-        num_documents=info.num_documents,
-    )
 
 
 def _remove_stale_shards(out_dir: Path, part_name: str, keep: set[str]) -> None:
