@@ -86,7 +86,7 @@ class RayEngine(Engine):
             except ConnectionError as exc:
                 raise ConnectionError(
                     f"cannot reach the Ray cluster at {address}: {exc}. Check the address (host:port of the head's "
-                    "GCS, or ray://host:10001), and that RAY_AUTH_MODE and the cluster token (RAY_AUTH_TOKEN, "
+                    "GCS), and that RAY_AUTH_MODE and the cluster token (RAY_AUTH_TOKEN, "
                     "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) match the cluster's authentication."
                 ) from exc
         from ray.data import DataContext
