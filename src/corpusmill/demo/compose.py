@@ -266,3 +266,22 @@ def simple_article(
     blocks += paragraphs(rng, chosen[split:], slots, (2, 3), joiner)
     filled_title = fill(title, {k: v for k, v in slots.items() if isinstance(v, str)}, rng)
     return Article(filled_title, lang, topic, tuple(blocks), description=filled_title)
+
+
+def topic_article(
+    rng: random.Random,
+    lang: str,
+    topic: str,
+    pools: Mapping[str, Sequence[str | tuple[str, ...]]],
+    titles: Mapping[str, Sequence[str]],
+    headings: Mapping[str, str],
+    slots: Mapping[str, SlotValue],
+) -> Article:
+    """A page of one language's news/travel/cooking set: its pool, one of its titles, its heading.
+
+    Recipes keep their sentence order (steps follow one another); the other topics are shuffled.
+    """
+    title = rng.choice(titles[topic])
+    return simple_article(
+        rng, lang, topic, pools[topic], slots, title, headings[topic], ordered=topic == "cooking"
+    )

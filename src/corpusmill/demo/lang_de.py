@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from corpusmill.demo.compose import Article, simple_article
+from corpusmill.demo.compose import Article, topic_article
 
 STAEDTE = ("Lindenau", "Bergheim an der Wende", "Altmühlhausen", "Rosenfeld", "Kirchdorf am See", "Wellingen")
 
@@ -158,6 +158,7 @@ COOKING = (
 )
 GERICHTE = ("Gulasch", "Linsensuppe", "Kartoffelsalat", "Apfelstrudel", "Käsespätzle", "Rinderrouladen")
 
+POOLS = {"news": NEWS, "travel": TRAVEL, "cooking": COOKING}
 TITLES = {
     "news": ("{ort}: Rat stimmt für den Bau {projekt}", "Streit um den Bau {projekt} in {ort}"),
     "travel": ("Ein Wochenende in {ort}", "Unterwegs in {ort}: Tipps für die Reise"),
@@ -177,14 +178,4 @@ def article(rng: random.Random, topic: str) -> Article:
         "zahl": ("800", "1.200", "2.500"),
         "gericht": rng.choice(GERICHTE),
     }
-    pools = {"news": NEWS, "travel": TRAVEL, "cooking": COOKING}
-    return simple_article(
-        rng,
-        "de",
-        topic,
-        pools[topic],
-        slots,
-        rng.choice(TITLES[topic]),
-        HEADINGS[topic],
-        ordered=topic == "cooking",
-    )
+    return topic_article(rng, "de", topic, POOLS, TITLES, HEADINGS, slots)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from corpusmill.demo.compose import Article, simple_article
+from corpusmill.demo.compose import Article, topic_article
 
 PUEBLOS = (
     "Villanueva del Río",
@@ -171,6 +171,7 @@ PLATOS = (
     "pisto manchego",
 )
 
+POOLS = {"news": NEWS, "travel": TRAVEL, "cooking": COOKING}
 TITLES = {
     "news": ("{pueblo} aprueba {proyecto}", "Polémica en {pueblo} por {proyecto}"),
     "travel": ("Un fin de semana en {pueblo}", "{pueblo}: qué ver y dónde comer"),
@@ -190,14 +191,4 @@ def article(rng: random.Random, topic: str) -> Article:
         "cifra": ("800", "1.200", "2.500"),
         "plato": rng.choice(PLATOS),
     }
-    pools = {"news": NEWS, "travel": TRAVEL, "cooking": COOKING}
-    return simple_article(
-        rng,
-        "es",
-        topic,
-        pools[topic],
-        slots,
-        rng.choice(TITLES[topic]),
-        HEADINGS[topic],
-        ordered=topic == "cooking",
-    )
+    return topic_article(rng, "es", topic, POOLS, TITLES, HEADINGS, slots)

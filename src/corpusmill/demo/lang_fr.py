@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from corpusmill.demo.compose import Article, simple_article
+from corpusmill.demo.compose import Article, topic_article
 
 VILLES = (
     "Saint-Aubin-sur-Loire",
@@ -175,6 +175,7 @@ PLATS = (
     "ratatouille",
 )
 
+POOLS = {"news": NEWS, "travel": TRAVEL, "cooking": COOKING}
 TITLES = {
     "news": ("{ville} : le conseil municipal approuve {projet}", "À {ville}, {projet} divise les habitants"),
     "travel": ("Un week-end à {ville}", "{ville}, une escapade hors des sentiers battus"),
@@ -194,14 +195,4 @@ def article(rng: random.Random, topic: str) -> Article:
         "nombre": ("800", "1 200", "2 500"),
         "plat": rng.choice(PLATS),
     }
-    pools = {"news": NEWS, "travel": TRAVEL, "cooking": COOKING}
-    return simple_article(
-        rng,
-        "fr",
-        topic,
-        pools[topic],
-        slots,
-        rng.choice(TITLES[topic]),
-        HEADINGS[topic],
-        ordered=topic == "cooking",
-    )
+    return topic_article(rng, "fr", topic, POOLS, TITLES, HEADINGS, slots)
