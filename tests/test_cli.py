@@ -102,10 +102,11 @@ def test_shards_inspect_shows_counts_and_catches_tampering(tmp_path: Path) -> No
     recipe = _recipe(tmp_path)
     out = tmp_path / "run"
     assert runner.invoke(app, ["run", str(recipe), "--engine", "local", "--output", str(out)]).exit_code == 0
-    shown = runner.invoke(app, ["shards", "inspect", str(out / "shards"), "--sample", "1"])
+    shown = runner.invoke(app, ["shards", "inspect", str(out / "shards"), "--sample", "2"])
     assert shown.exit_code == 0, shown.output
     assert "documents: 2" in shown.output
-    assert "The museum opened a new wing" in shown.output
+    assert "The museum opened a new wing" in shown.output and "expect a late harvest" in shown.output
+    assert "order hash-range seed 0" in shown.output
     assert "checksums: OK" in shown.output
     shard = next((out / "shards").glob("*.bin"))
     shard.write_bytes(shard.read_bytes()[:-4] + b"\x00\x00\x00\x00")

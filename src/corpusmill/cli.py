@@ -180,6 +180,8 @@ def shards_inspect(
         )
     console.print(table)
     console.print(f"documents: {report.num_documents:,}   tokens: {report.num_tokens:,}")
+    if report.provenance:
+        console.print(report.provenance, highlight=False)
     for index, text in enumerate(report.samples):
         console.print(f"[bold]sample {index}:[/bold] {text!r}", highlight=False)
     for problem in report.problems:

@@ -147,7 +147,7 @@ def test_interrupted_run_resumes_and_reproduces_the_same_output(tmp_path: Path) 
     (run_dir / "manifest.json").unlink()
     for marker in [
         *(run_dir / "stages").glob("04-*/part-00001.done.json"),
-        *(run_dir / "stages").glob("05-*/*"),
+        *(p for p in (run_dir / "stages").glob("05-*/**/*") if p.is_file()),
     ]:
         marker.unlink()
     for path in (run_dir / "shards").iterdir():
@@ -196,3 +196,21 @@ def test_without_keep_rejected_drops_are_counted_but_not_written(tmp_path: Path)
     assert dropped["lang_not_allowed"] == 1
     assert dropped["exact_duplicate"] == 1
     assert result.summary.documents_out == 43 - 3
+
+
+def test_shards_do_not_depend_on_how_the_input_was_split(tmp_path: Path) -> None:
+    input_dir = _corpus(tmp_path)
+    one_part = _recipe(input_dir).model_copy(
+        update={"input": _recipe(input_dir).input.model_copy(update={"part_bytes": 1 << 30})}
+    )
+    run_recipe(_recipe(input_dir), engine="local", output=tmp_path / "two")
+    run_recipe(one_part, engine="local", output=tmp_path / "one")
+    two = json.loads((tmp_path / "two" / "shards" / "manifest.json").read_text())
+    one = json.loads((tmp_path / "one" / "shards" / "manifest.json").read_text())
+    assert len(list((tmp_path / "two" / "documents").glob("*.parquet"))) == 2
+    assert len(list((tmp_path / "one" / "documents").glob("*.parquet"))) == 1
+    assert [(s["bin_file"], s["bin_sha256"]) for s in two["shards"]] == [
+        (s["bin_file"], s["bin_sha256"]) for s in one["shards"]
+    ]
+    assert two["recipe"]["fingerprint"] != one["recipe"]["fingerprint"]
+    assert verify_run(tmp_path / "one").problems == []

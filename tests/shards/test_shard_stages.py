@@ -15,9 +15,14 @@ from corpusmill.core import stage as stage_module
 from corpusmill.shards.manifest import ShardManifest, sha256_file
 from corpusmill.shards.megatron import MegatronReader
 from corpusmill.shards.tokenize import TokenizeStage
-from corpusmill.shards.writer import WriteShardsStage
+from corpusmill.core.stage import SinkContext
+from corpusmill.shards.writer import WriteShardsStage, WriteShardsV1Stage
 
 EOS = 151643
+
+
+def _ctx(tmp_path: Path) -> SinkContext:
+    return SinkContext(recipe_name="t", recipe_fingerprint="f" * 16, seed=0, work_dir=tmp_path / ".work")
 
 
 def _batch(texts: list[str | None]) -> pa.RecordBatch:
@@ -36,7 +41,8 @@ def _tokens_batch(docs: list[list[int] | None], dropped: list[str | None] | None
 def test_stages_are_registered_under_their_names() -> None:
     # The registry itself, not resolve_stage(), so this test does not depend on every other stage importing.
     assert stage_module._REGISTRY["tokenize_v1"] is TokenizeStage
-    assert stage_module._REGISTRY["write_shards_v1"] is WriteShardsStage
+    assert stage_module._REGISTRY["write_shards_v1"] is WriteShardsV1Stage
+    assert stage_module._REGISTRY["write_shards_v2"] is WriteShardsStage
     assert TokenizeStage.requires == ("text",)
     assert WriteShardsStage.requires == ("tokens",)
 
@@ -100,12 +106,12 @@ def test_tokenize_handles_a_sliced_batch_and_an_all_empty_batch() -> None:
 
 
 def test_write_part_round_trips_and_skips_dropped_rows(tmp_path: Path) -> None:
-    stage = WriteShardsStage()
+    stage = WriteShardsV1Stage()
     batches = [
         _tokens_batch([[1, 2, EOS], [3, EOS], None], dropped=[None, None, "empty_text"]),
         _tokens_batch([[4, 5, 6, EOS], [9, 9, EOS]], dropped=[None, "near_duplicate"]),
     ]
-    part = stage.write_part(iter(batches), tmp_path, "part-0003")
+    part = stage.write_part(iter(batches), tmp_path, "part-0003", _ctx(tmp_path))
     assert json.loads(json.dumps(part)) == part  # JSON-able
     assert [s["bin_file"] for s in part["shards"]] == ["part-0003-00000.bin"]
     reader = MegatronReader(tmp_path / "part-0003-00000")
@@ -117,9 +123,9 @@ def test_write_part_round_trips_and_skips_dropped_rows(tmp_path: Path) -> None:
 
 
 def test_write_part_rolls_shards_without_splitting_documents(tmp_path: Path) -> None:
-    stage = WriteShardsStage(WriteShardsStage.Params(max_tokens_per_shard=5))
+    stage = WriteShardsV1Stage(WriteShardsV1Stage.Params(max_tokens_per_shard=5))
     docs = [[1, 1], [2, 2, 2], [3], [4] * 9, [5, 5]]
-    part = stage.write_part([_tokens_batch(docs)], tmp_path, "p")
+    part = stage.write_part([_tokens_batch(docs)], tmp_path, "p", _ctx(tmp_path))
     files = [s["bin_file"] for s in part["shards"]]
     assert files == ["p-00000.bin", "p-00001.bin", "p-00002.bin", "p-00003.bin"]
     contents = [[d.tolist() for d in MegatronReader(tmp_path / f[: -len(".bin")])] for f in files]
@@ -128,21 +134,23 @@ def test_write_part_rolls_shards_without_splitting_documents(tmp_path: Path) -> 
 
 
 def test_empty_part_writes_no_shard(tmp_path: Path) -> None:
-    stage = WriteShardsStage()
-    part = stage.write_part([_tokens_batch([None], dropped=["empty_text"])], tmp_path, "p")
+    stage = WriteShardsV1Stage()
+    part = stage.write_part([_tokens_batch([None], dropped=["empty_text"])], tmp_path, "p", _ctx(tmp_path))
     assert part["shards"] == []
     assert list(tmp_path.iterdir()) == []
-    assert stage.write_part([], tmp_path, "q")["shards"] == []
+    assert stage.write_part([], tmp_path, "q", _ctx(tmp_path))["shards"] == []
 
 
 def test_rewriting_a_part_removes_its_stale_rolled_shards(tmp_path: Path) -> None:
     docs = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
-    WriteShardsStage(WriteShardsStage.Params(max_tokens_per_shard=3)).write_part(
-        [_tokens_batch(docs)], tmp_path, "p"
+    WriteShardsV1Stage(WriteShardsV1Stage.Params(max_tokens_per_shard=3)).write_part(
+        [_tokens_batch(docs)], tmp_path, "p", _ctx(tmp_path)
     )
-    WriteShardsStage().write_part([_tokens_batch([[1]])], tmp_path, "p-x")  # another part, must survive
+    WriteShardsV1Stage().write_part(
+        [_tokens_batch([[1]])], tmp_path, "p-x", _ctx(tmp_path)
+    )  # another part, must survive
     assert len(list(tmp_path.glob("p-0000?.bin"))) == 3
-    WriteShardsStage().write_part([_tokens_batch(docs)], tmp_path, "p")
+    WriteShardsV1Stage().write_part([_tokens_batch(docs)], tmp_path, "p", _ctx(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "p-00000.bin",
         "p-00000.idx",
@@ -153,24 +161,24 @@ def test_rewriting_a_part_removes_its_stale_rolled_shards(tmp_path: Path) -> Non
 
 def test_kept_row_without_tokens_is_an_error_naming_the_document(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="d1"):
-        WriteShardsStage().write_part([_tokens_batch([[1], None])], tmp_path, "p")
+        WriteShardsV1Stage().write_part([_tokens_batch([[1], None])], tmp_path, "p", _ctx(tmp_path))
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(KeyError, match="tokenize"):
-        WriteShardsStage().write_part([_batch(["no tokens column"])], tmp_path, "p")
+        WriteShardsV1Stage().write_part([_batch(["no tokens column"])], tmp_path, "p", _ctx(tmp_path))
 
 
 def test_sliced_batches_give_the_right_documents(tmp_path: Path) -> None:
     batch = _tokens_batch([[1], [2, 2], [3, 3, 3], [4, 4, 4, 4]]).slice(1, 2)
-    WriteShardsStage().write_part([batch], tmp_path, "p")
+    WriteShardsV1Stage().write_part([batch], tmp_path, "p", _ctx(tmp_path))
     assert [d.tolist() for d in MegatronReader(tmp_path / "p-00000")] == [[2, 2], [3, 3, 3]]
 
 
 def test_finalize_writes_a_sorted_verifiable_manifest(tmp_path: Path) -> None:
-    stage = WriteShardsStage(WriteShardsStage.Params(max_tokens_per_shard=4))
-    part_b = stage.write_part([_tokens_batch([[1, 2, 3], [4, 5]])], tmp_path, "part-b")
-    part_a = stage.write_part([_tokens_batch([[6, EOS]])], tmp_path, "part-a")
-    empty = stage.write_part([], tmp_path, "part-c")
-    result = stage.finalize([part_b, empty, part_a], tmp_path)
+    stage = WriteShardsV1Stage(WriteShardsV1Stage.Params(max_tokens_per_shard=4))
+    part_b = stage.write_part([_tokens_batch([[1, 2, 3], [4, 5]])], tmp_path, "part-b", _ctx(tmp_path))
+    part_a = stage.write_part([_tokens_batch([[6, EOS]])], tmp_path, "part-a", _ctx(tmp_path))
+    empty = stage.write_part([], tmp_path, "part-c", _ctx(tmp_path))
+    result = stage.finalize([part_b, empty, part_a], [], tmp_path, _ctx(tmp_path))
 
     on_disk = json.loads((tmp_path / "manifest.json").read_text())
     assert result == on_disk
@@ -192,20 +200,20 @@ def test_finalize_writes_a_sorted_verifiable_manifest(tmp_path: Path) -> None:
 
 
 def test_finalize_refuses_when_a_reported_shard_is_missing(tmp_path: Path) -> None:
-    stage = WriteShardsStage()
-    part = stage.write_part([_tokens_batch([[1, 2]])], tmp_path, "p")
+    stage = WriteShardsV1Stage()
+    part = stage.write_part([_tokens_batch([[1, 2]])], tmp_path, "p", _ctx(tmp_path))
     (tmp_path / "p-00000.bin").unlink()
     with pytest.raises(FileNotFoundError, match=r"p-00000\.bin: missing"):
-        stage.finalize([part], tmp_path)
+        stage.finalize([part], [], tmp_path, _ctx(tmp_path))
     assert not (tmp_path / "manifest.json").exists()
 
 
 def test_tokenize_then_write_end_to_end(tmp_path: Path) -> None:
     texts = ["Hello, world!", None, "Grüße aus Köln", "日本語のテキスト"]
     tokenized = TokenizeStage()(_batch(texts))
-    sink = WriteShardsStage()
-    part = sink.write_part([tokenized], tmp_path, "part-00000")
-    sink.finalize([part], tmp_path)
+    sink = WriteShardsV1Stage()
+    part = sink.write_part([tokenized], tmp_path, "part-00000", _ctx(tmp_path))
+    sink.finalize([part], [], tmp_path, _ctx(tmp_path))
     reader = MegatronReader(tmp_path / "part-00000-00000")
     expected = [t for t in tokenized.column("tokens").to_pylist() if t is not None]
     assert [d.tolist() for d in reader] == expected

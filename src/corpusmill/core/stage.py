@@ -12,7 +12,9 @@ Three kinds of stage exist:
   `(key, id)` rows; the engine groups them; documents sharing a key are linked, the stage may confirm each
   candidate link (e.g. by estimated Jaccard similarity), connected components are resolved by id, and every
   member but the smallest id is dropped.
-- `SinkStage`: writes kept documents somewhere (token shards) and adds a manifest.
+- `SinkStage`: writes kept documents somewhere (token shards) and adds a manifest. It works in up to two
+  parallel phases: `write_part` per part (scatter), then optionally `gather` per output group it plans from
+  what the parts reported (e.g. a global shuffle into shards by hash range), then `finalize` on the driver.
 """
 
 from __future__ import annotations
@@ -118,18 +120,47 @@ class GroupStage(Stage):
         return edges
 
 
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink may know about its run beyond its own parameters."""
+
+    recipe_name: str
+    recipe_fingerprint: str
+    seed: int
+    work_dir: Path  # the step's private scratch directory (staging files); the sink owns what it puts there
+
+
 class SinkStage(Stage):
     """Consumes kept documents part by part and writes them somewhere."""
 
     output_dirname: ClassVar[str] = "shards"
 
     @abstractmethod
-    def write_part(self, batches: Iterable[pa.RecordBatch], out_dir: Path, part_name: str) -> dict[str, Any]:
-        """Write one part's documents under `out_dir`; return a JSON-able description of what was written."""
+    def write_part(
+        self, batches: Iterable[pa.RecordBatch], out_dir: Path, part_name: str, context: SinkContext
+    ) -> dict[str, Any]:
+        """Write (or stage) one part's documents; return a JSON-able description of what was written."""
+
+    def plan_gather(self, parts: list[dict[str, Any]], context: SinkContext) -> list[dict[str, Any]]:
+        """Second-phase tasks, each a JSON-able dict with a unique `name`, planned from every part's result.
+
+        The default plans none: the parts' own output is final.
+        """
+        return []
+
+    def gather(self, task: dict[str, Any], out_dir: Path, context: SinkContext) -> dict[str, Any]:
+        """Run one planned second-phase task; return a JSON-able description of what it wrote."""
+        raise NotImplementedError(f"{self.versioned_name()} plans no gather tasks")
 
     @abstractmethod
-    def finalize(self, parts: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
-        """Combine the parts' descriptions (e.g. into a manifest); runs once, on the driver."""
+    def finalize(
+        self,
+        parts: list[dict[str, Any]],
+        gathered: list[dict[str, Any]],
+        out_dir: Path,
+        context: SinkContext,
+    ) -> dict[str, Any]:
+        """Combine what the phases wrote (e.g. into a manifest); runs once, on the driver."""
 
 
 _REGISTRY: dict[str, type[Stage]] = {}

@@ -23,7 +23,7 @@ from corpusmill.core import schema
 from corpusmill.core.atomic import write_json
 from corpusmill.core.grouping import DUPLICATE_OF, ID
 from corpusmill.core.recipe import InputSpec
-from corpusmill.core.stage import GroupStage, MapStage, SinkStage
+from corpusmill.core.stage import GroupStage, MapStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.part_writer import PartWriter
@@ -371,15 +371,13 @@ class SinkTask:
     source: PartSource
     sink_dir: Path
     marker_dir: Path
+    context: SinkContext
     _built: SinkStage | None = field(default=None, init=False, repr=False)
 
     def setup(self) -> None:
         """Build the sink once per worker."""
         if self._built is None:
-            stage = self.stage.entry.build()
-            assert isinstance(stage, SinkStage)
-            stage.setup()
-            self._built = stage
+            self._built = _build_sink(self.stage)
 
     def close(self) -> None:
         """Release the sink."""
@@ -397,7 +395,55 @@ class SinkTask:
         stats: dict[str, Stats] = {}
         counted = Stats()
         written = self._built.write_part(
-            _counting(self.source.batches(part, stats), counted), self.sink_dir, part.name
+            _counting(self.source.batches(part, stats), counted), self.sink_dir, part.name, self.context
         )
         stats[self.stage.label] = counted.merge(self._built.take_stats())
         return _finish(self.marker_dir, part, None, 0, stats, written=written)
+
+
+GATHER = "gather"
+
+
+@dataclass
+class GatherTask:
+    """Run a sink's second-phase tasks (planned on the driver from every part's result), one per "part" name."""
+
+    stage: PlannedStage
+    plans: dict[str, dict[str, Any]]
+    sink_dir: Path
+    marker_dir: Path
+    context: SinkContext
+    _built: SinkStage | None = field(default=None, init=False, repr=False)
+
+    def parts(self) -> list[PartSpec]:
+        """The work items an engine maps this task over: one per planned task, named by it."""
+        return [PartSpec(name, (), GATHER) for name in sorted(self.plans)]
+
+    def setup(self) -> None:
+        """Build the sink once per worker."""
+        if self._built is None:
+            self._built = _build_sink(self.stage)
+
+    def close(self) -> None:
+        """Release the sink."""
+        if self._built is not None:
+            self._built.close()
+        self._built = None
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        """Run the planned task named by the part, or return its marker."""
+        done = _finished(self.marker_dir, part)
+        if done is not None:
+            return done
+        self.setup()
+        assert self._built is not None
+        written = self._built.gather(self.plans[part.name], self.sink_dir, self.context)
+        stats = {self.stage.label: self._built.take_stats()}
+        return _finish(self.marker_dir, part, None, 0, stats, written=written)
+
+
+def _build_sink(planned: PlannedStage) -> SinkStage:
+    stage = planned.entry.build()
+    assert isinstance(stage, SinkStage)
+    stage.setup()
+    return stage

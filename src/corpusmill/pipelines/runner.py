@@ -27,7 +27,7 @@ from corpusmill import __version__
 from corpusmill.core.atomic import atomic_open, atomic_path, write_json
 from corpusmill.core.grouping import DUPLICATE_OF, ID, duplicate_decisions, unique_edges
 from corpusmill.core.recipe import Recipe
-from corpusmill.core.stage import GroupStage, SinkStage
+from corpusmill.core.stage import GroupStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.engine import Engine, make_engine
 from corpusmill.pipelines.graph import PlannedStage, Step, plan_steps
@@ -35,6 +35,7 @@ from corpusmill.pipelines.partitioning import file_size, plan_input_parts
 from corpusmill.pipelines.parts import (
     INTERMEDIATE,
     ApplyDuplicatesTask,
+    GatherTask,
     KeysTask,
     MapTask,
     PartSource,
@@ -229,11 +230,25 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
     stage_cls = planned.entry.stage_class()
     assert issubclass(stage_cls, SinkStage)
     sink_dir = state.run_dir / stage_cls.output_dirname
-    sink_task = SinkTask(planned, _source(state, first), sink_dir, step_dir)
-    results = _map(state, step.dirname, sink_task, parts, cpus)
-    state.sink_results[planned.label] = planned.entry.build().finalize(
-        [r["written"] for r in results], sink_dir
+    context = SinkContext(
+        recipe_name=state.recipe.name,
+        recipe_fingerprint=state.recipe.fingerprint(),
+        seed=state.recipe.seed,
+        work_dir=step_dir,
     )
+    sink_task = SinkTask(planned, _source(state, first), sink_dir, step_dir, context)
+    written = [r["written"] for r in _map(state, step.dirname, sink_task, parts, cpus)]
+    sink = planned.entry.build()
+    assert isinstance(sink, SinkStage)
+    plans = sink.plan_gather(written, context)
+    gathered: list[dict[str, Any]] = []
+    if plans:
+        gather_task = GatherTask(
+            planned, {p["name"]: p for p in plans}, sink_dir, step_dir / "gather", context
+        )
+        results = _map(state, f"{step.dirname} gather", gather_task, gather_task.parts(), cpus)
+        gathered = [r["written"] for r in results]
+    state.sink_results[planned.label] = sink.finalize(written, gathered, sink_dir, context)
     return parts
 
 

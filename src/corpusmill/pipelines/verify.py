@@ -1,8 +1,9 @@
 """Checks that a finished run is what its manifest says, and that its shards hold its documents.
 
-Two independent checks: every file listed in `manifest.json` still has its size and sha256; and, part by
-part, the shards decode (tokens -> text) to exactly the kept documents' text, in order, each ending with
-the end-of-text token. The second check is what a training team wants before spending GPU hours.
+Two independent checks: every file listed in `manifest.json` still has its size and sha256; and the shards
+decode (tokens -> text) to exactly the kept documents' text, each ending with the end-of-text token, in the
+order the shard manifest claims: globally by shuffle key (recomputed here from the ids and the seed), or part
+by part in input order. The second check is what a training team wants before spending GPU hours.
 """
 
 from __future__ import annotations
@@ -50,28 +51,52 @@ def verify_run(run_dir: Path) -> VerifyReport:
 
 
 def _verify_shards(run_dir: Path, shards_dir: Path, report: VerifyReport) -> None:
-    from corpusmill.shards.megatron import MegatronReader
+    from corpusmill.core.hashing import hash64
+    from corpusmill.shards.formats import open_shard
+    from corpusmill.shards.manifest import ShardManifest
+
+    manifest_path = shards_dir / "manifest.json"
+    if not manifest_path.is_file():
+        report.problems.append(f"{manifest_path} is missing")
+        return
+    manifest = ShardManifest.read(manifest_path)
+
+    def sequences(entries: list) -> list:
+        found = []
+        for entry in entries:
+            reader = open_shard(manifest.format, shards_dir, entry.bin_file)
+            found.extend(reader[i] for i in range(len(reader)))
+        return found
+
+    parts = sorted((run_dir / "documents").glob("*.parquet"))
+    if manifest.shuffle is not None and manifest.shuffle.method == "hash-range":
+        rows = [
+            row for part in parts for row in pq.read_table(part, columns=[schema.ID, schema.TEXT]).to_pylist()
+        ]
+        seed = manifest.shuffle.seed or 0
+        rows.sort(key=lambda row: (hash64(seed, row[schema.ID]), row[schema.ID]))
+        _compare_documents("all documents in shuffle order", rows, sequences(manifest.shards), report)
+        return
+    for part in parts:
+        rows = pq.read_table(part, columns=[schema.TEXT, schema.ID]).to_pylist()
+        entries = [e for e in manifest.shards if Path(e.bin_file).name.startswith(f"{part.stem}-")]
+        _compare_documents(part.name, rows, sequences(entries), report)
+
+
+def _compare_documents(what: str, rows: list[dict], sequences: list, report: VerifyReport) -> None:
     from corpusmill.shards.tokenizer import EOS_ID, decode
 
-    for part in sorted((run_dir / "documents").glob("*.parquet")):
-        texts = pq.read_table(part, columns=[schema.TEXT, schema.ID]).to_pylist()
-        sequences = []
-        for idx in sorted(shards_dir.glob(f"{part.stem}-*.idx")):
-            reader = MegatronReader(idx.with_suffix(""))
-            sequences.extend(reader[i] for i in range(len(reader)))
-        if len(sequences) != len(texts):
+    if len(sequences) != len(rows):
+        report.problems.append(f"{what}: {len(rows)} documents but {len(sequences)} shard sequences")
+        return
+    for row, tokens in zip(rows, sequences, strict=True):
+        report.documents_checked += 1
+        report.tokens_checked += len(tokens)
+        if len(tokens) == 0 or int(tokens[-1]) != EOS_ID:
             report.problems.append(
-                f"{part.name}: {len(texts)} documents but {len(sequences)} shard sequences"
+                f"document {row[schema.ID]}: shard sequence does not end with <|endoftext|>"
             )
             continue
-        for row, tokens in zip(texts, sequences, strict=True):
-            report.documents_checked += 1
-            report.tokens_checked += len(tokens)
-            if len(tokens) == 0 or int(tokens[-1]) != EOS_ID:
-                report.problems.append(
-                    f"document {row[schema.ID]}: shard sequence does not end with <|endoftext|>"
-                )
-                continue
-            expected = unicodedata.normalize("NFC", row[schema.TEXT] or "")
-            if decode([int(t) for t in tokens[:-1]]) != expected:
-                report.problems.append(f"document {row[schema.ID]}: shard tokens do not decode to its text")
+        expected = unicodedata.normalize("NFC", row[schema.TEXT] or "")
+        if decode([int(t) for t in tokens[:-1]]) != expected:
+            report.problems.append(f"document {row[schema.ID]}: shard tokens do not decode to its text")

@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpusmill.shards.formats import open_shard, shard_prefix
 from corpusmill.shards.manifest import ShardEntry, ShardManifest
-from corpusmill.shards.megatron import MegatronFormatError, MegatronReader, bin_path
+from corpusmill.shards.megatron import MegatronFormatError, MegatronReader
 from corpusmill.shards.tokenizer import TOKENIZER_NAME, decode
 from corpusmill.shards.writer import MANIFEST_NAME
 
@@ -45,6 +46,7 @@ class ShardsReport:
     num_documents: int = 0
     num_tokens: int = 0
     has_manifest: bool = False
+    provenance: str = ""  # format, recipe and shuffle as the manifest states them
     shards: list[ShardRow] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -58,8 +60,19 @@ class ShardsReport:
 def _listed_shards(shards_dir: Path, manifest: ShardManifest | None) -> list[tuple[Path, ShardEntry | None]]:
     """Shard prefixes in file-name order with their manifest entries, or from the `.idx` files if no manifest."""
     if manifest is not None:
-        return [(shards_dir / entry.idx_file[: -len(".idx")], entry) for entry in manifest.shards]
+        return [(shard_prefix(shards_dir, entry.bin_file), entry) for entry in manifest.shards]
     return [(path.with_suffix(""), None) for path in sorted(shards_dir.glob("*.idx"))]
+
+
+def _provenance(manifest: ShardManifest) -> str:
+    """One line on where the shards come from, for a person checking them before training."""
+    parts = [f"format {manifest.format} ({manifest.dtype})"]
+    if manifest.recipe is not None:
+        parts.append(f"recipe {manifest.recipe.name} {manifest.recipe.fingerprint}")
+    if manifest.shuffle is not None:
+        seed = f" seed {manifest.shuffle.seed}" if manifest.shuffle.seed is not None else ""
+        parts.append(f"order {manifest.shuffle.method}{seed}")
+    return "; ".join(parts)
 
 
 def _compare(entry: ShardEntry, row: ShardRow, prefix: Path) -> list[str]:
@@ -87,6 +100,7 @@ def inspect_shards(shards_dir: Path, *, sample: int = 2, verify: bool = True) ->
         try:
             manifest = ShardManifest.read(manifest_path)
             report.has_manifest = True
+            report.provenance = _provenance(manifest)
         except ValueError as exc:
             report.problems.append(str(exc))
     else:
@@ -103,13 +117,18 @@ def inspect_shards(shards_dir: Path, *, sample: int = 2, verify: bool = True) ->
         if verify:
             report.problems.extend(manifest.verify(shards_dir))
         listed = {entry.idx_file for entry in manifest.shards}
-        for path in sorted(shards_dir.glob("*.idx")):
+        index_glob = "*.ds.index" if manifest.format == "datatrove-tokenized" else "*.idx"
+        for path in sorted(shards_dir.glob(index_glob)):
             if str(path.relative_to(shards_dir)) not in listed:
                 report.problems.append(f"{path}: on disk but not in {manifest_path}")
 
     for prefix, entry in _listed_shards(shards_dir, manifest):
         try:
-            reader = MegatronReader(prefix)
+            reader = (
+                open_shard(manifest.format, shards_dir, entry.bin_file)
+                if manifest is not None and entry is not None
+                else MegatronReader(prefix)
+            )
         except (FileNotFoundError, MegatronFormatError) as exc:
             report.problems.append(str(exc))
             continue
@@ -119,7 +138,7 @@ def inspect_shards(shards_dir: Path, *, sample: int = 2, verify: bool = True) ->
             num_documents=len(reader),
             num_tokens=reader.num_tokens,
             dtype=str(reader.dtype),
-            bin_bytes=bin_path(prefix).stat().st_size,
+            bin_bytes=reader.bin_path.stat().st_size,
             min_document_tokens=int(lengths.min()) if len(reader) else 0,
             max_document_tokens=int(lengths.max()) if len(reader) else 0,
         )

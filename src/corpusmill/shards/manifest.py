@@ -79,13 +79,29 @@ class ShardEntry(_Model):
         )
 
 
+class RecipeRef(_Model):
+    """The recipe that wrote the shards: its fingerprint keys the run, so shards trace back to their inputs."""
+
+    name: str
+    fingerprint: str
+
+
+class ShuffleInfo(_Model):
+    """How documents were ordered across shards, so the order can be reproduced or checked."""
+
+    method: Literal["hash-range", "per-part"]
+    seed: int | None = None
+
+
 class ShardManifest(_Model):
     """Everything a consumer needs to trust and load a shards directory."""
 
-    format: Literal["megatron-indexed"] = MANIFEST_FORMAT
+    format: Literal["megatron-indexed", "datatrove-tokenized"] = MANIFEST_FORMAT
     format_version: Literal[1] = MANIFEST_VERSION
     tokenizer: TokenizerInfo = TokenizerInfo()
     dtype: str = "int32"
+    recipe: RecipeRef | None = None
+    shuffle: ShuffleInfo | None = None
     shards: list[ShardEntry] = Field(default_factory=list)
     total_tokens: int = Field(default=0, ge=0)
     total_documents: int = Field(default=0, ge=0)

@@ -97,22 +97,37 @@ class MegatronWriter:
 
     def __init__(self, prefix: str | Path, dtype: np.dtype | type = np.int32) -> None:
         self.prefix = Path(prefix)
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind not in "iu" or self.dtype.newbyteorder("=") not in _CODE_OF:
-            raise ValueError(
-                f"shard {self.prefix}: token dtype {self.dtype} is not one Megatron supports for tokens; "
-                "use int32 (any vocabulary) or uint16 (vocabularies under 65,536)"
-            )
-        self.dtype = self.dtype.newbyteorder("=")
+        self.dtype = self._checked_dtype(np.dtype(dtype))
+        self.data_path = self._data_path(self.prefix)
+        self.index_path = self._index_path(self.prefix)
         self._limits = np.iinfo(self.dtype)
         self._lengths = array("i")
         self._num_tokens = 0
         self._bin_sha = hashlib.sha256()
         self._stack = contextlib.ExitStack()
-        self._bin_tmp = self._stack.enter_context(atomic_path(bin_path(self.prefix)))
+        self._bin_tmp = self._stack.enter_context(atomic_path(self.data_path))
         # Kept open across add_document calls, hence no `with`.
         self._bin: IO[bytes] | None = open(self._bin_tmp, "wb")  # noqa: SIM115
         self._done = False
+
+    def _checked_dtype(self, dtype: np.dtype) -> np.dtype:
+        if dtype.kind not in "iu" or dtype.newbyteorder("=") not in _CODE_OF:
+            raise ValueError(
+                f"shard {self.prefix}: token dtype {dtype} is not one Megatron supports for tokens; "
+                "use int32 (any vocabulary) or uint16 (vocabularies under 65,536)"
+            )
+        return dtype.newbyteorder("=")
+
+    @staticmethod
+    def _data_path(prefix: Path) -> Path:
+        return bin_path(prefix)
+
+    @staticmethod
+    def _index_path(prefix: Path) -> Path:
+        return idx_path(prefix)
+
+    def _write_extra_files(self) -> None:
+        """Files a format keeps beside its data and index (none for Megatron)."""
 
     @property
     def num_documents(self) -> int:
@@ -171,7 +186,7 @@ class MegatronWriter:
         )
 
     def finalize(self) -> ShardInfo:
-        """Write the index and move both files into place (`.bin` first, so an `.idx` implies its `.bin`)."""
+        """Write the index and move both files into place (data first, so an index implies its data file)."""
         if self._bin is None:
             raise RuntimeError(f"shard {self.prefix}: finalize called twice or after abort")
         bin_in_place = False
@@ -183,17 +198,18 @@ class MegatronWriter:
             index = self._index_bytes()
             self._stack.close()  # renames the .bin into place
             bin_in_place = True
-            with atomic_open(idx_path(self.prefix), "wb") as handle:
+            self._write_extra_files()
+            with atomic_open(self.index_path, "wb") as handle:
                 handle.write(index)
         except BaseException:
             if bin_in_place:
-                bin_path(self.prefix).unlink(missing_ok=True)  # a .bin without its .idx is no shard
+                self.data_path.unlink(missing_ok=True)  # a data file without its index is no shard
             self.abort()
             raise
         self._done = True
         info = ShardInfo(
-            bin_path=bin_path(self.prefix),
-            idx_path=idx_path(self.prefix),
+            bin_path=self.data_path,
+            idx_path=self.index_path,
             dtype=str(self.dtype),
             num_documents=len(self._lengths),
             num_tokens=self._num_tokens,

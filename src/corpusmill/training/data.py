@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from corpusmill.shards.formats import ShardReader, open_shard
 from corpusmill.shards.manifest import ShardManifest
-from corpusmill.shards.megatron import MegatronReader
 from corpusmill.shards.writer import MANIFEST_NAME
 
 
@@ -63,7 +63,7 @@ class TokenStream:
         return np.stack([self.window(int(i)) for i in indices])
 
 
-def _flat_tokens(reader: MegatronReader) -> np.ndarray:
+def _flat_tokens(reader: ShardReader) -> np.ndarray:
     """The whole `.bin` as one memory map (documents are stored back to back, in order)."""
     if reader.num_tokens == 0:
         return np.zeros(0, dtype=np.int64)
@@ -121,7 +121,7 @@ def open_shards(shards_dir: str | Path, *, seq_len: int, heldout_windows: int, s
     if not manifest.shards:
         raise ValueError(f"{manifest_path} lists no shards; there is nothing to train on")
     segments = [
-        _flat_tokens(MegatronReader(shards_dir / Path(e.bin_file).with_suffix(""))) for e in manifest.shards
+        _flat_tokens(open_shard(manifest.format, shards_dir, e.bin_file)) for e in manifest.shards
     ]
     for entry, seg in zip(manifest.shards, segments, strict=True):
         if len(seg) != entry.num_tokens:
