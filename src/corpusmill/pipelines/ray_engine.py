@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 # The task set up in this worker process, keyed by the phase it belongs to. Ray reuses worker processes across
 # tasks, so a stage's models load once per process and phase, not once per part; a new phase closes the old task
 # (stopping, e.g., the extraction sandbox) before setting up its own.
+# This gives what an actor pool would (models loaded once per worker) without starting fresh actors for every
+# phase, which measured about 6 s per phase on two cores.
 _active: tuple[str, PartTask] | None = None
 
 
@@ -104,7 +106,7 @@ class RayEngine(Engine):
     def map_parts(
         self, task: PartTask, parts: Sequence[PartSpec], num_cpus: float = 1.0
     ) -> Iterator[dict[str, Any]]:
-        """One dataset row per part; an actor pool sized to the cluster processes them."""
+        """One dataset row per part, mapped by Ray tasks; each worker process keeps the phase's task set up."""
         if not parts:
             return
         rows = [{"part": part.to_json()} for part in parts]
