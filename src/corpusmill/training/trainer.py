@@ -192,6 +192,8 @@ def train(
     step = samples = 0
     checkpoint_path = out_dir / CHECKPOINT_NAME
     metrics_path = out_dir / METRICS_NAME
+    for stale in out_dir.glob(f".{CHECKPOINT_NAME}.*.tmp"):
+        stale.unlink(missing_ok=True)  # a save cut short by a crash; the previous checkpoint is intact
     if checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path)
         _check_resumable(state, config, checkpoint_path, info)
