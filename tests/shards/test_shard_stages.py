@@ -12,10 +12,10 @@ from pydantic import ValidationError
 
 from corpusmill.core import schema
 from corpusmill.core import stage as stage_module
+from corpusmill.core.stage import SinkContext
 from corpusmill.shards.manifest import ShardManifest, sha256_file
 from corpusmill.shards.megatron import MegatronReader
 from corpusmill.shards.tokenize import TokenizeStage
-from corpusmill.core.stage import SinkContext
 from corpusmill.shards.writer import WriteShardsStage, WriteShardsV1Stage
 
 EOS = 151643

@@ -24,7 +24,9 @@ def _context(work: Path, seed: int = 0) -> SinkContext:
 
 def _documents(count: int = 60) -> list[tuple[str, list[int]]]:
     rng = random.Random(3)
-    return [(f"doc-{i:03d}", [rng.randrange(151_000) for _ in range(rng.randint(1, 40))]) for i in range(count)]
+    return [
+        (f"doc-{i:03d}", [rng.randrange(151_000) for _ in range(rng.randint(1, 40))]) for i in range(count)
+    ]
 
 
 def _batch(docs: list[tuple[str, list[int]]]) -> pa.RecordBatch:
@@ -65,7 +67,7 @@ def test_documents_come_out_in_seeded_key_order_whatever_the_split(tmp_path: Pat
     out_a, manifest_a = _write(tmp_path / "a", [docs], max_tokens_per_shard=300)
     shuffled = docs[:]
     random.Random(9).shuffle(shuffled)
-    out_b, manifest_b = _write(
+    _, manifest_b = _write(
         tmp_path / "b", [shuffled[:7], [], shuffled[7:40], shuffled[40:]], max_tokens_per_shard=300
     )
     expected = [tokens for _, tokens in sorted(docs, key=lambda d: (_independent_key(0, d[0]), d[0]))]
@@ -151,7 +153,9 @@ def test_datatrove_reads_our_ds_files(tmp_path: Path) -> None:
     (shard,) = manifest["shards"]
     seq_len = 15
     dataset = DatatroveFileDataset(str(out / shard["bin_file"]), seq_len=seq_len, token_size=4)
-    stream = [t for _, tokens in sorted(docs, key=lambda d: (_independent_key(0, d[0]), d[0])) for t in tokens]
+    stream = [
+        t for _, tokens in sorted(docs, key=lambda d: (_independent_key(0, d[0]), d[0])) for t in tokens
+    ]
     assert len(dataset) == len(stream) // (seq_len + 1)
     for item in (0, len(dataset) - 1):
         window = dataset[item]["input_ids"].tolist()

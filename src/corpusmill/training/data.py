@@ -120,9 +120,7 @@ def open_shards(shards_dir: str | Path, *, seq_len: int, heldout_windows: int, s
     manifest = ShardManifest.read(manifest_path)
     if not manifest.shards:
         raise ValueError(f"{manifest_path} lists no shards; there is nothing to train on")
-    segments = [
-        _flat_tokens(open_shard(manifest.format, shards_dir, e.bin_file)) for e in manifest.shards
-    ]
+    segments = [_flat_tokens(open_shard(manifest.format, shards_dir, e.bin_file)) for e in manifest.shards]
     for entry, seg in zip(manifest.shards, segments, strict=True):
         if len(seg) != entry.num_tokens:
             raise ValueError(
