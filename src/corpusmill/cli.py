@@ -119,6 +119,8 @@ def run(
         console.print("This run is already complete; nothing to do.")
     _print_summary(result.summary)
     console.print(f"run directory: {result.run_dir}")
+    if (result.run_dir / "report" / "index.html").exists():
+        console.print(f"report: {result.run_dir / 'report' / 'index.html'}")
 
 
 @app.command()
@@ -232,6 +234,214 @@ def train(
     console.print(
         f"metrics: {result.metrics_path}   plot: {result.plot_path}   checkpoint: {result.checkpoint_path}"
     )
+
+
+@app.command()
+def annotate(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (its documents/ are sampled).")],
+    model: Annotated[
+        str,
+        typer.Option(help="A local model directory or hub id; with --endpoint, the model name it serves."),
+    ],
+    sample: Annotated[
+        int, typer.Option(min=1, help="How many documents to annotate (a seeded sample).")
+    ] = 1000,
+    endpoint: Annotated[
+        str | None, typer.Option(help="An OpenAI-compatible server (vLLM, SGLang), e.g. http://host:8000/v1.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    prompt: Annotated[str, typer.Option(help="A bundled prompt name or a prompt file.")] = "annotate_v1",
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents per model call.")] = 8,
+    max_chars: Annotated[
+        int, typer.Option(min=100, help="Characters of each document shown to the model.")
+    ] = 6000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Parallel requests to --endpoint.")] = 8,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, help="Local model: 0 reads the most likely answer; above 0 samples it.")
+    ] = 0.0,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for a local model.")] = None,
+    allow_download: Annotated[bool, typer.Option(help="Let a hub id be downloaded.")] = False,
+) -> None:
+    """Ask a Qwen-Instruct model to rate a sample of a run's documents (cached: reruns ask only what is missing).
+
+    The API key of an endpoint is read from CORPUSMILL_LLM_API_KEY.
+    """
+    from corpusmill.classifiers.annotate import annotate_run, make_backend
+
+    options: dict = {"max_concurrency": concurrency} if endpoint else {"allow_download": allow_download}
+    if temperature and not endpoint:
+        options["temperature"] = temperature
+    if threads and not endpoint:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        backend = make_backend(model, endpoint=endpoint, **options)
+        with Progress(
+            TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        ) as bar:
+            task = bar.add_task("annotate", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = annotate_run(
+                run_dir,
+                backend,
+                sample=sample,
+                seed=seed,
+                prompt_version=prompt,
+                batch_size=batch_size,
+                max_chars=max_chars,
+                progress=progress,
+            )
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(
+        f"annotated {result.sampled} sampled documents with {result.model} ({result.prompt_version}): "
+        f"{result.cached} cached, {result.asked} asked -> {result.ok} ok, {result.unparseable} unparseable, "
+        f"{result.error} errors"
+    )
+    console.print(f"annotations: {run_dir / 'annotations'}")
+
+
+@app.command()
+def distill(
+    annotations: Annotated[
+        Path, typer.Argument(help="An annotations directory (or the run directory holding it).")
+    ],
+    output: Annotated[Path, typer.Option(help="Where the fastText models and model_card.json go.")] = Path(
+        "classifiers"
+    ),
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    holdout: Annotated[
+        float, typer.Option(min=0.01, max=0.9, help="Fraction of annotations held out.")
+    ] = 0.2,
+    epochs: Annotated[int, typer.Option(min=1, help="fastText epochs.")] = 20,
+    dim: Annotated[int, typer.Option(min=2, help="fastText vector size.")] = 64,
+    bucket: Annotated[
+        int, typer.Option(min=1000, help="fastText n-gram hash buckets (model size ~ bucket x dim).")
+    ] = 200_000,
+    prompt: Annotated[str | None, typer.Option(help="Use only answers to this prompt version.")] = None,
+    model: Annotated[str | None, typer.Option(help="Use only answers from this annotator model.")] = None,
+) -> None:
+    """Train fastText quality and domain classifiers on the annotations; report agreement on held-out data."""
+    from corpusmill.classifiers.distill import distill as run_distill
+
+    try:
+        result = run_distill(
+            annotations,
+            output,
+            seed=seed,
+            holdout=holdout,
+            epochs=epochs,
+            dim=dim,
+            bucket=bucket,
+            prompt_version=prompt,
+            model=model,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    table = Table(title=f"distilled models in {result.out_dir} (held-out agreement with the annotator)")
+    for column in ("model", "train", "held out", "accuracy", "macro F1", "MAE", "Spearman"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, entry in result.card["models"].items():
+        metrics = entry["holdout"]
+        agreement = metrics.get("agreement", {})
+
+        def fmt(value: object) -> str:
+            return f"{value:.3f}" if isinstance(value, float) else "-"
+
+        table.add_row(
+            name,
+            str(entry["rows"]["train"]),
+            str(entry["rows"]["holdout"]),
+            fmt(metrics.get("accuracy")),
+            fmt(metrics.get("macro_f1")),
+            fmt(agreement.get("mean_absolute_error")),
+            fmt(agreement.get("spearman")),
+        )
+    console.print(table)
+    for name, why in result.skipped.items():
+        console.print(f"skipped {name}: {why}", highlight=False)
+    console.print(f"model card: {result.out_dir / 'model_card.json'}")
+
+
+@app.command("demo-annotator")
+def demo_annotator(
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the model and tokenizer.")],
+    seed: Annotated[int, typer.Option(help="Initialisation seed.")] = 0,
+) -> None:
+    """Write a tiny random-weight Qwen2 model with the Qwen2.5 chat tokenizer, to run `annotate` offline.
+
+    Its answers carry no judgement: it exercises the annotate -> distill -> score path where no real
+    Qwen2.5-Instruct model can be downloaded. Point `annotate --model` at a real one for real labels.
+    """
+    from corpusmill.classifiers.demo_model import write_demo_annotator
+
+    write_demo_annotator(out_dir, seed=seed)
+    console.print(f"wrote a tiny random-weight Qwen2 annotator to {out_dir}")
+
+
+@app.command()
+def plan(
+    recipe: Annotated[Path, typer.Argument(help="A recipe with a `mix` stage.")],
+    run: Annotated[
+        Path | None,
+        typer.Option(help="A run whose accounting to plan from (default: the recipe's run directory)."),
+    ] = None,
+) -> None:
+    """Print the mixture plan (rates, expected tokens, warnings) from a run's accounting, without running."""
+    from corpusmill.mixtures.replan import replan
+    from corpusmill.mixtures.spec import MixParams
+    from corpusmill.pipelines.runner import default_run_dir
+
+    loaded = _load_or_exit(recipe)
+    entries = [e for e in loaded.stages if e.stage.startswith("mix_v")]
+    if not entries:
+        err.print(f"[red]error:[/red] {recipe} has no `mix` stage to plan", highlight=False)
+        raise typer.Exit(2)
+    params = MixParams.model_validate(entries[0].params)
+    run_dir = run or default_run_dir(loaded)
+    try:
+        mixture = replan(run_dir, params)
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    total = mixture.expected_tokens or 1.0
+    budget = f"budget {mixture.budget:,} tokens" if mixture.budget else "no budget"
+    table = Table(title=f"mixture plan ({mixture.mode}, {budget}, at most {mixture.max_epochs:g} epochs)")
+    for column in ("domain", "documents", "unique tokens", "asked", "rate", "expected tokens", "share"):
+        table.add_column(column, justify="left" if column == "domain" else "right")
+    for row in mixture.domains:
+        table.add_row(
+            row.domain,
+            f"{row.eligible_documents:,}",
+            f"{row.eligible_tokens:,}",
+            f"{row.requested:g}",
+            f"{row.rate:.4f}" + (" (cap)" if row.capped else ""),
+            f"{row.expected_tokens:,.0f}",
+            f"{row.expected_tokens / total:.1%}",
+        )
+    console.print(table)
+    console.print(f"expected total: {mixture.expected_tokens:,.0f} tokens (accounting from {run_dir})")
+    for warning in mixture.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")]) -> None:
+    """(Re)build a run's report: report/mixture.json and report/index.html (works offline)."""
+    from corpusmill.mixtures.report import build_report
+
+    try:
+        out = build_report(run_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"report: {out / 'index.html'}   data: {out / 'mixture.json'}")
 
 
 @app.command("demo-corpus")

@@ -131,3 +131,9 @@ def test_beam_options_do_not_change_the_fingerprint(tmp_path: Path) -> None:
         RecipeError, match=re.escape("beam.options: Value error, 'FlinkRunner' is not a pipeline option")
     ):
         load_recipe(_write(tmp_path, GOOD + "beam:\n  options: [FlinkRunner]\n"))
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_is_valid(path: Path) -> None:
+    recipe = load_recipe(path)
+    assert recipe.stages and recipe.fingerprint()

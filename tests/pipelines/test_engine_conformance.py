@@ -1,8 +1,10 @@
 """One recipe, every engine, the same run: Ray and Beam held to the in-process engine's output.
 
 Each recipe runs once on the in-process engine (the reference) and once per distributed engine. Kept ids and
-texts, per-stage counts with drop reasons, rejected documents and the shard bytes must all be identical;
-shards hold parts in input order and documents in their order within a part, so their bytes are defined.
+texts, per-stage counts with drop reasons, rejected documents and the shard bytes must all be identical: the
+shuffle and the mixture's sampling are functions of document ids and seeds, so the bytes are defined. The
+real-data recipe also mixes by language (down-sampling English, repeating the rest) to hold the `mix` stage's
+accounting rounds and copies to the same standard.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ def real_data(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
         format="auto",
         part_bytes=1_000_000,
     )
+    data = recipe.model_dump(mode="json")
+    stages = [{"stage": s["stage"], **s["params"]} for s in data["stages"]]
+    mix = {"stage": "mix", "domain_column": "lang", "multipliers": {"en": 0.6}, "default_multiplier": 2.5}
+    data["stages"] = [*stages[:-1], mix, stages[-1]]
+    recipe = parse_recipe(data)
     reference = run_recipe(recipe, engine="local", output=tmp_path_factory.mktemp("real-local"))
     return recipe, reference
 
@@ -86,7 +93,18 @@ def test_demo_recipe_gives_the_same_run_on_every_engine(engine: str, demo, tmp_p
 def test_real_crawl_data_gives_the_same_run_on_every_engine(engine: str, real_data, tmp_path: Path) -> None:
     recipe, reference = real_data
     assert reference.summary.documents_out > 30
-    _assert_same_run(run_recipe(recipe, engine=engine, output=tmp_path / engine, num_cpus=2), reference)
+    run = run_recipe(recipe, engine=engine, output=tmp_path / engine, num_cpus=2)
+    _assert_same_run(run, reference)
+    _assert_mixture_on_plan(run.run_dir)
+
+
+def _assert_mixture_on_plan(run_dir: Path) -> None:
+    """Every language lands within one document of its planned tokens."""
+    (plan,) = json.loads((run_dir / "stats.json").read_text())["plans"].values()
+    rows = pq.read_table(run_dir / "documents", columns=["lang", "token_count"]).to_pylist()
+    for domain in plan["mixture"]["domains"]:
+        counts = [r["token_count"] for r in rows if r["lang"] == domain["domain"]]
+        assert abs(sum(counts) - domain["expected_tokens"]) <= max(counts, default=0), domain
 
 
 def test_demo_curation_matches_the_generator_truth(demo) -> None:

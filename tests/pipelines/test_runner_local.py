@@ -105,7 +105,7 @@ def test_run_writes_the_documented_layout_and_counts_every_drop(tmp_path: Path) 
     run_dir = tmp_path / "run"
     result = run_recipe(_recipe(input_dir), engine="local", output=run_dir)
     assert not result.already_complete
-    for name in ("recipe.yaml", "stats.json", "manifest.json", "shards/manifest.json"):
+    for name in ("recipe.yaml", "stats.json", "manifest.json", "shards/manifest.json", "report/index.html"):
         assert (run_dir / name).is_file(), name
     kept = pq.read_table(run_dir / "documents").to_pydict()
     rejected = pq.read_table(run_dir / "rejected").to_pylist()

@@ -12,6 +12,10 @@ Three kinds of stage exist:
   `(key, id)` rows; the engine groups them; documents sharing a key are linked, the stage may confirm each
   candidate link (e.g. by estimated Jaccard similarity), connected components are resolved by id, and every
   member but the smallest id is dropped.
+- `PlanStage`: a per-document stage whose decisions need whole-dataset counts first (e.g. a mixture's
+  sampling rates): the engine maps `account` over every part, the driver merges the results and calls
+  `plan`, possibly for several rounds, then maps `apply` with the final plan. `apply` may mark drops and may
+  return extra rows (repeated copies with new ids).
 - `SinkStage`: writes kept documents somewhere (token shards) and adds a manifest. It works in up to two
   parallel phases: `write_part` per part (scatter), then optionally `gather` per output group it plans from
   what the parts reported (e.g. a global shuffle into shards by hash range), then `finalize` on the driver.
@@ -118,6 +122,28 @@ class GroupStage(Stage):
     def confirm(self, edges: pa.Table, side: pa.Table | None) -> pa.Table:
         """Keep only the candidate edges `(id, duplicate_of)` that really are duplicates (default: all)."""
         return edges
+
+
+class PlanStage(Stage):
+    """Account over the whole dataset, plan on the driver, then apply the plan to every document."""
+
+    account_columns: ClassVar[tuple[str, ...] | None] = None  # columns `account` reads (None: all)
+
+    @abstractmethod
+    def account(self, batch: pa.RecordBatch, plan: dict[str, Any] | None) -> dict[str, Any]:
+        """A JSON-able summary of one batch for the current round (`plan` is the previous round's, or None)."""
+
+    @abstractmethod
+    def merge(self, left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+        """Combine two summaries (associative and commutative, so any engine may merge in any order)."""
+
+    @abstractmethod
+    def plan(self, account: dict[str, Any], previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+        """The plan from this round's merged summary; True when final, False to account again with it."""
+
+    @abstractmethod
+    def apply(self, batch: pa.RecordBatch, plan: dict[str, Any]) -> pa.RecordBatch:
+        """Documents under the final plan: drops marked; rows may repeat (copies carry new ids)."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """From a recipe's ordered stages to the steps an engine executes.
 
 Consecutive map stages fuse into one step (a part is read once, passed through all of them batch by batch,
-and written once); each group stage (deduplication) and each sink stage is a step of its own, because it
-needs the whole dataset or writes outside the document stream. Every step's output lives under
+and written once); each group stage (deduplication), plan stage (mixing) and sink stage is a step of its own,
+because it needs the whole dataset or writes outside the document stream. Every step's output lives under
 `stages/<NN>-<name>/`, which is what makes a rerun resume instead of redo.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from corpusmill.core.recipe import Recipe, StageEntry
-from corpusmill.core.stage import GroupStage, MapStage, SinkStage
+from corpusmill.core.stage import GroupStage, MapStage, PlanStage, SinkStage
 
-StepKind = Literal["map", "group", "sink"]
+StepKind = Literal["map", "group", "plan", "sink"]
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,11 @@ def _kind_of(entry: StageEntry) -> StepKind:
         return "map"
     if issubclass(cls, GroupStage):
         return "group"
+    if issubclass(cls, PlanStage):
+        return "plan"
     if issubclass(cls, SinkStage):
         return "sink"
-    raise TypeError(f"stage {entry.stage} is neither a map, group nor sink stage")
+    raise TypeError(f"stage {entry.stage} is neither a map, group, plan nor sink stage")
 
 
 def plan_steps(recipe: Recipe) -> list[Step]:

@@ -23,7 +23,7 @@ from corpusmill.core import schema
 from corpusmill.core.atomic import write_json
 from corpusmill.core.grouping import DUPLICATE_OF, ID
 from corpusmill.core.recipe import InputSpec
-from corpusmill.core.stage import GroupStage, MapStage, SinkContext, SinkStage
+from corpusmill.core.stage import GroupStage, MapStage, PlanStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.part_writer import PartWriter
@@ -78,11 +78,15 @@ class PartSource:
     batch_size: int
     count_reader_stats: bool
 
-    def batches(self, part: PartSpec, stats: dict[str, Stats]) -> Iterator[pa.RecordBatch]:
-        """Stream the part's documents in batches of the recipe's batch size."""
+    def batches(
+        self, part: PartSpec, stats: dict[str, Stats], columns: Sequence[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the part's documents in batches of the recipe's batch size (only `columns`, where cheap)."""
         if part.fmt == INTERMEDIATE:
             for uri in part.uris:
-                yield from pq.ParquetFile(uri).iter_batches(batch_size=self.batch_size)
+                parquet = pq.ParquetFile(uri)
+                wanted = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
+                yield from parquet.iter_batches(batch_size=self.batch_size, columns=wanted)
             return
         reader_stats = Stats()
         yield from rebatch(self._read(part, reader_stats), self.batch_size)
@@ -206,8 +210,13 @@ def _filter_part(
     rejected_dir: Path,
     keep_rejected: bool,
     stats: dict[str, Stats],
+    stat_sources: Sequence[tuple[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Stream a part through transforms that mark drops; write kept and rejected rows; finish with the marker."""
+    """Stream a part through transforms that mark drops; write kept and rejected rows; finish with the marker.
+
+    Map stages among the transforms hand over their own stats; `stat_sources` names other objects with a
+    `take_stats()` (a plan stage applying its plan) whose stats belong to a label.
+    """
     kept_writer = PartWriter(out_dir / f"{part.name}.parquet")
     rejected = _RejectedWriters(rejected_dir, part.name, keep_rejected)
     try:
@@ -225,8 +234,8 @@ def _filter_part(
     finally:
         kept_writer.abort()
         rejected.abort()
-    for label, transform in transforms:
-        if isinstance(transform, MapStage):
+    for label, transform in [*transforms, *stat_sources]:
+        if hasattr(transform, "take_stats"):
             stats[label].merge(transform.take_stats())
     output = kept_writer.path if rows else None
     return _finish(out_dir, part, output, rows, stats, rejected=rejected_files)
@@ -361,6 +370,94 @@ class ApplyDuplicatesTask:
         reasons = [self.drop_reason if original else None for original in originals]
         details = [f"duplicate of {original}" if original else None for original in originals]
         return schema.mark_drops(batch, reasons, details)
+
+
+@dataclass
+class AccountTask:
+    """One accounting round of a plan stage over a part: a JSON-able summary, merged on the driver."""
+
+    stage: PlannedStage
+    source: PartSource
+    marker_dir: Path
+    plan: dict[str, Any] | None
+    _built: PlanStage | None = field(default=None, init=False, repr=False)
+
+    def setup(self) -> None:
+        """Build the plan stage once per worker."""
+        if self._built is None:
+            stage = self.stage.entry.build()
+            assert isinstance(stage, PlanStage)
+            stage.setup()
+            self._built = stage
+
+    def close(self) -> None:
+        """Release the stage."""
+        if self._built is not None:
+            self._built.close()
+        self._built = None
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        """Summarise the part, or return its marker."""
+        done = _finished(self.marker_dir, part)
+        if done is not None:
+            return done
+        self.setup()
+        assert self._built is not None
+        summary: dict[str, Any] | None = None
+        columns = self._built.account_columns
+        for batch in self.source.batches(part, {}, columns):
+            result = self._built.account(batch, self.plan)
+            summary = result if summary is None else self._built.merge(summary, result)
+        self._built.take_stats()  # accounting rounds count nothing the apply phase will not count again
+        return _finish(self.marker_dir, part, None, 0, {}, account=summary)
+
+
+@dataclass
+class ApplyPlanTask:
+    """Apply a plan stage's final plan to a part, writing kept (possibly repeated) and rejected documents."""
+
+    stage: PlannedStage
+    plan: dict[str, Any]
+    source: PartSource
+    out_dir: Path
+    rejected_dir: Path
+    keep_rejected: bool
+    _built: PlanStage | None = field(default=None, init=False, repr=False)
+
+    def setup(self) -> None:
+        """Build the plan stage once per worker."""
+        if self._built is None:
+            stage = self.stage.entry.build()
+            assert isinstance(stage, PlanStage)
+            stage.setup()
+            self._built = stage
+
+    def close(self) -> None:
+        """Release the stage."""
+        if self._built is not None:
+            self._built.close()
+        self._built = None
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        """Write the part under the plan, or return its marker."""
+        done = _finished(self.out_dir, part)
+        if done is not None:
+            return done
+        self.setup()
+        stage = self._built
+        assert stage is not None
+        label = self.stage.label
+        stats: dict[str, Stats] = {label: Stats()}
+        return _filter_part(
+            part,
+            self.source,
+            [(label, lambda batch: stage.apply(batch, self.plan))],
+            self.out_dir,
+            self.rejected_dir,
+            self.keep_rejected,
+            stats,
+            stat_sources=[(label, stage)],
+        )
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 The run directory is keyed by the recipe's fingerprint. Every step writes under `stages/`, rejected documents
 go to `rejected/`, the final documents are linked into `documents/`, sinks write their own folder
-(`shards/`), and `manifest.json` is written last: its presence means the run is complete, so running a
+(`shards/`), and `manifest.json` is written last: its presence means the run is complete (the derived
+`report/` pages follow it and are rebuilt when missing), so running a
 finished recipe again does nothing, and running an interrupted one resumes at the first unfinished part.
 """
 
@@ -27,14 +28,16 @@ from corpusmill import __version__
 from corpusmill.core.atomic import atomic_open, atomic_path, write_json
 from corpusmill.core.grouping import DUPLICATE_OF, ID, duplicate_decisions, unique_edges
 from corpusmill.core.recipe import Recipe
-from corpusmill.core.stage import GroupStage, SinkContext, SinkStage
+from corpusmill.core.stage import GroupStage, PlanStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.engine import Engine, make_engine
 from corpusmill.pipelines.graph import PlannedStage, Step, plan_steps
 from corpusmill.pipelines.partitioning import file_size, plan_input_parts
 from corpusmill.pipelines.parts import (
     INTERMEDIATE,
+    AccountTask,
     ApplyDuplicatesTask,
+    ApplyPlanTask,
     GatherTask,
     KeysTask,
     MapTask,
@@ -90,6 +93,7 @@ class _RunState:
     progress: Progress
     stats: dict[str, Stats] = field(default_factory=dict)
     sink_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def collect(self, results: list[dict[str, Any]]) -> None:
         for result in results:
@@ -115,6 +119,7 @@ def run_recipe(
     """Run (or resume, or recognise as finished) a recipe and return its run directory and summary."""
     run_dir = Path(output) if output is not None else default_run_dir(recipe)
     if _is_complete(run_dir, recipe):
+        _ensure_report(run_dir)
         return RunResult(run_dir, True, summarize(json.loads((run_dir / "stats.json").read_text())))
     from corpusmill.io import detect_format, expand_inputs
 
@@ -135,7 +140,22 @@ def run_recipe(
     _link_documents(run_dir, parts)
     stats = _write_stats(state, engine)
     _write_manifest(state, engine, started, stats)
+    _ensure_report(run_dir)
     return RunResult(run_dir, False, summarize(stats))
+
+
+def _ensure_report(run_dir: Path) -> None:
+    """Write `report/` for a finished run that lacks one; a failure is logged, the run itself stands."""
+    if (run_dir / "report" / "index.html").exists():
+        return
+    from corpusmill.mixtures.report import build_report
+
+    try:
+        build_report(run_dir)
+    except Exception:  # the report is derived from stats.json and can always be rebuilt
+        logger.exception(
+            "could not write the report of %s; rebuild it with `corpusmill report %s`", run_dir, run_dir
+        )
 
 
 def _is_complete(run_dir: Path, recipe: Recipe) -> bool:
@@ -227,6 +247,8 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
             keep_rejected,
         )
         return _outputs(_map(state, f"{step.dirname} apply", apply_task, parts, 1.0))
+    if step.kind == "plan":
+        return _run_plan_step(state, step, planned, parts, first, cpus)
     stage_cls = planned.entry.stage_class()
     assert issubclass(stage_cls, SinkStage)
     sink_dir = state.run_dir / stage_cls.output_dirname
@@ -250,6 +272,39 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
         gathered = [r["written"] for r in results]
     state.sink_results[planned.label] = sink.finalize(written, gathered, sink_dir, context)
     return parts
+
+
+def _run_plan_step(
+    state: _RunState, step: Step, planned: PlannedStage, parts: list[PartSpec], first: bool, cpus: float
+) -> list[PartSpec]:
+    """Accounting rounds until the stage's plan is final, then the plan applied to every part."""
+    step_dir = state.run_dir / "stages" / step.dirname
+    stage = planned.entry.build()
+    assert isinstance(stage, PlanStage)
+    plan: dict[str, Any] | None = None
+    for round_number in range(1, 100):
+        task = AccountTask(planned, _source(state, first), step_dir / f"account-{round_number}", plan)
+        results = _map(state, f"{step.dirname} account {round_number}", task, parts, cpus)
+        merged: dict[str, Any] | None = None
+        for result in results:
+            if result.get("account") is not None:
+                merged = result["account"] if merged is None else stage.merge(merged, result["account"])
+        plan, final = stage.plan(merged or {}, plan)
+        if final:
+            break
+    else:  # pragma: no cover - a stage that never settles is a bug in the stage
+        raise RuntimeError(f"{planned.label}: the plan did not settle after 99 accounting rounds")
+    write_json(step_dir / "plan.json", plan)
+    state.plans[planned.label] = plan
+    task = ApplyPlanTask(
+        planned,
+        plan,
+        _source(state, first),
+        step_dir,
+        state.run_dir / "rejected",
+        state.recipe.output.keep_rejected,
+    )
+    return _outputs(_map(state, f"{step.dirname} apply", task, parts, cpus))
 
 
 def _confirm(state: _RunState, planned: PlannedStage, edges: pa.Table, side_files: list[str]) -> pa.Table:
@@ -299,6 +354,7 @@ def _write_stats(state: _RunState, engine: str) -> dict[str, Any]:
         "stages": stages,
         "documents_out": documents,
         "tokens_written": tokens,
+        "plans": state.plans,
         "sinks": state.sink_results,
     }
     write_json(state.run_dir / "stats.json", data)

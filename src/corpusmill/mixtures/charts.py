@@ -1,0 +1,223 @@
+"""Inline SVG charts for the run report: horizontal stacked bars, grouped bars and small histograms.
+
+The report has to open on an air-gapped machine and in a mail attachment, so it cannot load a chart library
+from a CDN, and bundling one would make every report hundreds of kilobytes. The charts it needs are few and
+simple, so they are drawn here as plain SVG strings: fixed geometry, no script, a `<title>` on every mark so
+hovering shows the exact number. Every string that comes from data is escaped; the functions return markup
+that is safe to paste into HTML as is. The exact numbers always go into a table beside the chart as well.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+WIDTH = 760
+LABEL_WIDTH = 230
+VALUE_WIDTH = 130
+ROW_HEIGHT = 22
+BAR_HEIGHT = 14
+PAD = 6
+FONT = 12
+MAX_LABEL_CHARS = 34
+
+# Colour-blind-safe palette (Okabe and Ito), then a few greys for long tails.
+PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+    "#8c8c8c",
+    "#b8b8b8",
+)
+
+
+# For drop reasons: warm and dark tones, none of them the green of "kept" or the blues of data bars.
+DROP_PALETTE = ("#D55E00", "#E69F00", "#CC79A7", "#F0E442", "#000000", "#8c8c8c", "#882255", "#b8b8b8")
+
+
+def color(index: int) -> str:
+    """A stable colour for the index-th series, so a legend and its bars agree across charts."""
+    return PALETTE[index % len(PALETTE)]
+
+
+def drop_color(index: int) -> str:
+    """The colour of the index-th drop reason, distinct from the colours of kept and added documents."""
+    return DROP_PALETTE[index % len(DROP_PALETTE)]
+
+
+def esc(value: object) -> str:
+    """Text or attribute value from data, escaped for HTML and SVG (quotes included)."""
+    return html.escape(str(value), quote=True)
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """A number with thousands separators (a dash for a missing one), as people read counts."""
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def short(label: str, limit: int = MAX_LABEL_CHARS) -> str:
+    """A label cut to fit the label column, keeping its end (paths and domains differ at the end)."""
+    return label if len(label) <= limit else "…" + label[-(limit - 1) :]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One piece of a stacked bar."""
+
+    value: float
+    color: str
+    name: str
+
+
+def _open(chart_id: str, title: str, height: int) -> str:
+    return (
+        f'<svg id="{esc(chart_id)}" class="chart" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" aria-label="{esc(title)}">'
+        f"<title>{esc(title)}</title>"
+    )
+
+
+def _label(y: float, label: str) -> str:
+    return (
+        f'<text x="{LABEL_WIDTH - PAD}" y="{y:.1f}" text-anchor="end" font-size="{FONT}" '
+        f'dominant-baseline="middle"><title>{esc(label)}</title>{esc(short(label))}</text>'
+    )
+
+
+def _scale(maximum: float) -> Callable[[float], float]:
+    span = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    return lambda v: 0.0 if maximum <= 0 else max(0.0, v) / maximum * span
+
+
+def stacked_bars(
+    rows: Sequence[tuple[str, Sequence[Segment], str]],
+    *,
+    chart_id: str,
+    title: str,
+    fmt: Callable[[float], str] = number,
+) -> str:
+    """Horizontal bars made of segments, one row per (label, segments, caption at the bar's end)."""
+    height = len(rows) * ROW_HEIGHT + 2 * PAD
+    total = max((sum(s.value for s in segments) for _, segments, _ in rows), default=0.0)
+    scale = _scale(total)
+    parts = [_open(chart_id, title, height)]
+    for index, (label, segments, caption) in enumerate(rows):
+        y = PAD + index * ROW_HEIGHT
+        middle = y + ROW_HEIGHT / 2
+        parts.append(_label(middle, label))
+        x = float(LABEL_WIDTH)
+        for segment in segments:
+            width = scale(segment.value)
+            if width <= 0:
+                continue
+            parts.append(
+                f'<rect class="bar" x="{x:.2f}" y="{middle - BAR_HEIGHT / 2:.1f}" width="{max(width, 1.0):.2f}" '
+                f'height="{BAR_HEIGHT}" fill="{esc(segment.color)}" data-value="{segment.value}">'
+                f"<title>{esc(label)}: {esc(segment.name)} {esc(fmt(segment.value))}</title></rect>"
+            )
+            x += width
+        parts.append(
+            f'<text x="{x + PAD:.2f}" y="{middle:.1f}" font-size="{FONT}" dominant-baseline="middle">'
+            f"{esc(caption)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def grouped_bars(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float]]],
+    *,
+    chart_id: str,
+    title: str,
+    fmt: Callable[[float], str] = number,
+    flagged: Sequence[bool] = (),
+) -> str:
+    """Horizontal bars side by side per label, one per (name, colour, values) series; flagged rows are marked."""
+    per_row = len(series) * (BAR_HEIGHT - 2) + 2 * PAD
+    height = len(labels) * per_row + 2 * PAD
+    maximum = max((v for _, _, values in series for v in values), default=0.0)
+    scale = _scale(maximum)
+    parts = [_open(chart_id, title, height)]
+    for index, label in enumerate(labels):
+        top = PAD + index * per_row
+        if index < len(flagged) and flagged[index]:
+            parts.append(
+                f'<rect class="flag" x="0" y="{top:.1f}" width="{WIDTH}" height="{per_row}" fill="#fdecea">'
+                f"<title>{esc(label)}: off plan</title></rect>"
+            )
+        parts.append(_label(top + per_row / 2, label))
+        for k, (name, fill, values) in enumerate(series):
+            value = values[index]
+            y = top + PAD + k * (BAR_HEIGHT - 2)
+            width = scale(value)
+            parts.append(
+                f'<rect class="bar" x="{LABEL_WIDTH}" y="{y:.1f}" width="{max(width, 1.0):.2f}" '
+                f'height="{BAR_HEIGHT - 3}" fill="{esc(fill)}" data-value="{value}">'
+                f"<title>{esc(label)}: {esc(name)} {esc(fmt(value))}</title></rect>"
+                f'<text x="{LABEL_WIDTH + width + PAD:.2f}" y="{y + (BAR_HEIGHT - 3) / 2:.1f}" '
+                f'font-size="{FONT - 2}" dominant-baseline="middle">{esc(fmt(value))}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def histogram(
+    counts: Sequence[float],
+    *,
+    low: float,
+    high: float,
+    chart_id: str,
+    title: str,
+    fill: str = PALETTE[0],
+    width: int = 240,
+    height: int = 110,
+) -> str:
+    """A small column histogram over equal bins from `low` to `high`, with the axis ends labelled."""
+    bins = max(len(counts), 1)
+    plot_height = height - 2 * FONT - PAD
+    step = (width - 2 * PAD) / bins
+    peak = max(counts, default=0)
+    edge = (high - low) / bins
+    parts = [
+        f'<svg id="{esc(chart_id)}" class="chart histogram" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" aria-label="{esc(title)}">'
+        f"<title>{esc(title)}</title>",
+        f'<line x1="{PAD}" y1="{PAD + plot_height}" x2="{width - PAD}" y2="{PAD + plot_height}" stroke="#999"/>',
+    ]
+    for index, value in enumerate(counts):
+        bar = 0.0 if peak <= 0 else value / peak * plot_height
+        x = PAD + index * step
+        start = low + index * edge
+        parts.append(
+            f'<rect class="bar" x="{x + 0.5:.2f}" y="{PAD + plot_height - bar:.2f}" width="{max(step - 1, 1):.2f}" '
+            f'height="{bar:.2f}" fill="{esc(fill)}" data-value="{value}">'
+            f"<title>{start:g}–{start + edge:g}: {esc(number(value))}</title></rect>"
+        )
+    baseline = PAD + plot_height + FONT + 2
+    for tick in range(math.ceil(low), math.floor(high) + 1):
+        x = PAD + (tick - low) / (high - low) * (width - 2 * PAD)
+        anchor = "start" if tick == low else "end" if tick == high else "middle"
+        parts.append(
+            f'<text x="{x:.1f}" y="{baseline}" font-size="{FONT - 2}" text-anchor="{anchor}">{tick}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def legend(items: Sequence[tuple[str, str]]) -> str:
+    """An HTML legend of (name, colour) swatches for the chart above it."""
+    entries = "".join(
+        f'<span class="key"><span class="swatch" style="background:{esc(fill)}"></span>{esc(name)}</span>'
+        for name, fill in items
+    )
+    return f'<div class="legend">{entries}</div>'

@@ -1,0 +1,305 @@
+"""The mixture report of a finished run: `report/mixture.json` for programs, `report/index.html` for people.
+
+Everything comes from files the run already wrote (`stats.json`, `manifest.json`, `recipe.yaml`), never from
+the documents, so a report of an 18T-token run costs as little as one of a toy run and can be rebuilt at any
+time. The JSON is the single source of the numbers: the HTML page is rendered from it alone, so the two cannot
+disagree. A run without a `mix` stage still gets the funnel and whatever breakdowns its stages counted, and a
+note saying why there is no mixture section.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from corpusmill.core.atomic import atomic_open, write_json
+from corpusmill.mixtures.accounting import QUALITY_BINS, QUALITY_MAX
+from corpusmill.pipelines.summary import summarize
+
+logger = logging.getLogger(__name__)
+
+REPORT_FORMAT = "corpusmill-mixture-report"
+REPORT_VERSION = 1
+TOLERANCE = (
+    0.02  # achieved tokens within 2% of plan, or within the domain's largest document, count as on plan
+)
+_LABEL = re.compile(r"^\d+-(?P<stage>.+?)(?:_v\d+)?$")
+
+
+def stage_name(label: str) -> str:
+    """The stage's registered name from its run label (`02-mix_v1` -> `mix`), to recognise stages by kind."""
+    match = _LABEL.match(label)
+    return match["stage"] if match else label
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+def _prefixed(counters: dict[str, int], prefix: str) -> dict[str, int]:
+    return {k.removeprefix(prefix): int(v) for k, v in counters.items() if k.startswith(prefix)}
+
+
+def _breakdown(entries: dict[str, dict[str, int]], basis: str) -> dict[str, Any]:
+    docs = sum(e.get("documents", 0) for e in entries.values())
+    tokens = sum(e.get("tokens", 0) for e in entries.values())
+    rows = [
+        {
+            "name": name,
+            "documents": int(e.get("documents", 0)),
+            "tokens": None if "tokens" not in e else int(e["tokens"]),
+            "document_share": _share(e.get("documents", 0), docs),
+            "token_share": None if "tokens" not in e else _share(e["tokens"], tokens),
+        }
+        for name, e in entries.items()
+    ]
+    rows.sort(key=lambda r: (-(r["tokens"] or 0), -r["documents"], r["name"]))
+    return {"basis": basis, "rows": rows}
+
+
+def funnel(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per stage: documents in and out, drops by reason, and tokens where a stage counted them."""
+    summary = {row.label: row for row in summarize(stats).stages}
+    plans = stats.get("plans", {})
+    rows = []
+    for stage in stats.get("stages", []):
+        label = stage["label"]
+        counters = stage.get("counters", {})
+        row = summary[label]
+        tokens_in = tokens_out = None
+        if label in plans and "accounting" in plans[label]:
+            tokens_in = sum(d["tokens"] for d in plans[label]["accounting"].get("domains", {}).values())
+            tokens_out = sum(_prefixed(counters, "tokens_out.").values())
+        elif "tokens" in counters:
+            tokens_out = int(counters["tokens"])
+        elif "shard_tokens" in counters:
+            tokens_in = tokens_out = int(counters["shard_tokens"])
+        dropped = dict(sorted(row.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
+        dropped_total = sum(dropped.values())
+        rows.append(
+            {
+                "label": label,
+                "stage": "read" if label == "00-read" else stage_name(label),
+                "documents_in": row.docs_in,
+                "documents_out": row.docs_out,
+                "dropped": dropped,
+                "dropped_total": dropped_total,
+                # Documents a stage added (the mix stage's repeats): out = in - dropped + added.
+                "added": max(0, row.docs_out - (row.docs_in - dropped_total)),
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+            }
+        )
+    return rows
+
+
+def _quality(entry: dict[str, Any]) -> dict[str, Any]:
+    documents = list(entry.get("quality_documents", [0] * QUALITY_BINS))
+    return {
+        "bin_width": QUALITY_MAX / QUALITY_BINS,
+        "low": 0.0,
+        "high": QUALITY_MAX,
+        "documents": documents,
+        "tokens": list(entry.get("quality_tokens", [0] * QUALITY_BINS)),
+        "scored_documents": sum(documents),
+        "unscored_documents": int(entry.get("unscored_documents", 0)),
+    }
+
+
+def mixture_section(label: str, plan: dict[str, Any], counters: dict[str, int]) -> dict[str, Any]:
+    """Planned against achieved per domain for one `mix` stage, with shares before and after mixing."""
+    mixture = plan.get("mixture", {})
+    accounting = plan.get("accounting", {}).get("domains", {})
+    achieved_docs = _prefixed(counters, "documents_out.")
+    achieved_tokens = _prefixed(counters, "tokens_out.")
+    planned = {d["domain"]: d for d in mixture.get("domains", [])}
+    names = list(planned) + sorted(
+        (set(accounting) | set(achieved_tokens) | set(achieved_docs)) - set(planned)
+    )
+    total_before = sum(accounting.get(d, {}).get("tokens", 0) for d in names)
+    total_planned = sum(planned.get(d, {}).get("expected_tokens", 0.0) for d in names)
+    total_after = sum(achieved_tokens.get(d, 0) for d in names)
+    domains = []
+    for name in names:
+        found, row = accounting.get(name, {}), planned.get(name, {})
+        planned_tokens = float(row.get("expected_tokens", 0.0))
+        achieved = achieved_tokens.get(name, 0)
+        ratio = achieved / planned_tokens if planned_tokens > 0 else None
+        # Sampling lands within one document of plan: a small domain may be more than 2% off and still exact.
+        slack = max(TOLERANCE * planned_tokens, float(found.get("max_document_tokens", 0)))
+        on_plan = abs(achieved - planned_tokens) <= slack if ratio is not None else achieved == 0
+        domains.append(
+            {
+                "domain": name,
+                "documents_before": int(found.get("documents", 0)),
+                "tokens_before": int(found.get("tokens", 0)),
+                "bytes_before": int(found.get("bytes", 0)),
+                "eligible_documents": int(found.get("eligible_documents", row.get("eligible_documents", 0))),
+                "eligible_tokens": int(found.get("eligible_tokens", row.get("eligible_tokens", 0))),
+                "requested": row.get("requested"),
+                "rate": float(plan.get("rates", {}).get(name, row.get("rate", 0.0))),
+                "capped": bool(row.get("capped", False)),
+                "planned_tokens": planned_tokens,
+                "planned_documents": float(row.get("expected_documents", 0.0)),
+                "achieved_tokens": achieved,
+                "achieved_documents": achieved_docs.get(name, 0),
+                "ratio": ratio,
+                "on_plan": on_plan,
+                "share_before": _share(found.get("tokens", 0), total_before),
+                "share_planned": _share(planned_tokens, total_planned),
+                "share_after": _share(achieved, total_after),
+                "quality": _quality(found),
+            }
+        )
+    return {
+        "stage": label,
+        "mode": mixture.get("mode"),
+        "budget": mixture.get("budget"),
+        "max_epochs": mixture.get("max_epochs"),
+        "seed": plan.get("seed"),
+        "tolerance": TOLERANCE,
+        "tokens_before": total_before,
+        "planned_tokens": float(mixture.get("expected_tokens", total_planned)),
+        "achieved_tokens": total_after,
+        "achieved_documents": sum(achieved_docs.values()),
+        "repeated_copies": int(counters.get("repeated_copies", 0)),
+        "dropped": _prefixed(counters, "dropped."),
+        "domains": domains,
+    }
+
+
+def _quality_stage(stats: dict[str, Any]) -> dict[str, Any] | None:
+    for stage in stats.get("stages", []):
+        if stage_name(stage["label"]) != "quality":
+            continue
+        counters = stage.get("counters", {})
+        rounded = {int(k): v for k, v in _prefixed(counters, "quality.rounded.").items() if k.isdigit()}
+        moments = stage.get("moments", {}).get("quality.score", {})
+        return {
+            "stage": stage["label"],
+            "scored": int(counters.get("quality.scored", 0)),
+            "empty": int(counters.get("quality.empty", 0)),
+            "mean": moments.get("mean"),
+            "std": moments.get("std"),
+            "rounded": {str(k): rounded.get(k, 0) for k in range(int(QUALITY_MAX) + 1)},
+        }
+    return None
+
+
+def _languages_from_counters(stats: dict[str, Any]) -> dict[str, Any] | None:
+    for stage in stats.get("stages", []):
+        langs = _prefixed(stage.get("counters", {}), "langid.lang.")
+        if langs:
+            entries = {lang: {"documents": n} for lang, n in langs.items()}
+            return _breakdown(
+                entries, f"documents by detected language at {stage['label']}, before its filter"
+            )
+    return None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+def _run_info(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
+    manifest = _read_json(run_dir / "manifest.json")
+    description = None
+    try:
+        recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8")) or {}
+        description = recipe.get("description") or None
+    except (FileNotFoundError, yaml.YAMLError, AttributeError):
+        logger.info("%s: no readable recipe.yaml; the report shows no description", run_dir)
+    return {
+        "run_dir": str(run_dir),
+        "recipe": stats.get("recipe"),
+        "description": description,
+        "fingerprint": stats.get("fingerprint"),
+        "engine": stats.get("engine"),
+        "documents_out": int(stats.get("documents_out", 0)),
+        "tokens_written": int(stats.get("tokens_written", 0)),
+        "shards": sum(len(s.get("shards", [])) for s in stats.get("sinks", {}).values()),
+        "started_at": manifest.get("started_at"),
+        "finished_at": manifest.get("finished_at"),
+        "corpusmill_version": manifest.get("corpusmill_version"),
+    }
+
+
+def report_data(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
+    """Every number of the report, from a run's stats (and its manifest and recipe for the header)."""
+    counters = {s["label"]: s.get("counters", {}) for s in stats.get("stages", [])}
+    plans = stats.get("plans", {})
+    mixes = [label for label in sorted(plans) if "mixture" in plans[label]]
+    mixtures = [mixture_section(label, plans[label], counters.get(label, {})) for label in mixes]
+    warnings: list[dict[str, str | None]] = []
+    notes: list[str] = []
+    for section in mixtures:
+        for message in plans[section["stage"]]["mixture"].get("warnings", []):
+            warnings.append({"stage": section["stage"], "kind": "plan", "message": message})
+        for d in section["domains"]:
+            if not d["on_plan"]:
+                off = "no tokens were planned" if d["ratio"] is None else f"{d['ratio']:.2%} of plan"
+                warnings.append(
+                    {
+                        "stage": section["stage"],
+                        "kind": "achieved",
+                        "message": f"{d['domain']}: achieved {d['achieved_tokens']:,} tokens against "
+                        f"{d['planned_tokens']:,.0f} planned ({off}; tolerance {TOLERANCE:.0%} or one document)",
+                    }
+                )
+    if mixtures:
+        first = plans[mixtures[0]["stage"]].get("accounting", {})
+        basis = f"entering {mixtures[0]['stage']}, before mixing"
+        languages = _breakdown(first.get("langs", {}), basis) if first.get("langs") else None
+        sources = _breakdown(first.get("sources", {}), basis) if first.get("sources") else None
+    else:
+        notes.append(
+            "This run has no `mix` stage, so there is no mixture section: add a `mix` stage to the recipe "
+            "to plan and check domain shares."
+        )
+        languages, sources = _languages_from_counters(stats), None
+        notes.append("Sources are counted by the `mix` stage only, so this report has no source breakdown.")
+    if languages is None:
+        notes.append("No stage counted languages in this run.")
+    return {
+        "format": REPORT_FORMAT,
+        "format_version": REPORT_VERSION,
+        "run": _run_info(run_dir, stats),
+        "funnel": funnel(stats),
+        "mixtures": mixtures,
+        "languages": languages,
+        "sources": sources,
+        "quality_scores": _quality_stage(stats),
+        "warnings": warnings,
+        "notes": notes,
+    }
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write `report/mixture.json` and `report/index.html` for a finished run; returns the report directory."""
+    from corpusmill.mixtures.report_html import render_html
+
+    run_dir = Path(run_dir)
+    stats_path = run_dir / "stats.json"
+    if not stats_path.is_file():
+        raise FileNotFoundError(
+            f"{stats_path} does not exist: the report is built from a finished run; run the recipe to the end first"
+        )
+    try:
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{stats_path} is not valid JSON ({exc}); rerun the recipe to rewrite it") from exc
+    data = report_data(run_dir, stats)
+    out = run_dir / "report"
+    write_json(out / "mixture.json", data)
+    with atomic_open(out / "index.html", "w", encoding="utf-8") as handle:
+        handle.write(render_html(data))
+    logger.info("wrote the report of %s to %s", run_dir, out)
+    return out
