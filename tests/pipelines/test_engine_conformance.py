@@ -28,6 +28,10 @@ ENGINES = [pytest.param("ray", marks=pytest.mark.ray), pytest.param("beam", mark
 def _with_inputs(recipe: Recipe, paths: list[str], **input_options: object) -> Recipe:
     data = recipe.model_dump(mode="json")
     data["stages"] = [{"stage": s["stage"], **s["params"]} for s in data["stages"]]
+    for stage in data["stages"]:
+        if stage["stage"].startswith("extract"):
+            # A busy CI machine must not turn a slow page into a timeout on one engine and not the other.
+            stage["timeout_s"] = 120
     data["input"].update(paths=paths, **input_options)
     return parse_recipe(data)
 
@@ -36,9 +40,20 @@ def _with_inputs(recipe: Recipe, paths: list[str], **input_options: object) -> R
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Recipe, list[dict], RunResult]:
     sample = tmp_path_factory.mktemp("sample")
     corpus = write_demo_corpus(sample, num_files=2)
-    recipe = _with_inputs(load_recipe(REPO / "recipes" / "demo.yaml"), [str(sample / "*.warc.gz")])
+    recipe = _with_mix(
+        _with_inputs(load_recipe(REPO / "recipes" / "demo.yaml"), [str(sample / "*.warc.gz")]),
+        {"domain_column": "lang", "multipliers": {"en": 1.0}, "default_multiplier": 2.5},  # repeats only
+    )
     reference = run_recipe(recipe, engine="local", output=tmp_path_factory.mktemp("demo-local"))
     return recipe, corpus.truth(), reference
+
+
+def _with_mix(recipe: Recipe, mix: dict) -> Recipe:
+    """The recipe with a `mix` stage before its last stage (the shard writer)."""
+    data = recipe.model_dump(mode="json")
+    stages = [{"stage": s["stage"], **s["params"]} for s in data["stages"]]
+    data["stages"] = [*stages[:-1], {"stage": "mix", **mix}, stages[-1]]
+    return parse_recipe(data)
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +68,7 @@ def real_data(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
         format="auto",
         part_bytes=1_000_000,
     )
-    data = recipe.model_dump(mode="json")
-    stages = [{"stage": s["stage"], **s["params"]} for s in data["stages"]]
-    mix = {"stage": "mix", "domain_column": "lang", "multipliers": {"en": 0.6}, "default_multiplier": 2.5}
-    data["stages"] = [*stages[:-1], mix, stages[-1]]
-    recipe = parse_recipe(data)
+    recipe = _with_mix(recipe, {"domain_column": "lang", "multipliers": {"en": 0.6}, "default_multiplier": 2.5})
     reference = run_recipe(recipe, engine="local", output=tmp_path_factory.mktemp("real-local"))
     return recipe, reference
 
@@ -86,7 +97,9 @@ def _shard_bytes(run_dir: Path) -> dict[str, str]:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_demo_recipe_gives_the_same_run_on_every_engine(engine: str, demo, tmp_path: Path) -> None:
     recipe, _, reference = demo
-    _assert_same_run(run_recipe(recipe, engine=engine, output=tmp_path / engine, num_cpus=2), reference)
+    run = run_recipe(recipe, engine=engine, output=tmp_path / engine, num_cpus=2)
+    _assert_same_run(run, reference)
+    _assert_mixture_on_plan(run.run_dir)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
