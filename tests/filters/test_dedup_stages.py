@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 
 import pyarrow as pa
+import pytest
 
 from corpusmill.core import schema
 from corpusmill.core.grouping import duplicate_decisions, star_edges, unique_edges
-from corpusmill.filters.dedup import DedupExact, DedupMinHash, MinHashParams, shingles
+from corpusmill.filters.dedup import DedupExact, DedupMinHash, DedupMinHashV1, MinHashParams, shingles
+
+MINHASH_VERSIONS = pytest.mark.parametrize("minhash", [DedupMinHashV1, DedupMinHash], ids=["v1", "v2"])
 
 WORDS = [
     "river",
@@ -67,7 +70,8 @@ def test_exact_dedup_normalises_whitespace_only() -> None:
     assert _decisions(DedupExact(DedupExact.Params(lowercase=True)), docs) == {"b": "a", "c": "a"}
 
 
-def test_minhash_finds_near_duplicates_and_spares_distinct_texts() -> None:
+@MINHASH_VERSIONS
+def test_minhash_finds_near_duplicates_and_spares_distinct_texts(minhash: type[DedupMinHashV1]) -> None:
     rng = random.Random(11)
     original = _article(rng)
     words = original.split()
@@ -80,11 +84,12 @@ def test_minhash_finds_near_duplicates_and_spares_distinct_texts() -> None:
         "doc-2": _article(rng),
         "doc-4": " ".join(words[:-8]),
     }
-    assert _decisions(DedupMinHash(), docs) == {"doc-3": "doc-1", "doc-4": "doc-1"}
+    assert _decisions(minhash(), docs) == {"doc-3": "doc-1", "doc-4": "doc-1"}
 
 
-def test_minhash_keys_are_one_per_band_and_deterministic() -> None:
-    stage = DedupMinHash(MinHashParams(threshold=0.7, num_perm=64))
+@MINHASH_VERSIONS
+def test_minhash_keys_are_one_per_band_and_deterministic(minhash: type[DedupMinHashV1]) -> None:
+    stage = minhash(MinHashParams(threshold=0.7, num_perm=64))
     bands, rows = stage.params.banding()
     assert bands * rows <= 64
     docs = {"x": _article(random.Random(1)), "empty": "  ... !!! "}
@@ -100,14 +105,15 @@ def test_shingles_of_short_text_is_the_whole_text() -> None:
     assert len(shingles("a b c d e f", 5, True)) == 2
 
 
-def _resolve_with_confirmation(stage: DedupMinHash, docs: dict[str, str]) -> dict[str, str]:
+def _resolve_with_confirmation(stage: DedupMinHashV1, docs: dict[str, str]) -> dict[str, str]:
     keys, side = stage.keys_and_side_data(_batch(docs))
     edges = stage.confirm(unique_edges(star_edges(keys)), side)
     table = duplicate_decisions(edges).to_pydict()
     return dict(zip(table["id"], table["duplicate_of"], strict=True))
 
 
-def test_verification_rejects_candidates_below_the_threshold() -> None:
+@MINHASH_VERSIONS
+def test_verification_rejects_candidates_below_the_threshold(minhash: type[DedupMinHashV1]) -> None:
     rng = random.Random(4)
     words = _article(rng).split()
     # Every 20th word changed: about 0.6 estimated Jaccard, a candidate under wide banding but below 0.8.
@@ -115,9 +121,9 @@ def test_verification_rejects_candidates_below_the_threshold() -> None:
     close = [("zeppelin" + str(i)) if i % 150 == 0 else w for i, w in enumerate(words)]
     docs = {"a": " ".join(words), "b": " ".join(loose), "c": " ".join(close)}
     wide = {"threshold": 0.8, "bands": 32, "rows": 4}
-    unverified = DedupMinHash(MinHashParams(**wide, verify=False))
+    unverified = minhash(MinHashParams(**wide, verify=False))
     assert _resolve_with_confirmation(unverified, docs) == {"b": "a", "c": "a"}
-    verified = DedupMinHash(MinHashParams(**wide))
+    verified = minhash(MinHashParams(**wide))
     assert _resolve_with_confirmation(verified, docs) == {"c": "a"}
     counters = verified.take_stats().counters
     assert counters["dedup_minhash.candidates"] == 2
