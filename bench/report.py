@@ -1,0 +1,212 @@
+"""The side-by-side table: rates per stage and end to end, quality, and the capacity projection.
+
+Every rate is per core and comes from CPU time (user + system, all processes of the run; see
+`bench.measure`), so it does not depend on how many cores a run kept busy or on other load on the machine
+(which still slows wall time). Stage rows spread a stage's cost over all input documents of the corpus
+(documents per CPU-second), so a row says what that stage costs per crawled page and the stage rows of a
+column add up, in CPU time, to its end-to-end cost. The ratio column is corpusmill divided by datatrove:
+the bare loops for stage rows, Ray (corpusmill's default engine) against datatrove's LocalPipelineExecutor
+for the end-to-end, quality and projection rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+COLUMNS = (
+    ("cm bare", "corpusmill-bare"),
+    ("cm local", "corpusmill-local"),
+    ("cm Ray", "corpusmill-ray"),
+    ("cm Beam", "corpusmill-beam"),
+    ("dt bare", "datatrove-bare"),
+    ("datatrove", "datatrove"),
+)
+ENGINES = ("corpusmill-local", "corpusmill-ray", "corpusmill-beam")
+CM = ("corpusmill-bare", *ENGINES)
+BARE_PAIR = ("corpusmill-bare", "datatrove-bare")
+RUN_PAIR = ("corpusmill-ray", "datatrove")
+MAP_SPANS = ["read", "extract", "langid", "gopher"]
+
+# (label, spans per job, which pair the ratio compares)
+STAGE_ROWS: list[tuple[str, dict[str, list[str]], tuple[str, str] | None]] = [
+    ("engine start-up", {job: ["startup"] for job in ENGINES}, None),
+    ("  read WARC", {job: ["read"] for job in BARE_PAIR}, BARE_PAIR),
+    ("  extract", {job: ["extract"] for job in BARE_PAIR}, BARE_PAIR),
+    ("  langid", {job: ["langid"] for job in BARE_PAIR}, BARE_PAIR),
+    ("  Gopher rules", {job: ["gopher"] for job in BARE_PAIR}, BARE_PAIR),
+    (
+        "read..Gopher step",
+        {**{job: MAP_SPANS for job in BARE_PAIR}, **{job: ["map"] for job in (*ENGINES, "datatrove")}},
+        BARE_PAIR,
+    ),
+    ("MinHash signatures", {c[1]: ["dedup_signatures"] for c in COLUMNS}, BARE_PAIR),
+    (
+        "MinHash grouping",
+        {
+            **{job: ["dedup_grouping"] for job in (*CM, "datatrove-bare")},
+            "datatrove": ["dedup_buckets", "dedup_cluster"],
+        },
+        BARE_PAIR,
+    ),
+    ("MinHash drop", {c[1]: ["dedup_apply"] for c in COLUMNS}, BARE_PAIR),
+    (
+        "tokenize + shards",
+        {
+            **{job: ["tokenize", "write"] for job in CM},
+            "datatrove-bare": ["tokenize_write"],
+            "datatrove": ["tokenize_write"],
+        },
+        BARE_PAIR,
+    ),
+    ("  tokenize", {job: ["tokenize"] for job in CM}, None),
+    ("  write shards", {job: ["write"] for job in CM}, None),
+    ("engine shutdown", {job: ["finish"] for job in ENGINES}, None),
+]
+
+
+def _span_cpu(run: dict[str, Any], spans: list[str]) -> float | None:
+    costs = run.get("costs", {})
+    if not any(span in costs for span in spans):
+        return None
+    return sum(costs[span]["cpu_s"] for span in spans if span in costs)
+
+
+def _rate(docs: int, cpu: float | None) -> float | None:
+    return docs / cpu if cpu else None
+
+
+def _ratio(row: dict[str, Any], pair: tuple[str, str] | None) -> float | None:
+    if pair is None or row.get(pair[0]) is None or not row.get(pair[1]):
+        return None
+    return row[pair[0]] / row[pair[1]]
+
+
+def projection(run: dict[str, Any], input_bytes: int) -> dict[str, float | None]:
+    """Core-hours per trillion output tokens, for an 18T-token build, and per TB of input HTML."""
+    cpu, tokens = run.get("total", {}).get("cpu_s"), run.get("tokens")
+    per_token = cpu / tokens if cpu and tokens else None
+    return {
+        "core_hours_per_1T_tokens": per_token * 1e12 / 3600 if per_token else None,
+        "core_hours_for_18T_tokens": per_token * 18e12 / 3600 if per_token else None,
+        "core_hours_per_TB_html": cpu / input_bytes * 1e12 / 3600 if cpu and input_bytes else None,
+    }
+
+
+def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every table row as {label, <job>: value, ratio, unit}; values are None where a run has no such figure."""
+    runs: dict[str, dict[str, Any]] = {job: r for job, r in results["runs"].items() if "error" not in r}
+    docs, input_bytes = results["corpus"]["records"], results["corpus"]["html_bytes"]
+    rows: list[dict[str, Any]] = []
+    for label, spans, pair in STAGE_ROWS:
+        row: dict[str, Any] = {"label": label, "unit": "docs/s/core"}
+        for job, names in spans.items():
+            if job in runs:
+                row[job] = _rate(docs, _span_cpu(runs[job], names))
+        rows.append({**row, "ratio": _ratio(row, pair)})
+
+    def per_run(label: str, unit: str, value: Any, pair: tuple[str, str] | None = RUN_PAIR) -> None:
+        row = {"label": label, "unit": unit, **{job: value(run) for job, run in runs.items()}}
+        rows.append({**row, "ratio": _ratio(row, pair)})
+
+    def total(run: dict[str, Any], key: str) -> float:
+        return run["total"][key]
+
+    per_run("end to end", "docs/s/core", lambda r: _rate(docs, total(r, "cpu_s")))
+    per_run("  input MB/s/core", "MB/s/core", lambda r: input_bytes / 1e6 / total(r, "cpu_s"))
+    per_run("  CPU seconds", "s", lambda r: total(r, "cpu_s"))
+    per_run("  wall seconds", "s", lambda r: total(r, "wall_s"))
+    per_run("  cores busy", "cpu/wall", lambda r: total(r, "cpu_s") / total(r, "wall_s"))
+    per_run("  peak RSS MB (tree)", "MB", lambda r: r["peak_rss_bytes"] / 1e6)
+    per_run("  documents out", "docs", lambda r: r.get("docs_out"))
+    per_run("  tokens out", "tokens", lambda r: r.get("tokens"))
+    dedup = results.get("quality", {}).get("dedup", {})
+    for key, label in (("precision", "dedup precision"), ("recall", "dedup recall"), ("f1", "dedup F1")):
+        row = {"label": label, "unit": "", **{job: q[key] for job, q in dedup.items() if job in runs}}
+        rows.append({**row, "ratio": _ratio(row, RUN_PAIR)})
+    extraction = results.get("quality", {}).get("extraction", {})
+    row = {"label": "extraction F1 (WCXB)", "unit": ""}
+    for job, name in (
+        ("corpusmill-bare", "corpusmill extract stage"),
+        ("datatrove-bare", "datatrove Trafilatura"),
+    ):
+        if name in extraction:
+            row[job] = extraction[name]["f1"]
+    rows.append({**row, "ratio": _ratio(row, BARE_PAIR)})
+    for key, label in (
+        ("core_hours_per_1T_tokens", "core-hours / 1T tokens"),
+        ("core_hours_for_18T_tokens", "core-hours, 18T build"),
+    ):
+        row = {
+            "label": label,
+            "unit": "core-h",
+            **{job: projection(run, input_bytes)[key] for job, run in runs.items()},
+        }
+        rows.append({**row, "ratio": _ratio(row, RUN_PAIR)})
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        magnitude = abs(value)
+        if magnitude >= 1e7:
+            return f"{value:.3g}"
+        if magnitude >= 100:
+            return f"{value:,.0f}"
+        if magnitude >= 1:
+            return f"{value:.2f}" if magnitude < 10 else f"{value:.1f}"
+        return f"{value:.3f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The printed report: a header, the table, the notes that say what the numbers are."""
+    corpus, settings = results["corpus"], results["settings"]
+    minhash = settings["minhash"]
+    kinds = ", ".join(f"{count} {kind}s" for kind, count in sorted(corpus["by_kind"].items(), reverse=True))
+    lines = [
+        f"corpusmill vs datatrove: {corpus['records']} documents ({kinds}), "
+        f"{corpus['html_bytes'] / 1e6:.0f} MB of HTML in {corpus['files']} WARC files; {results['machine']['cores']} cores, "
+        f"load average {results['machine']['load_before']} before, {results['machine']['load_after']} after",
+        f"MinHash: {minhash['bands']} bands x {minhash['rows']} rows of {minhash['num_perm']} permutations, "
+        f"{minhash['ngram_size']}-grams, threshold {minhash['threshold']}; datatrove reader: {settings.get('datatrove_reader')}",
+        "",
+    ]
+    header = f"{'':24}" + "".join(f"{name:>11}" for name, _ in COLUMNS) + f"{'ratio':>8}"
+    lines.append(header)
+    extraction = results.get("quality", {}).get("extraction", {})
+    for row in results["table"]:
+        if row["label"] in ("end to end", "dedup precision", "core-hours / 1T tokens"):
+            lines.append("")
+        cells = "".join(f"{_cell(row.get(job)):>11}" for _, job in COLUMNS)
+        lines.append(f"{row['label'][:24]:24}{cells}{_cell(row.get('ratio')):>8}")
+        if row["label"].startswith("extraction F1") and "trafilatura direct" in extraction:
+            direct = extraction["trafilatura direct"]
+            lines.append(
+                f"{'  trafilatura direct':24}{_cell(direct['f1']):>11}  (same settings; {direct['pages']} pages)"
+            )
+    failed = {job: run["error"].splitlines()[0] for job, run in results["runs"].items() if "error" in run}
+    lines += [f"FAILED {job}: {error}" for job, error in failed.items()]
+    lines += [
+        "",
+        "Stage rows: input documents per CPU-second of that stage (all processes). End to end: the whole run.",
+        "ratio = corpusmill / datatrove: cm bare / dt bare for stage rows, cm Ray / datatrove below them.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.report RESULTS.json`: print the table of a saved run again."""
+    import json
+    import sys
+    from pathlib import Path
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m bench.report RESULTS.json")
+    print(format_table(json.loads(Path(args[0]).read_text(encoding="utf-8"))))
+
+
+if __name__ == "__main__":
+    main()

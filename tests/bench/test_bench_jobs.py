@@ -1,0 +1,68 @@
+"""Both bare loops, run as measured jobs on a tiny real corpus: same extraction, duplicates found, costs seen."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench.corpus import Corpus, CorpusParams, build_corpus
+from bench.launch import run_measured
+from bench.quality import dedup_quality
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    params = CorpusParams(docs=3, dup_fraction=0.67, negative_fraction=0.0, docs_per_file=3, seed=2)
+    return build_corpus(params, shared_data / "wcxb-dev", tmp_path_factory.mktemp("cache"), workers=1)
+
+
+def _run(job: str, corpus: Corpus, tmp_path: Path) -> dict[str, Any]:
+    spec = {"warc_dir": str(corpus.warc_dir), "threshold": 0.8, "cores": 1}
+    result = run_measured(job, spec, tmp_path / job, tmp_path / "cache", timeout_s=240)
+    assert "error" not in result, result.get("error")
+    return result
+
+
+def _texts(result: dict[str, Any]) -> dict[str, str | None]:
+    with gzip.open(result["extracted_path"], "rt", encoding="utf-8") as handle:
+        return {row["id"]: row["text"] for row in map(json.loads, handle)}
+
+
+def _check_run(result: dict[str, Any], corpus: Corpus) -> None:
+    truth = corpus.truth()
+    assert result["docs_in"] == len(truth["records"]) and result["tokens"] > 1000
+    assert result["costs"]["extract"]["cpu_s"] > 0.05
+    assert result["total"]["cpu_s"] >= result["costs"]["extract"]["cpu_s"]
+    assert result["peak_rss_bytes"] > 50_000_000
+    removed = set(result["removed_by_dedup"])
+    assert removed <= set(result["entered_dedup"])
+    # Variants this close are found by any MinHash with these settings: one of each pair must go.
+    close = [r for r in truth["records"] if r["kind"] == "variant" and r["jaccard_to_original"] >= 0.9]
+    entered = set(result["entered_dedup"])
+    close = [r for r in close if r["id"] in entered and r["of"] in entered]
+    assert close, "the corpus should hold close variants that reach dedup"
+    assert all(r["id"] in removed or r["of"] in removed for r in close)
+    score = dedup_quality(result["entered_dedup"], removed, truth["pairs"], 0.95)
+    assert score["false_negatives"] == 0
+
+
+def test_corpusmill_bare_loop(corpus: Corpus, tmp_path: Path) -> None:
+    result = _run("corpusmill-bare", corpus, tmp_path)
+    _check_run(result, corpus)
+    assert result["input_bytes"] == sum(r["html_bytes"] for r in corpus.truth()["records"])
+    direct = corpus.direct_extractions()
+    texts = _texts(result)
+    same = [doc_id for doc_id, text in direct.items() if text and texts[doc_id] is not None]
+    assert same and all(texts[i] == unicodedata.normalize("NFC", direct[i]).strip() for i in same)
+
+
+def test_datatrove_bare_loop(corpus: Corpus, tmp_path: Path) -> None:
+    result = _run("datatrove-bare", corpus, tmp_path)
+    _check_run(result, corpus)
+    direct = corpus.direct_extractions()
+    texts = _texts(result)
+    assert texts and all(texts[doc_id] == direct[doc_id] for doc_id in texts)

@@ -1,0 +1,114 @@
+"""The bench follows the runner's phases and corpusmill's MinHash settings, and its table computes what it says."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from bench.measure import Clock
+from bench.report import build_rows, format_table, projection
+from bench.run_corpusmill import PhaseRecorder, phase_span
+
+from bench import spec
+from corpusmill.core.recipe import parse_recipe
+from corpusmill.core.stage import resolve_stage
+from corpusmill.pipelines.graph import plan_steps
+from corpusmill.pipelines.runner import run_recipe
+
+
+def test_bench_recipe_steps_map_to_the_table_rows(tmp_path: Path) -> None:
+    steps = plan_steps(spec.recipe(tmp_path))
+    names = [step.dirname for step in steps]
+    assert [phase_span(name) for name in names] == ["map", "dedup_other", "tokenize", "write"]
+    dedup = names[1]
+    assert [phase_span(f"{dedup} {p}") for p in ("keys", "grouping", "apply")] == [
+        "dedup_signatures",
+        "dedup_grouping",
+        "dedup_apply",
+    ]
+    assert phase_span(f"{names[3]} gather") == "write"
+
+
+def test_minhash_settings_are_the_stage_defaults() -> None:
+    settings = spec.minhash_settings(0.8)
+    params = resolve_stage("dedup_minhash").Params.model_validate({"threshold": 0.8})
+    assert (settings.bands, settings.rows) == params.banding()
+    assert settings.bands * settings.rows <= settings.num_perm == params.num_perm
+    assert settings.ngram_size == params.ngram_size and settings.seed == params.seed
+    assert spec.minhash_settings(0.6).rows < settings.rows  # a lower threshold needs narrower bands
+
+
+def test_phase_recorder_times_every_phase_of_a_real_run(tmp_path: Path) -> None:
+    docs = tmp_path / "in"
+    docs.mkdir()
+    text = "the quick brown fox jumps over the lazy dog near the river bank today " * 5
+    for part in range(2):
+        lines = [
+            {"id": f"d{part}{i}", "text": text + ("" if i < 2 else f" unique {part} {i} " * 30)}
+            for i in range(4)
+        ]
+        (docs / f"p{part}.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    recipe = parse_recipe(
+        {
+            "name": "phases",
+            "input": {"paths": [str(docs / "*.jsonl")], "part_bytes": 1},
+            "stages": [{"stage": "dedup_minhash"}, {"stage": "tokenize"}, {"stage": "write_shards"}],
+        }
+    )
+    clock = Clock()
+    recorder = PhaseRecorder(clock)
+    start = clock.mark("start")
+    run_recipe(recipe, engine="local", output=tmp_path / "run", progress=recorder)
+    end = clock.mark("end")
+    recorder.close(start, end)
+    expected = {"startup", "dedup_signatures", "dedup_grouping", "dedup_apply", "tokenize", "write", "finish"}
+    assert set(clock.spans) == expected
+    intervals = sorted(i for spans in clock.spans.values() for i in spans)
+    assert intervals[0][0] == start.at and intervals[-1][1] == end.at
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(intervals))  # contiguous, no gaps
+
+
+def _run(cpu: dict[str, float], total_cpu: float, tokens: int) -> dict:
+    return {
+        "costs": {name: {"cpu_s": value, "wall_s": value} for name, value in cpu.items()},
+        "total": {"cpu_s": total_cpu, "wall_s": total_cpu / 2},
+        "tokens": tokens,
+        "docs_out": 50,
+        "peak_rss_bytes": 2_000_000,
+    }
+
+
+def test_rows_are_documents_per_cpu_second_and_ratios_compare_the_right_columns() -> None:
+    results = {
+        "corpus": {"records": 100, "html_bytes": 50_000_000, "files": 2, "by_kind": {"original": 100}},
+        "machine": {"cores": 2, "load_before": "0", "load_after": "0"},
+        "settings": {"minhash": spec.minhash_settings(0.8).to_json()},
+        "runs": {
+            "corpusmill-bare": _run({"read": 1, "extract": 8, "langid": 0.5, "gopher": 0.5}, 12.0, 1_000_000),
+            "corpusmill-ray": _run({"map": 20, "startup": 5}, 40.0, 1_000_000),
+            "datatrove-bare": _run({"read": 2, "extract": 10, "langid": 1, "gopher": 1}, 16.0, 900_000),
+            "datatrove": _run({"map": 25}, 20.0, 900_000),
+            "corpusmill-beam": {"job": "corpusmill-beam", "error": "exit 1; see log"},
+        },
+        "quality": {"dedup": {"corpusmill-ray": {"precision": 0.9, "recall": 1.0, "f1": 0.947}}},
+    }
+    rows = {row["label"]: row for row in build_rows(results)}
+    assert rows["  extract"]["corpusmill-bare"] == pytest.approx(100 / 8)
+    assert rows["  extract"]["ratio"] == pytest.approx((100 / 8) / (100 / 10))
+    assert rows["read..Gopher step"]["corpusmill-bare"] == pytest.approx(100 / 10)
+    assert rows["read..Gopher step"]["datatrove"] == pytest.approx(100 / 25)
+    assert rows["end to end"]["ratio"] == pytest.approx((100 / 40) / (100 / 20))  # Ray against datatrove
+    assert (
+        rows["engine start-up"]["corpusmill-ray"] == pytest.approx(20)
+        and rows["engine start-up"]["ratio"] is None
+    )
+    assert "corpusmill-beam" not in rows["end to end"]
+    assert rows["core-hours / 1T tokens"]["corpusmill-ray"] == pytest.approx(40 / 1e6 * 1e12 / 3600)
+    assert projection(results["runs"]["datatrove"], 50_000_000)["core_hours_per_TB_html"] == pytest.approx(
+        20 / 50e6 * 1e12 / 3600
+    )
+    results["table"] = build_rows(results)
+    text = format_table(results)
+    assert "FAILED corpusmill-beam: exit 1; see log" in text and "read..Gopher step" in text
