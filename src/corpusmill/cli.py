@@ -444,6 +444,61 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A finished run director
     console.print(f"report: {out / 'index.html'}   data: {out / 'mixture.json'}")
 
 
+@app.command()
+def serve(
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="A Ray cluster's dashboard (Jobs API) URL, e.g. http://head:8265; without it a local Ray head "
+            "is started and stopped with the service."
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Database URL (default: SQLite in --data-dir), e.g. postgresql://user@host/corpusmill."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path, typer.Option(help="The service's SQLite database and, unless --runs-dir, the run directories.")
+    ] = Path("service-data"),
+    runs_dir: Annotated[
+        Path | None, typer.Option(help="Where run directories go; every Ray node must see it at this path.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    token_file: Annotated[
+        Path | None, typer.Option(help="File holding the API token (default: $CORPUSMILL_API_TOKEN).")
+    ] = None,
+    num_cpus: Annotated[int | None, typer.Option(min=1, help="CPUs of the local Ray head.")] = None,
+    job_python: Annotated[
+        str | None,
+        typer.Option(
+            help="Python that runs jobs (default: `python` on a cluster, this interpreter locally)."
+        ),
+    ] = None,
+) -> None:
+    """Run the service: schedule rebuilds on Ray; browse runs, artifacts and mixture reports at http://HOST:PORT/runs."""
+    from corpusmill.service import SettingsError
+    from corpusmill.service import serve as run_service
+
+    try:
+        run_service(
+            ray_address=ray_address,
+            db=db,
+            data_dir=data_dir,
+            runs_dir=runs_dir,
+            host=host,
+            port=port,
+            token_file=token_file,
+            num_cpus=num_cpus,
+            job_python=job_python,
+        )
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
 @app.command("demo-corpus")
 def demo_corpus(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the sample WARC files.")],

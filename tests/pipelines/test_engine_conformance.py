@@ -68,7 +68,9 @@ def real_data(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
         format="auto",
         part_bytes=1_000_000,
     )
-    recipe = _with_mix(recipe, {"domain_column": "lang", "multipliers": {"en": 0.6}, "default_multiplier": 2.5})
+    recipe = _with_mix(
+        recipe, {"domain_column": "lang", "multipliers": {"en": 0.6}, "default_multiplier": 2.5}
+    )
     reference = run_recipe(recipe, engine="local", output=tmp_path_factory.mktemp("real-local"))
     return recipe, reference
 

@@ -1,0 +1,113 @@
+"""The service's metadata tables, one SQLAlchemy Core definition for SQLite and PostgreSQL.
+
+Core (not the ORM) keeps every statement explicit, which matters for the two guarantees the scheduler and the
+poller rely on: a schedule's tick is claimed with a compare-and-set UPDATE, and a unique (schedule, tick) pair
+on `runs` makes a second firing of the same tick impossible even when two service processes share a database.
+Times are stored as naive UTC (SQLite has no time zones) and handed out as aware UTC by `store.py`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import make_url
+
+metadata = MetaData()
+
+recipes = Table(
+    "recipes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(80), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("yaml", Text, nullable=False),  # the body as posted, comments and all
+    Column("normalized", Text, nullable=False),  # what jobs run: stage versions resolved, defaults filled in
+    Column("fingerprint", String(32), nullable=False),  # keys the run's output (Recipe.fingerprint)
+    Column("digest", String(64), nullable=False),  # identity of the version: any change to the model
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("name", "version", name="uq_recipe_version"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipe", String(80), nullable=False),
+    Column("version", Integer, nullable=True),  # None: the newest version when the schedule fires
+    Column("cron", String(120), nullable=False),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("next_run_at", DateTime, nullable=False),
+    Column("last_fired_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipe", String(80), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("recipe_id", Integer, ForeignKey("recipes.id"), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("run_dir", Text, nullable=True),
+    Column("ray_job_id", String(120), nullable=True, unique=True),
+    Column("trigger", String(16), nullable=False),  # manual | schedule
+    Column("schedule_id", Integer, ForeignKey("schedules.id", ondelete="SET NULL"), nullable=True),
+    Column("scheduled_for", DateTime, nullable=True),  # the cron tick a scheduled run belongs to
+    Column("created_at", DateTime, nullable=False),
+    Column("submitted_at", DateTime, nullable=True),
+    Column("started_at", DateTime, nullable=True),
+    Column("finished_at", DateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("progress", Text, nullable=True),  # JSON snapshot of the stage markers
+    UniqueConstraint("schedule_id", "scheduled_for", name="uq_run_tick"),
+)
+
+
+def with_driver(url: str) -> str:
+    """`postgresql://` means psycopg2 to SQLAlchemy; use psycopg 3 for it when that is what is installed."""
+    parsed = make_url(url)
+    psycopg3_only = (
+        importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None
+    )
+    if parsed.drivername == "postgresql" and psycopg3_only:
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` with the tables created; SQLite gets a busy timeout and WAL so readers never block."""
+    url = with_driver(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine

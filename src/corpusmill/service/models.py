@@ -1,0 +1,166 @@
+"""Request and response bodies of the API (and so of its OpenAPI schema at /openapi.json)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from corpusmill.service.store import RecipeVersion, Run, Schedule
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecipeIn(_In):
+    """A recipe to register, as the YAML text a recipe file holds."""
+
+    yaml: str = Field(description="The recipe YAML; input paths must be absolute or URIs.")
+
+
+class RecipeOut(BaseModel):
+    """One registered version of a recipe."""
+
+    name: str
+    version: int
+    fingerprint: str = Field(description="Recipe.fingerprint(): what keys a run's output.")
+    created_at: dt.datetime
+    created: bool | None = Field(
+        default=None, description="On registration: whether this made a new version."
+    )
+    yaml: str | None = Field(default=None, description="The body as posted (single-version reads only).")
+    normalized: str | None = Field(default=None, description="The normalised recipe that jobs run.")
+
+    @classmethod
+    def of(cls, recipe: RecipeVersion, full: bool = False, created: bool | None = None) -> RecipeOut:
+        """From a stored version."""
+        return cls(
+            name=recipe.name,
+            version=recipe.version,
+            fingerprint=recipe.fingerprint,
+            created_at=recipe.created_at,
+            created=created,
+            yaml=recipe.yaml if full else None,
+            normalized=recipe.normalized if full else None,
+        )
+
+
+class RecipeSummary(BaseModel):
+    """A recipe name with its newest version."""
+
+    name: str
+    latest_version: int
+    updated_at: dt.datetime
+
+
+class TriggerIn(_In):
+    """Which version to rebuild (default: the newest)."""
+
+    version: int | None = Field(default=None, ge=1)
+
+
+class RunOut(BaseModel):
+    """A run: its job, its times, its progress."""
+
+    id: int
+    recipe: str
+    version: int
+    status: str = Field(description="QUEUED, PENDING, RUNNING, SUCCEEDED, FAILED or CANCELLED.")
+    run_dir: str | None
+    ray_job_id: str | None
+    trigger: str = Field(description="manual or schedule.")
+    schedule_id: int | None
+    scheduled_for: dt.datetime | None
+    created_at: dt.datetime
+    submitted_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    error: str | None
+    progress: dict[str, Any] | None = Field(
+        description="Per step: state, parts done, documents in/out per stage (from the stage markers)."
+    )
+
+    @classmethod
+    def of(cls, run: Run) -> RunOut:
+        """From a stored run."""
+        data = asdict(run)
+        data.pop("recipe_id")
+        return cls(**data)
+
+
+class ScheduleIn(_In):
+    """A cron schedule (UTC) that rebuilds a recipe."""
+
+    recipe: str
+    version: int | None = Field(
+        default=None, ge=1, description="Pin a version; default: the newest at each tick."
+    )
+    cron: str = Field(description="Five-field cron expression in UTC, e.g. '0 3 * * *'.")
+    paused: bool = False
+
+
+class SchedulePatch(_In):
+    """Change a schedule's cron expression or pause switch."""
+
+    cron: str | None = None
+    paused: bool | None = None
+
+
+class ScheduleOut(BaseModel):
+    """A schedule with its next tick."""
+
+    id: int
+    recipe: str
+    version: int | None
+    cron: str
+    paused: bool
+    next_run_at: dt.datetime
+    last_fired_at: dt.datetime | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> ScheduleOut:
+        """From a stored schedule."""
+        return cls(**asdict(schedule))
+
+
+class Artifact(BaseModel):
+    """One output file of a run, as its manifest.json lists it."""
+
+    path: str
+    bytes: int
+    sha256: str
+
+
+class DomainDelta(BaseModel):
+    """One domain's tokens and share in each run."""
+
+    domain: str
+    tokens_before: int
+    tokens_after: int
+    delta_tokens: int
+    share_before: float
+    share_after: float
+    delta_share: float
+
+
+class MixtureDelta(BaseModel):
+    """One pair of mix stages compared."""
+
+    stage_before: str | None
+    stage_after: str | None
+    tokens_before: int
+    tokens_after: int
+    delta_tokens: int
+    domains: list[DomainDelta]
+
+
+class MixtureDiff(BaseModel):
+    """How the mixture of run `after` differs from that of run `before`."""
+
+    before: int
+    after: int
+    mixtures: list[MixtureDelta]

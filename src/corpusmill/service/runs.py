@@ -1,0 +1,257 @@
+"""Runs as Ray jobs: submit a recipe version, follow its job to the end, cancel it, recover after a restart.
+
+A run row is created (QUEUED) with its run directory and its Ray submission id before anything is sent to
+Ray, and the job is submitted under that id. So a service that dies between the two steps finds, on restart,
+either a job it can re-attach to by id or none, in which case it submits then: never two jobs for one run.
+The poller asks Ray about every PENDING or RUNNING run; while a job runs it stores a progress snapshot from the
+run's stage markers, and when the job ends it records why. A job that exits 0 without the run's
+`manifest.json` (written last by the runner) is a failed run, not a finished one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import secrets
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+from corpusmill.core.atomic import atomic_open
+from corpusmill.service.jobs import JobNotFound, JobState, RayJobs
+from corpusmill.service.progress import ProgressReader, planned_steps
+from corpusmill.service.store import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL,
+    RecipeVersion,
+    Run,
+    Store,
+)
+
+logger = logging.getLogger(__name__)
+
+RECIPE_FILE = "submitted-recipe.yaml"
+LOG_TAIL_LINES = 20
+MAX_ERROR_CHARS = 6000
+
+
+class RunStateError(RuntimeError):
+    """The run is in a state that does not allow the request (e.g. cancelling a finished run)."""
+
+
+def failure_reason(state: JobState, logs: str | None) -> str:
+    """Why a job failed, for people: the CLI's `error:` line (or the last exception line) first, then Ray's
+    status message, then the tail of the job's log."""
+    lines = [line.rstrip() for line in (logs or "").splitlines() if line.strip()]
+    errors = [line.strip() for line in lines if line.lstrip().lower().startswith(("error:", "problem:"))]
+    errors = errors or [line.strip() for line in lines if re.match(r"^\s*\S*(Error|Exception)\b", line)]
+    # Ray's message repeats the whole log after this phrase; the tail below says it more briefly.
+    message = (state.message or "no message").strip().split(", last available logs")[0].splitlines()[0]
+    exit_code = f" (exit code {state.exit_code})" if state.exit_code is not None else ""
+    parts = [*errors[-1:], f"Ray job {state.status}{exit_code}: {message}"]
+    if lines:
+        parts.append("log tail:\n" + "\n".join(lines[-LOG_TAIL_LINES:]))
+    reason = "\n\n".join(parts)
+    return reason if len(reason) <= MAX_ERROR_CHARS else reason[: MAX_ERROR_CHARS - 1] + "…"
+
+
+class RunManager:
+    """Submits runs to Ray and keeps their rows in step with their jobs."""
+
+    def __init__(
+        self,
+        store: Store,
+        jobs: RayJobs,
+        runs_root: Path,
+        python: str,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.store = store
+        self.jobs = jobs
+        self.runs_root = runs_root
+        self.python = python
+        self.clock = clock
+        self.progress = ProgressReader()
+        self._planned: dict[int, list[dict]] = {}  # recipe version id -> its steps (parsing costs ~0.1 s)
+        self._unreachable_logged = False
+
+    def place(self, recipe: str) -> Callable[[int], tuple[str, str]]:
+        """Run directory and Ray submission id of a new run, from its row id (the random suffix keeps ids unique
+        across databases sharing a cluster)."""
+
+        def _place(run_id: int) -> tuple[str, str]:
+            run_dir = self.runs_root / recipe / f"run-{run_id:06d}"
+            return str(run_dir), f"corpusmill-{recipe}-{run_id}-{secrets.token_hex(4)}"
+
+        return _place
+
+    def entrypoint(self, recipe_file: Path, run_dir: Path) -> str:
+        """The job's command line: the ordinary CLI, on the cluster the job runs in."""
+        command = [self.python, "-m", "corpusmill.cli", "run", str(recipe_file), "--output", str(run_dir)]
+        return shlex.join([*command, "--engine", "ray", "--address", "auto"])
+
+    def trigger(self, recipe: RecipeVersion) -> Run:
+        """Create a run of this recipe version and submit it now."""
+        run = self.store.add_run(recipe, self.clock(), self.place(recipe.name))
+        return self.submit(run)
+
+    def submit(self, run: Run) -> Run:
+        """Write the recipe into the run directory and submit the job; a refusal fails the run with Ray's reason."""
+        recipe = self.store.recipe(run.recipe, run.version)
+        assert recipe is not None and run.run_dir and run.ray_job_id
+        run_dir = Path(run.run_dir)
+        recipe_file = run_dir / RECIPE_FILE
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_open(recipe_file, "w", encoding="utf-8") as handle:
+                handle.write(recipe.normalized)
+            self.jobs.submit(
+                run.ray_job_id,
+                self.entrypoint(recipe_file, run_dir),
+                {"corpusmill_run": str(run.id), "recipe": f"{run.recipe}:v{run.version}"},
+            )
+        except Exception as exc:
+            logger.warning("run %d: could not submit job %s: %s", run.id, run.ray_job_id, exc)
+            self.store.update_run(
+                run.id,
+                expect=[QUEUED],
+                status=FAILED,
+                finished_at=self.clock(),
+                error=f"could not submit the job to Ray at {self.jobs.address}: {exc}",
+            )
+        else:
+            logger.info(
+                "run %d: submitted %s:v%d as Ray job %s", run.id, run.recipe, run.version, run.ray_job_id
+            )
+            self.store.update_run(run.id, expect=[QUEUED], status=PENDING, submitted_at=self.clock())
+        found = self.store.run(run.id)
+        assert found is not None
+        return found
+
+    def recover(self) -> None:
+        """After a restart: re-attach QUEUED runs whose job reached Ray, submit those whose job never did."""
+        for run in self.store.runs(statuses=[QUEUED]):
+            try:
+                self.jobs.info(run.ray_job_id or "")
+            except JobNotFound:
+                self.submit(run)
+            except Exception as exc:
+                logger.warning("run %d: cannot reach Ray to recover it (%s); will retry", run.id, exc)
+            else:
+                self.store.update_run(run.id, expect=[QUEUED], status=PENDING, submitted_at=self.clock())
+
+    def poll_once(self) -> None:
+        """Ask Ray about every run in flight and record what changed."""
+        for run in self.store.runs(statuses=[QUEUED, PENDING, RUNNING]):
+            if run.status == QUEUED:
+                continue  # being submitted right now, or left over for recover()
+            try:
+                state = self.jobs.info(run.ray_job_id or "")
+            except JobNotFound:
+                self._close(
+                    run,
+                    FAILED,
+                    f"Ray at {self.jobs.address} has no job {run.ray_job_id} any more (the cluster was restarted "
+                    "or replaced while the run was in flight); trigger the recipe again",
+                    None,
+                )
+                continue
+            except Exception as exc:
+                if not self._unreachable_logged:
+                    logger.warning("cannot reach Ray at %s (%s); will keep trying", self.jobs.address, exc)
+                    self._unreachable_logged = True
+                return
+            self._unreachable_logged = False
+            self._apply(run, state)
+
+    def _apply(self, run: Run, state: JobState) -> None:
+        if state.status == "PENDING":
+            return
+        if state.status == "RUNNING":
+            self.store.update_run(
+                run.id,
+                expect=[PENDING, RUNNING],
+                status=RUNNING,
+                started_at=run.started_at or self.clock(),
+                progress=self._snapshot(run, complete=False),
+            )
+            return
+        if state.status == "SUCCEEDED":
+            if run.run_dir and (Path(run.run_dir) / "manifest.json").is_file():
+                self._close(run, SUCCEEDED, None, state)
+            else:
+                self._close(
+                    run,
+                    FAILED,
+                    f"the job exited successfully but {run.run_dir}/manifest.json is missing, so the run did not "
+                    "complete; see the job's logs",
+                    state,
+                )
+        elif state.status == "STOPPED":
+            self._close(run, CANCELLED, "the Ray job was stopped", state)
+        else:
+            self._close(run, FAILED, failure_reason(state, self._logs(run)), state)
+
+    def _close(self, run: Run, status: str, error: str | None, state: JobState | None) -> None:
+        complete = status == SUCCEEDED
+        changed = self.store.update_run(
+            run.id,
+            expect=[PENDING, RUNNING],
+            status=status,
+            error=error,
+            started_at=run.started_at or (state.start_time if state else None),
+            finished_at=(state.end_time if state else None) or self.clock(),
+            progress=self._snapshot(run, complete=complete),
+        )
+        if changed:
+            logger.info("run %d: %s", run.id, status)
+        if run.run_dir:
+            self.progress.forget(run.run_dir)
+
+    def _snapshot(self, run: Run, complete: bool) -> dict | None:
+        if not run.run_dir:
+            return None
+        if run.recipe_id not in self._planned:
+            recipe = self.store.recipe(run.recipe, run.version)
+            self._planned[run.recipe_id] = planned_steps(recipe.normalized) if recipe else []
+        return self.progress.snapshot(run.run_dir, self._planned[run.recipe_id], complete=complete)
+
+    def _logs(self, run: Run) -> str | None:
+        try:
+            return self.jobs.logs(run.ray_job_id or "")
+        except Exception as exc:
+            logger.info("run %d: no logs from Ray (%s)", run.id, exc)
+            return None
+
+    def logs(self, run: Run) -> str:
+        """The job's logs from the Jobs API (JobNotFound if the cluster no longer has them)."""
+        if not run.ray_job_id:
+            raise JobNotFound(f"run {run.id} has no Ray job")
+        return self.jobs.logs(run.ray_job_id)
+
+    def cancel(self, run: Run) -> Run:
+        """Stop a run: a queued one at once, a submitted one by stopping its job (the poller records the end)."""
+        if run.status in TERMINAL:
+            raise RunStateError(f"run {run.id} is already {run.status}; there is nothing to cancel")
+        if run.status == QUEUED:
+            self.store.update_run(
+                run.id,
+                expect=[QUEUED],
+                status=CANCELLED,
+                finished_at=self.clock(),
+                error="cancelled before it started",
+            )
+        try:
+            self.jobs.stop(run.ray_job_id or "")
+        except JobNotFound:
+            if run.status != QUEUED:
+                self._close(run, CANCELLED, "cancelled; Ray no longer had its job", None)
+        found = self.store.run(run.id)
+        assert found is not None
+        return found

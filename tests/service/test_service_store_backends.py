@@ -1,0 +1,154 @@
+"""The metadata store on both backends it supports, SQLite and a real PostgreSQL server, through one code path:
+versions, atomic tick claims between two service processes, guarded status changes, UTC times, deletions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from corpusmill.service.db import make_engine, with_driver
+from corpusmill.service.recipes import register_recipe
+from corpusmill.service.store import CANCELLED, FAILED, PENDING, QUEUED, RUNNING, Store
+
+UTC = dt.UTC
+RECIPE = "name: nightly\ninput: {paths: [/data/x/*.jsonl]}\nstages: [tokenize]\n"
+
+
+def _pg_bin() -> Path:
+    """Debian's server binaries (the newest installed major version), or whatever is on PATH."""
+    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]))
+    found = (
+        installed[-1]
+        if installed
+        else Path(shutil.which("postgres") or "/usr/lib/postgresql/15/bin/postgres")
+    )
+    return found.parent
+
+
+PG_BIN = _pg_bin()
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root; as root, run it as the `postgres` user Debian's package creates."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server on a free loopback port (Debian's postgresql package)."""
+    assert (PG_BIN / "postgres").exists(), (
+        f"PostgreSQL is missing: apt-get install -y postgresql (looked in {PG_BIN})"
+    )
+    root = Path(tempfile.mkdtemp(prefix="cm-pg-", dir="/tmp"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = root / "data"
+    subprocess.run(
+        _as_postgres(
+            [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "corpusmill", "--no-sync"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        _as_postgres(
+            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://corpusmill@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'service.db'}"
+        return
+    base = request.getfixturevalue("postgres")
+    name = f"t{time.time_ns()}"
+    admin = sqlalchemy.create_engine(with_driver(base), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    yield base.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _place(run_id: int) -> tuple[str, str]:
+    return f"/runs/{run_id}", f"job-{run_id}"
+
+
+def test_the_driver_is_chosen_for_plain_postgresql_urls() -> None:
+    assert with_driver("postgresql://u:p@h:5/db") == "postgresql+psycopg://u:p@h:5/db"
+    assert with_driver("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert with_driver("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_two_service_processes_fire_a_tick_once(url: str) -> None:
+    first, second = Store(make_engine(url)), Store(make_engine(url))  # two engines: two processes' pools
+    now = dt.datetime(2031, 1, 1, 3, 0, 5, tzinfo=UTC)
+    recipe, created = register_recipe(first, RECIPE, now)
+    assert created and register_recipe(second, RECIPE, now) == (recipe, False)
+    tick = dt.datetime(2031, 1, 1, 3, tzinfo=UTC)
+    schedule = first.add_schedule("nightly", None, "0 3 * * *", False, tick, now)
+    assert schedule.next_run_at == tick and schedule.created_at == now  # aware UTC back
+    (seen_by_first,) = first.due_schedules(now)
+    (seen_by_second,) = second.due_schedules(now)
+    following = dt.datetime(2031, 1, 2, 3, tzinfo=UTC)
+    won = first.fire_schedule(seen_by_first, following, recipe, now, _place)
+    lost = second.fire_schedule(seen_by_second, following, recipe, now, _place)
+    assert won is not None and lost is None
+    assert (won.status, won.trigger, won.scheduled_for, won.run_dir) == (
+        QUEUED,
+        "schedule",
+        tick,
+        f"/runs/{won.id}",
+    )
+    assert [r.id for r in second.runs()] == [won.id]
+    assert second.due_schedules(now) == [] and second.schedule(schedule.id).next_run_at == following
+    # Paused schedules are never due.
+    second.update_schedule(schedule.id, paused=True)
+    assert first.due_schedules(following + dt.timedelta(days=9)) == []
+
+
+def test_status_changes_are_guarded_and_deleting_a_schedule_keeps_its_runs(url: str) -> None:
+    store = Store(make_engine(url))
+    now = dt.datetime(2031, 6, 1, 12, tzinfo=UTC)
+    recipe, _ = register_recipe(store, RECIPE, now)
+    run = store.add_run(recipe, now, _place)
+    assert store.update_run(run.id, expect=[QUEUED], status=PENDING, submitted_at=now)
+    assert not store.update_run(run.id, expect=[QUEUED], status=CANCELLED)  # no longer queued
+    progress = {"steps": [{"step": "01-tokenize_v1", "parts_done": 3, "stages": []}]}
+    assert store.update_run(run.id, expect=[PENDING, RUNNING], status=RUNNING, progress=progress)
+    assert store.update_run(run.id, expect=[RUNNING], status=FAILED, error="boom", finished_at=now)
+    found = store.run(run.id)
+    assert (found.status, found.error, found.progress, found.submitted_at) == (FAILED, "boom", progress, now)
+    assert [r.id for r in store.runs(statuses=[FAILED], recipe="nightly")] == [run.id]
+    assert store.runs(statuses=[QUEUED, PENDING, RUNNING]) == []
+
+    schedule = store.add_schedule("nightly", 1, "0 * * * *", False, now, now)
+    scheduled = store.fire_schedule(schedule, now + dt.timedelta(hours=1), recipe, now, _place)
+    assert scheduled is not None and scheduled.schedule_id == schedule.id
+    assert store.delete_schedule(schedule.id) and store.schedule(schedule.id) is None
+    assert store.run(scheduled.id).schedule_id is None and not store.delete_schedule(schedule.id)
