@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +23,7 @@ from corpusmill.core import schema
 from corpusmill.core.atomic import write_json
 from corpusmill.core.grouping import DUPLICATE_OF, ID
 from corpusmill.core.recipe import InputSpec
-from corpusmill.core.stage import GroupStage, MapStage, PlanStage, SinkContext, SinkStage
+from corpusmill.core.stage import GroupStage, MapStage, PlanStage, SinkContext, SinkStage, Stage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.part_writer import PartWriter
@@ -280,25 +280,36 @@ class MapTask:
 
 
 @dataclass
-class KeysTask:
-    """First half of a group stage: write `(key, id)` rows for a part."""
+class _OneStageTask:
+    """A task around one planned stage, built and set up once per worker and released by `close()`."""
 
     stage: PlannedStage
-    source: PartSource
-    keys_dir: Path
-    _built: GroupStage | None = field(default=None, init=False, repr=False)
+    _built: Any = field(default=None, init=False, repr=False)
+    _kind: ClassVar[type[Stage]] = Stage
 
     def setup(self) -> None:
-        """Build the group stage once per worker."""
+        """Build and set up the stage once per worker (models load here)."""
         if self._built is None:
             stage = self.stage.entry.build()
-            assert isinstance(stage, GroupStage)
+            assert isinstance(stage, self._kind), f"{self.stage.entry.stage} is not a {self._kind.__name__}"
             stage.setup()
             self._built = stage
 
     def close(self) -> None:
-        """Nothing is held between parts."""
+        """Release what the stage holds."""
+        if self._built is not None:
+            self._built.close()
         self._built = None
+
+
+@dataclass
+class KeysTask(_OneStageTask):
+    """First half of a group stage: write `(key, id)` rows for a part."""
+
+    _kind: ClassVar[type[Stage]] = GroupStage
+
+    source: PartSource
+    keys_dir: Path
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
         """Write the part's keys, or return its marker."""
@@ -373,28 +384,14 @@ class ApplyDuplicatesTask:
 
 
 @dataclass
-class AccountTask:
+class AccountTask(_OneStageTask):
     """One accounting round of a plan stage over a part: a JSON-able summary, merged on the driver."""
 
-    stage: PlannedStage
+    _kind: ClassVar[type[Stage]] = PlanStage
+
     source: PartSource
     marker_dir: Path
     plan: dict[str, Any] | None
-    _built: PlanStage | None = field(default=None, init=False, repr=False)
-
-    def setup(self) -> None:
-        """Build the plan stage once per worker."""
-        if self._built is None:
-            stage = self.stage.entry.build()
-            assert isinstance(stage, PlanStage)
-            stage.setup()
-            self._built = stage
-
-    def close(self) -> None:
-        """Release the stage."""
-        if self._built is not None:
-            self._built.close()
-        self._built = None
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
         """Summarise the part, or return its marker."""
@@ -413,30 +410,16 @@ class AccountTask:
 
 
 @dataclass
-class ApplyPlanTask:
+class ApplyPlanTask(_OneStageTask):
     """Apply a plan stage's final plan to a part, writing kept (possibly repeated) and rejected documents."""
 
-    stage: PlannedStage
+    _kind: ClassVar[type[Stage]] = PlanStage
+
     plan: dict[str, Any]
     source: PartSource
     out_dir: Path
     rejected_dir: Path
     keep_rejected: bool
-    _built: PlanStage | None = field(default=None, init=False, repr=False)
-
-    def setup(self) -> None:
-        """Build the plan stage once per worker."""
-        if self._built is None:
-            stage = self.stage.entry.build()
-            assert isinstance(stage, PlanStage)
-            stage.setup()
-            self._built = stage
-
-    def close(self) -> None:
-        """Release the stage."""
-        if self._built is not None:
-            self._built.close()
-        self._built = None
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
         """Write the part under the plan, or return its marker."""
@@ -461,26 +444,15 @@ class ApplyPlanTask:
 
 
 @dataclass
-class SinkTask:
+class SinkTask(_OneStageTask):
     """Hand a part's documents to a sink stage (e.g. the shard writer)."""
 
-    stage: PlannedStage
+    _kind: ClassVar[type[Stage]] = SinkStage
+
     source: PartSource
     sink_dir: Path
     marker_dir: Path
     context: SinkContext
-    _built: SinkStage | None = field(default=None, init=False, repr=False)
-
-    def setup(self) -> None:
-        """Build the sink once per worker."""
-        if self._built is None:
-            self._built = _build_sink(self.stage)
-
-    def close(self) -> None:
-        """Release the sink."""
-        if self._built is not None:
-            self._built.close()
-        self._built = None
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
         """Write the part through the sink, or return its marker."""
@@ -502,30 +474,19 @@ GATHER = "gather"
 
 
 @dataclass
-class GatherTask:
+class GatherTask(_OneStageTask):
     """Run a sink's second-phase tasks (planned on the driver from every part's result), one per "part" name."""
 
-    stage: PlannedStage
+    _kind: ClassVar[type[Stage]] = SinkStage
+
     plans: dict[str, dict[str, Any]]
     sink_dir: Path
     marker_dir: Path
     context: SinkContext
-    _built: SinkStage | None = field(default=None, init=False, repr=False)
 
     def parts(self) -> list[PartSpec]:
         """The work items an engine maps this task over: one per planned task, named by it."""
         return [PartSpec(name, (), GATHER) for name in sorted(self.plans)]
-
-    def setup(self) -> None:
-        """Build the sink once per worker."""
-        if self._built is None:
-            self._built = _build_sink(self.stage)
-
-    def close(self) -> None:
-        """Release the sink."""
-        if self._built is not None:
-            self._built.close()
-        self._built = None
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
         """Run the planned task named by the part, or return its marker."""
@@ -537,10 +498,3 @@ class GatherTask:
         written = self._built.gather(self.plans[part.name], self.sink_dir, self.context)
         stats = {self.stage.label: self._built.take_stats()}
         return _finish(self.marker_dir, part, None, 0, stats, written=written)
-
-
-def _build_sink(planned: PlannedStage) -> SinkStage:
-    stage = planned.entry.build()
-    assert isinstance(stage, SinkStage)
-    stage.setup()
-    return stage
