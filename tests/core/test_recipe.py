@@ -137,3 +137,12 @@ def test_beam_options_do_not_change_the_fingerprint(tmp_path: Path) -> None:
 def test_every_shipped_recipe_is_valid(path: Path) -> None:
     recipe = load_recipe(path)
     assert recipe.stages and recipe.fingerprint()
+
+
+def test_heuristics_on_warc_input_without_langid_is_refused(tmp_path: Path) -> None:
+    # WARC responses carry no language, so the rules (configured per language) would silently apply to nothing.
+    text = "name: x\ninput: {paths: [a.warc.gz]}\nstages: [{stage: extract}, {stage: heuristics}]\n"
+    with pytest.raises(RecipeError, match=r"needs column 'lang'.*add 'langid' before it"):
+        load_recipe(_write(tmp_path, text))
+    jsonl = "name: x\ninput: {paths: [a.jsonl], lang_field: language}\nstages: [{stage: heuristics}]\n"
+    assert load_recipe(_write(tmp_path, jsonl)).stages[0].stage == "heuristics_v1"

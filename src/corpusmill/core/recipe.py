@@ -22,13 +22,15 @@ from corpusmill.core.stage import Stage, StageParams, available_stages, resolve_
 
 InputFormat = Literal["auto", "warc", "wet", "html", "jsonl", "parquet"]
 
-# What each reader fills in; `text` is null for HTML sources until `extract` runs.
+# What each reader fills in; `text` is null for HTML sources until `extract` runs. `lang` is filled by WET
+# files (their identified-language header) and by JSONL/Parquet only when the input names a `lang_field`;
+# HTML pages and WARC responses carry none, so a stage that needs it must come after `langid`.
 _READER_COLUMNS: dict[str, set[str]] = {
-    "warc": {schema.ID, schema.URL, schema.SOURCE, schema.LANG, schema.HTML},
-    "html": {schema.ID, schema.URL, schema.SOURCE, schema.LANG, schema.HTML},
+    "warc": {schema.ID, schema.URL, schema.SOURCE, schema.HTML},
+    "html": {schema.ID, schema.URL, schema.SOURCE, schema.HTML},
     "wet": {schema.ID, schema.TEXT, schema.URL, schema.SOURCE, schema.LANG},
-    "jsonl": {schema.ID, schema.TEXT, schema.URL, schema.SOURCE, schema.LANG},
-    "parquet": {schema.ID, schema.TEXT, schema.URL, schema.SOURCE, schema.LANG},
+    "jsonl": {schema.ID, schema.TEXT, schema.URL, schema.SOURCE},
+    "parquet": {schema.ID, schema.TEXT, schema.URL, schema.SOURCE},
 }
 
 
@@ -252,7 +254,10 @@ def reader_columns(recipe: Recipe) -> set[str] | None:
         if len(formats) != 1:
             return None
         fmt = formats.pop()
-    return set(_READER_COLUMNS[fmt])
+    columns = set(_READER_COLUMNS[fmt])
+    if fmt in ("jsonl", "parquet") and recipe.input.lang_field:
+        columns.add(schema.LANG)
+    return columns
 
 
 def _column_producers() -> dict[str, str]:
