@@ -15,8 +15,3 @@ def hash64(seed: int, *parts: str | int) -> int:
     """An unsigned 64-bit hash of `seed` and `parts` (e.g. a document id and a copy number)."""
     text = ":".join(str(part) for part in (seed, *parts))
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
-
-
-def unit_interval(seed: int, *parts: str | int) -> float:
-    """`hash64` mapped to [0, 1): a uniform draw that only depends on its arguments."""
-    return hash64(seed, *parts) / 2.0**64

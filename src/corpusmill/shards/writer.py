@@ -147,7 +147,7 @@ class WriteShardsStage(SinkStage):
             condition = condition & (key < pa.scalar(high, pa.uint64()))
         table = ds.dataset(task["staged"], format="parquet", schema=STAGING_SCHEMA).to_table(filter=condition)
         table = table.sort_by([("key", "ascending"), ("id", "ascending")])
-        shards = self._write_shards(_token_views(table.column(_TOKENS)), Path(out_dir), task["name"])
+        shards = self._write_shards(_TokenViews(table.column(_TOKENS)), Path(out_dir), task["name"])
         return {"name": task["name"], "shards": shards}
 
     def finalize(
@@ -263,7 +263,7 @@ def _documents(
             )
         if ids is None and stage._params.shuffle:
             raise KeyError(f"part {part_name}: shuffling needs the `{schema.ID}` column to key documents")
-        views = _token_views(column)
+        views = _TokenViews(column)
         for row in np.flatnonzero(keep):
             yield (ids[row] if ids else ""), views[row]
 
@@ -291,10 +291,6 @@ class _TokenViews:
     def __iter__(self) -> Iterator[np.ndarray]:
         for row in range(self._length):
             yield self[row]
-
-
-def _token_views(column: pa.Array | pa.ChunkedArray) -> _TokenViews:
-    return _TokenViews(column)
 
 
 def _remove_stale_shards(out_dir: Path, name: str, keep: set[str]) -> None:
