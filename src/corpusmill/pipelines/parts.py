@@ -21,9 +21,8 @@ import pyarrow.parquet as pq
 
 from corpusmill.core import schema
 from corpusmill.core.atomic import write_json
-from corpusmill.core.grouping import DUPLICATE_OF, ID
 from corpusmill.core.recipe import InputSpec
-from corpusmill.core.stage import GroupStage, MapStage, PlanStage, SinkContext, SinkStage, Stage
+from corpusmill.core.stage import MapStage, PlanStage, SinkContext, SinkStage, Stage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.part_writer import PartWriter
@@ -300,87 +299,6 @@ class _OneStageTask:
         if self._built is not None:
             self._built.close()
         self._built = None
-
-
-@dataclass
-class KeysTask(_OneStageTask):
-    """First half of a group stage: write `(key, id)` rows for a part."""
-
-    _kind: ClassVar[type[Stage]] = GroupStage
-
-    source: PartSource
-    keys_dir: Path
-
-    def __call__(self, part: PartSpec) -> dict[str, Any]:
-        """Write the part's keys, or return its marker."""
-        done = _finished(self.keys_dir, part)
-        if done is not None:
-            return done
-        self.setup()
-        assert self._built is not None
-        stats: dict[str, Stats] = {}
-        writer = PartWriter(self.keys_dir / f"{part.name}.parquet")
-        side_writer = PartWriter(self.keys_dir / "side" / f"{part.name}.parquet")
-        try:
-            for batch in self.source.batches(part, stats):
-                keys, side = self._built.keys_and_side_data(batch)
-                for record_batch in keys.to_batches():
-                    writer.write(record_batch)
-                for record_batch in side.to_batches() if side is not None else ():
-                    side_writer.write(record_batch)
-            rows = writer.close()
-            side_rows = side_writer.close()
-        finally:
-            writer.abort()
-            side_writer.abort()
-        stats[self.stage.label] = self._built.take_stats()
-        side_path = str(side_writer.path) if side_rows else None
-        return _finish(self.keys_dir, part, writer.path if rows else None, rows, stats, side=side_path)
-
-
-@dataclass
-class ApplyDuplicatesTask:
-    """Second half of a group stage: drop every document that the decisions name as a duplicate."""
-
-    stage: PlannedStage
-    drop_reason: str
-    decisions_path: Path
-    source: PartSource
-    out_dir: Path
-    rejected_dir: Path
-    keep_rejected: bool
-    _duplicate_of: dict[str, str] | None = field(default=None, init=False, repr=False)
-
-    def setup(self) -> None:
-        """Load the decisions once per worker."""
-        if self._duplicate_of is None:
-            table = pq.read_table(self.decisions_path)
-            self._duplicate_of = dict(
-                zip(table.column(ID).to_pylist(), table.column(DUPLICATE_OF).to_pylist(), strict=True)
-            )
-
-    def close(self) -> None:
-        """Forget the decisions."""
-        self._duplicate_of = None
-
-    def __call__(self, part: PartSpec) -> dict[str, Any]:
-        """Write the part without its duplicates, or return its marker."""
-        done = _finished(self.out_dir, part)
-        if done is not None:
-            return done
-        self.setup()
-        transforms = [(self.stage.label, self._mark_duplicates)]
-        stats: dict[str, Stats] = {self.stage.label: Stats()}
-        return _filter_part(
-            part, self.source, transforms, self.out_dir, self.rejected_dir, self.keep_rejected, stats
-        )
-
-    def _mark_duplicates(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        assert self._duplicate_of is not None
-        originals = [self._duplicate_of.get(doc_id) for doc_id in batch.column(schema.ID).to_pylist()]
-        reasons = [self.drop_reason if original else None for original in originals]
-        details = [f"duplicate of {original}" if original else None for original in originals]
-        return schema.mark_drops(batch, reasons, details)
 
 
 @dataclass

@@ -19,27 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from corpusmill import __version__
-from corpusmill.core.atomic import atomic_open, atomic_path, write_json
-from corpusmill.core.grouping import DUPLICATE_OF, ID, duplicate_decisions, unique_edges
+from corpusmill.core.atomic import atomic_open, write_json
 from corpusmill.core.recipe import Recipe
 from corpusmill.core.stage import GroupStage, PlanStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.engine import Engine, make_engine
 from corpusmill.pipelines.graph import PlannedStage, Step, plan_steps
+from corpusmill.pipelines.group_step import resolve_duplicates
+from corpusmill.pipelines.group_tasks import ApplyDuplicatesTask
 from corpusmill.pipelines.partitioning import file_size, plan_input_parts
 from corpusmill.pipelines.parts import (
     INTERMEDIATE,
     AccountTask,
-    ApplyDuplicatesTask,
     ApplyPlanTask,
     GatherTask,
-    KeysTask,
     MapTask,
     PartSource,
     PartSpec,
@@ -227,19 +223,19 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
     if step.kind == "group":
         stage_cls = planned.entry.stage_class()
         assert issubclass(stage_cls, GroupStage)
-        keys_task = KeysTask(planned, _source(state, first), step_dir / "keys")
-        key_results = _map(state, f"{step.dirname} keys", keys_task, parts, cpus)
-        decisions = step_dir / "duplicates.parquet"
-        if not decisions.exists():
-            state.progress.phase(f"{step.dirname} grouping", 1)
-            edges = unique_edges(state.engine.group_edges([r["output"] for r in key_results if r["output"]]))
-            edges = _confirm(state, planned, edges, [r["side"] for r in key_results if r.get("side")])
-            with atomic_path(decisions) as tmp:
-                pq.write_table(duplicate_decisions(edges), tmp)
-            state.progress.advance()
+
+        def map_phase(
+            description: str, task: Any, items: list[PartSpec], num_cpus: float
+        ) -> list[dict[str, Any]]:
+            return _map(state, description, task, items, num_cpus)
+
+        layout, decisions = resolve_duplicates(
+            map_phase, planned, _source(state, first), parts, step_dir, cpus
+        )
         apply_task = ApplyDuplicatesTask(
-            planned,
+            planned.label,
             stage_cls.drop_reason,
+            layout,
             decisions,
             _source(state, False),
             step_dir,
@@ -305,21 +301,6 @@ def _run_plan_step(
         state.recipe.output.keep_rejected,
     )
     return _outputs(_map(state, f"{step.dirname} apply", task, parts, cpus))
-
-
-def _confirm(state: _RunState, planned: PlannedStage, edges: pa.Table, side_files: list[str]) -> pa.Table:
-    """Let the group stage verify its candidate pairs, reading only the side rows of documents in a pair."""
-    stage = planned.entry.build()
-    assert isinstance(stage, GroupStage)
-    side = None
-    if side_files and edges.num_rows:
-        ids = pa.concat_arrays(
-            [edges.column(ID).combine_chunks(), edges.column(DUPLICATE_OF).combine_chunks()]
-        )
-        side = ds.dataset(side_files, format="parquet").to_table(filter=ds.field(ID).isin(pc.unique(ids)))
-    confirmed = stage.confirm(edges, side)
-    state.stats.setdefault(planned.label, Stats()).merge(stage.take_stats())
-    return confirmed
 
 
 def _link_documents(run_dir: Path, parts: list[PartSpec]) -> None:
