@@ -28,9 +28,17 @@ import pyarrow.parquet as pq
 from bench import spec
 from bench.measure import Clock, Mark
 from corpusmill.core import schema
-from corpusmill.core.grouping import DUPLICATE_OF, ID, duplicate_decisions, star_edges, unique_edges
+from corpusmill.core.grouping import (
+    DUPLICATE_OF,
+    EDGE_SCHEMA,
+    ID,
+    duplicate_decisions,
+    star_edges,
+    unique_edges,
+)
 from corpusmill.core.stage import GroupStage, MapStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
+from corpusmill.pipelines.buckets import read_bucket
 from corpusmill.pipelines.graph import plan_steps
 from corpusmill.pipelines.parts import rebatch, split_drops
 
@@ -166,13 +174,15 @@ def phase_span(description: str) -> str:
     """The span a runner phase counts towards: `01-extract_v1+langid_v1+heuristics_v1` -> `map`, ..."""
     text = re.sub(r"^\d+-", "", description)
     suffix = ""
-    if (match := re.search(r" (keys|grouping|apply|gather)$", text)) is not None:
+    if (
+        match := re.search(r" (keys|candidates|attach|confirm|components \d+|apply|gather)$", text)
+    ) is not None:
         suffix, text = match.group(1), text[: match.start()]
     names = [re.sub(r"_v\d+$", "", name) for name in text.split("+")]
     if any(name.startswith("dedup") for name in names):
-        return {"keys": "dedup_signatures", "grouping": "dedup_grouping", "apply": "dedup_apply"}.get(
-            suffix, "dedup_other"
-        )
+        if suffix in ("candidates", "attach", "confirm") or suffix.startswith("components"):
+            return "dedup_grouping"
+        return {"keys": "dedup_signatures", "apply": "dedup_apply"}.get(suffix, "dedup_other")
     if "write_shards" in names:
         return "write"
     if names == ["tokenize"]:
@@ -249,5 +259,11 @@ def _step_ids(run_dir: Path, first_stage: str) -> list[str]:
 
 
 def _decisions(run_dir: Path) -> list[str]:
-    (path,) = (run_dir / "stages").glob("*dedup*/duplicates.parquet")
-    return pq.read_table(path, columns=[ID]).column(ID).to_pylist()
+    """Ids the run's dedup step removed, from its final decisions (one bucketed file per bucket task)."""
+    (summary,) = (run_dir / "stages").glob("*dedup*/duplicates.json")
+    phase = json.loads(summary.read_text(encoding="utf-8"))["decisions"]
+    if phase is None:
+        return []
+    files = sorted((summary.parent / phase).glob("*.arrow"))
+    parts = pa.ipc.open_file(files[0]).num_record_batches if files else 0
+    return [i for part in range(parts) for i in read_bucket(files, part, EDGE_SCHEMA).column(ID).to_pylist()]
