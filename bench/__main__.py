@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,6 +48,18 @@ def _cpu_model() -> str | None:
     except OSError:
         pass
     return None
+
+
+def _tokenizer(data: Path, cache: Path) -> dict[str, Any]:
+    """The Qwen2.5 tokenizer against Hugging Face's on the WCXB texts, in a fresh single-threaded process."""
+    out = cache / "results" / "tokenizer.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "bench.tokenizer_throughput", "--seconds", "0", "--json", str(out)]
+    command += ["--data", str(data / "ground-truth")]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
 def _settings(warc_dir: Path, threshold: float) -> dict[str, Any]:
@@ -127,6 +141,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         outcome = runs[job].get("total")
         note = f"{outcome['wall_s']:.1f} s wall, {outcome['cpu_s']:.1f} s CPU" if outcome else "FAILED"
         print(note, file=sys.stderr, flush=True)
+    print("tokenizer vs Hugging Face ...", end=" ", file=sys.stderr, flush=True)
+    tokenizer = _tokenizer(args.data, cache)
+    print("done" if "error" not in tokenizer else "FAILED", file=sys.stderr, flush=True)
     truth = corpus.truth()
     original_pages = {r["page"] for r in truth["records"] if r["kind"] == "original"}
     page_truths = {p.page_id: p.ground_truth for p in load_pages(args.data) if p.page_id in original_pages}
@@ -140,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": _settings(corpus.warc_dir, args.threshold),
         "runs": runs,
         "quality": quality,
+        "tokenizer": tokenizer,
         "projection": {
             job: projection(run, summary["html_bytes"]) for job, run in runs.items() if "error" not in run
         },

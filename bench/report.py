@@ -50,6 +50,14 @@ STAGE_ROWS: list[tuple[str, dict[str, list[str]], tuple[str, str] | None]] = [
     ),
     ("MinHash drop", {c[1]: ["dedup_apply"] for c in COLUMNS}, BARE_PAIR),
     (
+        "MinHash, all of it",
+        {
+            **{job: ["dedup_signatures", "dedup_grouping", "dedup_apply"] for job in (*CM, "datatrove-bare")},
+            "datatrove": ["dedup_signatures", "dedup_buckets", "dedup_cluster", "dedup_apply"],
+        },
+        BARE_PAIR,
+    ),
+    (
         "tokenize + shards",
         {
             **{job: ["tokenize", "write"] for job in CM},
@@ -145,6 +153,45 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _row(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    return next((row for row in rows if row["label"] == label), {})
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, float | None, float, bool | None]]:
+    """Each target of the project as (what, measured, goal, met); measured is None where a run is missing.
+
+    Engine overhead is the extra CPU time of a whole run on the engine over the bare stage loop.
+    """
+    rows = results["table"]
+    runs = {job: r for job, r in results["runs"].items() if "error" not in r}
+    found: list[tuple[str, float | None, float, bool | None]] = []
+
+    def add(what: str, value: float | None, goal: float, higher_is_better: bool = True) -> None:
+        met = None if value is None else (value >= goal if higher_is_better else value <= goal)
+        found.append((what, value, goal, met))
+
+    add("end to end, cm Ray / datatrove (x)", _row(rows, "end to end").get("ratio"), 1.5)
+    add("MinHash stage, cm / dt bare (x)", _row(rows, "MinHash, all of it").get("ratio"), 5.0)
+    bare = runs.get("corpusmill-bare", {}).get("total", {}).get("cpu_s")
+    for job, name in (("corpusmill-ray", "Ray"), ("corpusmill-beam", "Beam")):
+        cpu = runs.get(job, {}).get("total", {}).get("cpu_s")
+        add(
+            f"{name} overhead over bare loop (%)",
+            (cpu / bare - 1) * 100 if cpu and bare else None,
+            10.0,
+            False,
+        )
+    tokenizer = results.get("tokenizer", {})
+    ratio = tokenizer.get("ratio") if tokenizer.get("ids_equal") else None
+    add("tokenizer vs HF, identical ids (x)", ratio, 4.0)
+    add("dedup F1, cm Ray", _row(rows, "dedup F1").get("corpusmill-ray"), 0.95)
+    extraction = results.get("quality", {}).get("extraction", {})
+    stage, direct = extraction.get("corpusmill extract stage", {}), extraction.get("trafilatura direct", {})
+    if stage.get("f1") is not None and direct.get("f1") is not None:
+        add("extraction F1, stage - direct", stage["f1"] - direct["f1"], 0.0)
+    return found
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -186,6 +233,17 @@ def format_table(results: dict[str, Any]) -> str:
             lines.append(
                 f"{'  trafilatura direct':24}{_cell(direct['f1']):>11}  (same settings; {direct['pages']} pages)"
             )
+    tokenizer = results.get("tokenizer", {})
+    if "corpusmill" in tokenizer:
+        lines.append(
+            f"{'tokenizer MB/s/core':24}{_cell(tokenizer['corpusmill']['mb_per_s']):>11}  (Hugging Face "
+            f"{_cell(tokenizer['huggingface']['mb_per_s'])}; ids identical: {'yes' if tokenizer['ids_equal'] else 'NO'}; "
+            f"{tokenizer['documents']} WCXB texts, one thread)"
+        )
+    lines += ["", f"{'target':44}{'measured':>10}{'goal':>8}  met"]
+    for what, value, goal, met in targets(results):
+        verdict = "-" if met is None else ("yes" if met else "NO")
+        lines.append(f"{what:44}{_cell(value):>10}{_cell(goal):>8}  {verdict}")
     failed = {job: run["error"].splitlines()[0] for job, run in results["runs"].items() if "error" in run}
     lines += [f"FAILED {job}: {error}" for job, error in failed.items()]
     lines += [
