@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from bench.measure import Clock
-from bench.report import build_rows, format_table, projection
+from bench.report import build_rows, format_table, projection, targets
 from bench.run_corpusmill import PhaseRecorder, phase_span
 
 from bench import spec
@@ -113,3 +113,13 @@ def test_rows_are_documents_per_cpu_second_and_ratios_compare_the_right_columns(
     results["table"] = build_rows(results)
     text = format_table(results)
     assert "FAILED corpusmill-beam: exit 1; see log" in text and "read..Gopher step" in text
+    verdicts = {what: (value, met) for what, value, _, met in targets(results)}
+    assert verdicts["end to end, cm Ray / datatrove (x)"] == (pytest.approx(0.5), False)
+    assert verdicts["Ray overhead over bare loop (%)"] == (pytest.approx((40 / 12 - 1) * 100), False)
+    assert verdicts["Beam overhead over bare loop (%)"] == (None, None)  # its run failed
+    assert verdicts["dedup F1, cm Ray"] == (pytest.approx(0.947), False)
+    assert verdicts["tokenizer vs HF, identical ids (x)"] == (None, None)  # not measured in this run
+    results["tokenizer"] = {"ids_equal": False, "ratio": 7.0}
+    assert dict((w, v) for w, v, _, _ in targets(results))["tokenizer vs HF, identical ids (x)"] is None
+    results["tokenizer"]["ids_equal"] = True
+    assert dict((w, m) for w, _, _, m in targets(results))["tokenizer vs HF, identical ids (x)"] is True
