@@ -1,10 +1,12 @@
 """Turning shared keys into duplicate decisions, keyed by document id.
 
-Deduplication is map -> group by key -> map. A `GroupStage` maps documents to `(key, id)` rows; an engine
-groups the rows by key (Ray Data `groupby`, Beam `GroupByKey`, or pyarrow locally) and calls `star_edges`
-on each group; `duplicate_decisions` then resolves connected components over all edges and names, for every
-document but one per component, the document it duplicates. The survivor is the smallest id, so the result
-depends only on ids: not on partitioning, ordering or engine.
+Deduplication is map -> group by key -> map. A `GroupStage` maps documents to `(key, id)` rows; the rows of
+one key meet in one bucket task (`pipelines.group_tasks`), which calls `star_edges` to link every member of a
+key group to its smallest id. Connected components over those edges then name, for every document but one
+per component, the document it duplicates; the survivor is the smallest id, so the result depends only on
+ids: not on partitioning, ordering or engine. Runs resolve components in bucketed star steps
+(`core.components`); `duplicate_decisions` is the same answer computed in one process, for small inputs
+held in memory (the benchmark's bare stage loop, tests).
 """
 
 from __future__ import annotations
