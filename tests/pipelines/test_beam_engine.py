@@ -1,0 +1,72 @@
+"""The Beam engine's worker pool: every phase runs on Beam's runner, in worker processes that outlive phases."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corpusmill.pipelines.parts import PartSpec
+
+pytestmark = pytest.mark.beam
+
+
+@pytest.fixture(autouse=True)
+def _importable_test_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes unpickle the tasks below by reference: they import this module from its folder."""
+    path = [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))
+
+
+@dataclass
+class _WhereTask:
+    """Writes which process ran each part and how often its task was set up there; returns that record."""
+
+    out_dir: Path
+    phase: str
+    setups: int = 0
+
+    def setup(self) -> None:
+        self.setups += 1
+
+    def close(self) -> None:
+        pass
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        marker = self.out_dir / f"{self.phase}-{part.name}.json"
+        if marker.exists():
+            return json.loads(marker.read_text())
+        result = {"part": part.name, "pid": os.getpid(), "setups": self.setups}
+        marker.write_text(json.dumps(result))
+        return result
+
+
+def test_phases_share_long_lived_worker_processes_and_a_dead_one_is_replaced(tmp_path: Path) -> None:
+    from corpusmill.pipelines.beam_engine import BeamEngine
+
+    parts = [PartSpec(f"part-{i}", (), "none") for i in range(4)]
+    engine = BeamEngine(num_cpus=2)
+    try:
+        first = list(engine.map_parts(_WhereTask(tmp_path, "first"), parts))
+        second = list(engine.map_parts(_WhereTask(tmp_path, "second"), parts))
+        processes = list(engine._pool._processes)
+        processes[0].kill()
+        processes[0].wait()
+        third = list(engine.map_parts(_WhereTask(tmp_path, "third"), parts))
+        replaced = list(engine._pool._processes)
+    finally:
+        engine.close()
+    for results in (first, second, third):
+        assert sorted(r["part"] for r in results) == [p.name for p in parts]
+        assert all(r["setups"] == 1 for r in results)  # once per worker and phase (DoFn setup)
+    pids = {p.pid for p in processes}
+    assert os.getpid() not in pids
+    assert {r["pid"] for r in first} <= pids
+    assert {r["pid"] for r in second} <= pids
+    assert replaced[0].pid != processes[0].pid and replaced[1] is processes[1]
+    assert {r["pid"] for r in third} <= {p.pid for p in replaced}
+    assert all(p.poll() == 0 for p in replaced)  # close() ended them, cleanly
