@@ -56,6 +56,11 @@ def echo_pid(payload: str, options: Mapping[str, Any]) -> str:
     return str(os.getpid())
 
 
+def echo(payload: str, options: Mapping[str, Any]) -> str:
+    """Give the payload back, with its type, to show what the function received."""
+    return f"{type(payload).__name__}:{payload}"
+
+
 # ---- the sandbox on its own ----
 
 
@@ -89,6 +94,15 @@ def test_sandbox_recovers_from_timeout_crash_and_errors() -> None:
         # initial start + one restart after each of: timeout, exit, SIGKILL, MemoryError
         assert box.starts == 5
     assert not box.alive
+
+
+def test_sandbox_payloads_arrive_as_the_same_text() -> None:
+    text = "Caf\u00e9 na\u00efve \u6f22\u5b57 \U0001f600 <p>x</p>"
+    with Sandbox(echo, timeout_s=5) as box:
+        assert box.run(text).value == f"str:{text}"
+        assert box.run(text.encode("utf-8")).value == f"str:{text}"  # bytes are UTF-8 text, decoded once
+        assert box.run("lone \ud800 surrogate").value == "str:lone \ud800 surrogate"  # as pickle kept it
+        assert box.run(b"").value == "str:"
 
 
 def test_sandbox_child_is_reaped_when_sandbox_is_garbage_collected() -> None:
@@ -316,10 +330,63 @@ def test_extraction_quality_on_wcxb_pages(shared_data: Path) -> None:
     # listings/collections/products ~0.6); falling below this bound means a real regression.
     assert mean > 0.74, f"mean word F1 {mean:.3f}"
 
-    # The sandbox returns what trafilatura itself returns in-process, only NFC-normalised and stripped.
-    direct = trafilatura.extract(
-        rows[0]["html"], include_tables=True, include_comments=False, deduplicate=False
-    )
-    assert texts[chosen[0]] == unicodedata.normalize("NFC", direct).strip()
+    # The sandbox returns what trafilatura itself returns in-process (with lxml's own element-class lookup
+    # in this process), only NFC-normalised and stripped.
+    for row in rows:
+        direct = trafilatura.extract(
+            row["html"], include_tables=True, include_comments=False, deduplicate=False
+        )
+        assert texts[row["id"]] == (unicodedata.normalize("NFC", direct).strip() or None if direct else None)
     counters = stage.stats.counters
     assert counters["extract.ok"] + counters["extract.empty"] == 40
+
+
+@pytest.fixture
+def lookups() -> Any:
+    """Switch lxml's HTML parsers between their own element-class lookup and the sandbox's C-level one."""
+    import lxml.html
+    import trafilatura.utils
+
+    from corpusmill.filters import sandbox
+
+    parsers = (trafilatura.utils.HTML_PARSER, lxml.html.html_parser)
+
+    def use(kind: str) -> None:
+        if kind == "c":
+            sandbox._install_element_lookup()
+        else:
+            for parser in parsers:
+                parser.set_element_class_lookup(lxml.html.HtmlElementClassLookup())
+            sandbox._lookup_installed = False
+
+    yield parsers, use
+    use("lxml")
+
+
+def test_c_element_lookup_picks_lxmls_classes(shared_data: Path, lookups: Any) -> None:
+    import lxml.html
+
+    parsers, use = lookups
+    page = (
+        "<html><head><title>t</title><!-- note --></head><body><form action='/s'><label>q</label>"
+        "<input name='q'><select name='s'><option>a</option></select><textarea>x</textarea></form>"
+        "<div><p>text <b>bold</b></p><FORM></FORM><table><tr><td>1</td></tr></table></div></body></html>"
+    )
+    classes = {}
+    for kind in ("lxml", "c"):
+        use(kind)
+        classes[kind] = [[type(e) for e in lxml.html.fromstring(page, parser=p).iter()] for p in parsers]
+    assert classes["c"] == classes["lxml"]
+    assert {cls.__name__ for cls in classes["c"][1]} >= {"FormElement", "InputElement", "HtmlComment"}
+
+    # and trafilatura extracts the same text with it, on real pages of every kind
+    paths = sorted((shared_data / "wcxb-dev" / "html").glob("*.html.gz"))
+    options = {"include_tables": True, "include_comments": False, "deduplicate": False}
+    for path in paths[:: len(paths) // 6][:6]:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
+            html = handle.read()
+        texts = {}
+        for kind in ("lxml", "c"):
+            use(kind)
+            texts[kind] = trafilatura.extract(html, **options)
+        assert texts["c"] == texts["lxml"], path.name

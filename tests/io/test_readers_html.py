@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import hashlib
+import random
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from corpusmill.core import schema
 from corpusmill.core.stats import Stats
-from corpusmill.io.decoding import decode_html, normalize_charset, sniff_meta_charset
+from corpusmill.io.decoding import decode_html, is_utf8, normalize_charset, sniff_meta_charset
 from corpusmill.io.html_files import page_url, read_html
 
 
@@ -185,3 +186,35 @@ def test_byte_order_mark_overrides_everything() -> None:
 def test_undecodable_bytes_are_replaced_never_fatal(data: bytes) -> None:
     decoded = decode_html(data)
     assert decoded.replaced and decoded.encoding == "utf-8" and "\ufffd" in decoded.text
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def test_utf8_check_agrees_with_a_strict_decode() -> None:
+    edge_cases = [
+        b"",
+        b"plain ascii",
+        "café – 漢字 😀".encode(),
+        b"\xed\xa0\x80",  # an encoded surrogate
+        b"\xc0\x80",  # overlong NUL
+        b"\xe0\x80\xaf",  # overlong slash
+        b"\xf4\x8f\xbf\xbf",  # U+10FFFF, the last code point
+        b"\xf4\x90\x80\x80",  # past U+10FFFF
+        b"\xe2\x82",  # cut short
+        b"\xf8\x88\x80\x80\x80",  # five-byte form
+        b"ok \x80 stray continuation",
+    ]
+    rng = random.Random(7)
+    lead = [0xC2, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF]
+    fuzz = [
+        bytes(rng.choice([*lead, rng.randrange(256)]) for _ in range(rng.randint(1, 6))) for _ in range(5000)
+    ]
+    for data in edge_cases + fuzz:
+        assert is_utf8(data) == _decodes(data), data
+    assert 50 < sum(map(is_utf8, fuzz)) < 4950  # the fuzz covers both answers

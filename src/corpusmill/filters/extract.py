@@ -9,6 +9,9 @@ the heaviest column and nothing downstream needs it.
 
 Extracted text is NFC-normalised (so that later dedup and tokenization see one spelling of each character)
 and stripped.
+
+The HTML is taken from Arrow as UTF-8 bytes and sent to the sandbox as such: its size is then simply its
+length, and no Python string of the page is built in this process only to be encoded again for the pipe.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ class ExtractStage(MapStage):
         """Extract text for every row that has HTML; mark the rows that yield none."""
         self.setup()
         n = batch.num_rows
-        htmls = _column(batch, schema.HTML, n)
+        htmls = _utf8_column(batch, schema.HTML, n)
         texts = _column(batch, schema.TEXT, n)
         already = _column(batch, schema.DROP_REASON, n)
         out_texts: list[str | None] = []
@@ -122,7 +125,7 @@ class ExtractStage(MapStage):
         return schema.drop_columns(batch, [schema.HTML])
 
     def _one(
-        self, doc_id: str, html: str | None, text: str | None, dropped: str | None
+        self, doc_id: str, html: bytes | None, text: str | None, dropped: str | None
     ) -> tuple[str | None, str | None, str | None]:
         if dropped is not None:
             self.stats.incr("extract.skipped_dropped")
@@ -133,7 +136,7 @@ class ExtractStage(MapStage):
                 return text, None, None
             self.stats.incr("extract.empty")
             return None, "extract_empty", "row has neither html nor text"
-        size = len(html.encode("utf-8", errors="surrogatepass"))
+        size = len(html)
         if size > self.params.max_html_bytes:
             self.stats.incr("extract.html_too_large")
             return None, "html_too_large", f"{size} bytes > max_html_bytes={self.params.max_html_bytes}"
@@ -158,4 +161,11 @@ class ExtractStage(MapStage):
 def _column(batch: pa.RecordBatch, name: str, n: int) -> list[Any]:
     if name in batch.schema.names:
         return batch.column(name).to_pylist()
+    return [None] * n
+
+
+def _utf8_column(batch: pa.RecordBatch, name: str, n: int) -> list[bytes | None]:
+    # A string column viewed as binary: the same buffers, read out as bytes instead of decoded strings.
+    if name in batch.schema.names:
+        return batch.column(name).cast(pa.large_binary()).to_pylist()
     return [None] * n

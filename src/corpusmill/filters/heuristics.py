@@ -17,6 +17,11 @@ naming both.
 
 Gopher's stop-word rule counts eight English words, so it is applied to English only; every other rule keeps
 datatrove's defaults in every language.
+
+The filters are given their word tokenizer as an object rather than a language code (datatrove accepts
+either): `SpacyWords`, which returns datatrove's spaCy words and sentences but keeps spaCy's vocabulary
+between documents instead of rebuilding it for each one, which was the bulk of what these rules cost (see
+`corpusmill.filters.spacy_words`). Languages whose tokenizer is not spaCy's use datatrove's unchanged.
 """
 
 from __future__ import annotations
@@ -85,15 +90,21 @@ def datatrove_language(lang: str) -> str:
     return code
 
 
-def check_tokenizer(lang: str) -> None:
-    """Load and try datatrove's word tokenizer for `lang`; name the package to install if one is missing."""
+def load_words(lang: str) -> Any:
+    """The rules' word tokenizer for `lang`, loaded and tried; names the package to install if one is missing.
+
+    It is datatrove's tokenizer for the language, wrapped in `SpacyWords` (the same words, with spaCy's state
+    kept between documents).
+    """
     from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from corpusmill.filters.spacy_words import SpacyWords
 
     code = datatrove_language(lang)
     try:
-        tokenizer = load_word_tokenizer(code)
-        tokenizer.word_tokenize("Probe text. Second sentence.")
-        tokenizer.span_tokenize("Probe text. Second sentence.")
+        words = SpacyWords(load_word_tokenizer(code))
+        words.word_tokenize("Probe text. Second sentence.")
+        words.span_tokenize("Probe text. Second sentence.")
     except ImportError as exc:
         found = re.search(r"pip install ([^`)]+)", str(exc))
         package = found.group(1).strip() if found else (exc.name or "an optional tokenizer package")
@@ -102,6 +113,7 @@ def check_tokenizer(lang: str) -> None:
             f"word tokenizer, and it is not installed. Install it (pip install {package}) or remove {lang!r} "
             f"from the stage's `languages`. ({exc})"
         ) from exc
+    return words
 
 
 @register
@@ -124,7 +136,7 @@ class HeuristicsStage(MapStage):
 
     def _setup(self) -> None:
         for lang in self.params.languages:
-            check_tokenizer(lang)
+            self.filters_for(lang)
 
     def close(self) -> None:
         """Forget the built filters."""
@@ -141,10 +153,10 @@ class HeuristicsStage(MapStage):
     def filters_for(self, lang: str) -> list[tuple[str, Any]]:
         """The configured datatrove filters for one language, built on first use."""
         if lang not in self._filters:
-            self._filters[lang] = self._build(datatrove_language(lang))
+            self._filters[lang] = self._build(lang)
         return self._filters[lang]
 
-    def _build(self, code: str) -> list[tuple[str, Any]]:
+    def _build(self, lang: str) -> list[tuple[str, Any]]:
         from datatrove.pipeline.filters import (
             C4QualityFilter,
             FineWebQualityFilter,
@@ -152,18 +164,21 @@ class HeuristicsStage(MapStage):
             GopherRepetitionFilter,
         )
 
+        code = datatrove_language(lang)
+        # One tokenizer object for all of this language's rules: datatrove looks words up through it.
+        words = load_words(lang)
         built: list[tuple[str, Any]] = []
         for rule in self.params.rules:
             if rule == "gopher_quality":
                 extra = {} if code == _ENGLISH else {"min_stop_words": None}
-                built.append((rule, GopherQualityFilter(language=code, **extra)))
+                built.append((rule, GopherQualityFilter(language=words, **extra)))
             elif rule == "gopher_repetition":
-                built.append((rule, GopherRepetitionFilter(language=code)))
+                built.append((rule, GopherRepetitionFilter(language=words)))
             elif rule == "c4":
                 no_punct = self.params.c4_filter_no_terminal_punct
-                built.append((rule, C4QualityFilter(filter_no_terminal_punct=no_punct, language=code)))
+                built.append((rule, C4QualityFilter(filter_no_terminal_punct=no_punct, language=words)))
             else:
-                built.append((rule, FineWebQualityFilter(language=code)))
+                built.append((rule, FineWebQualityFilter(language=words)))
         return built
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:

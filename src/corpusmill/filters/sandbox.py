@@ -19,6 +19,10 @@ threads. (As with any spawn-started process, a script that uses the sandbox must
 picklable module-level function), which is what lets tests exercise the timeout and crash paths with
 functions that really sleep or really exit.
 
+Payloads travel as UTF-8 bytes over the pipe (`send_bytes`), not pickled: the stage reads the HTML from
+Arrow as bytes, so the parent never builds a Python string of a page only to have pickle encode it again;
+the child decodes once and the function gets a `str`, the same one a pickled string would have become.
+
 This module stays free of heavy imports so the child only loads what the function itself needs.
 """
 
@@ -45,6 +49,8 @@ MEMORY_ERROR_EXIT = 75
 _READY = "ready"
 # A child whose pipe reported EOF is normally already exiting: wait this long for its real exit status.
 _DYING_GRACE_S = 2.0
+# Whether this process's lxml HTML parsers use the C-level element-class lookup (`_install_element_lookup`).
+_lookup_installed = False
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,42 @@ def trafilatura_text(html: str, options: Mapping[str, Any]) -> str | None:
     """Default extraction function: a page's main text by trafilatura (here, so the child stays lean)."""
     import trafilatura
 
+    if not _lookup_installed:
+        _install_element_lookup()
     return trafilatura.extract(html, output_format="txt", **options)
+
+
+def _install_element_lookup() -> None:
+    """Give lxml's HTML parsers an element-class lookup done in C, with the classes their own lookup picks.
+
+    `lxml.html` decides the Python class of every element proxy it hands out (`FormElement` for `<form>`,
+    `HtmlElement` for most tags, ...) by calling a Python method, `HtmlElementClassLookup.lookup`, each time;
+    trafilatura and its fallbacks walk whole trees many times over, so that call alone is several percent of
+    the extraction time. lxml's namespace lookup, keyed by the same lower-case tag names, with a default
+    lookup behind it for every other tag, comment, processing instruction and entity, makes the same choices
+    without leaving C. (Tag names from the HTML parser are always lower-case, which is all the original
+    lookup's `name.lower()` is there for.) It is installed on the two parsers trafilatura and its fallbacks
+    parse with, in the process that extracts, which is the sandbox's child.
+    """
+    global _lookup_installed
+    import lxml.html
+    import trafilatura.utils
+    from lxml import etree
+
+    lookup = etree.ElementNamespaceClassLookup(
+        etree.ElementDefaultClassLookup(
+            element=lxml.html.HtmlElement,
+            comment=lxml.html.HtmlComment,
+            pi=lxml.html.HtmlProcessingInstruction,
+            entity=lxml.html.HtmlEntity,
+        )
+    )
+    tags = lookup.get_namespace(None)
+    for tag, element_class in lxml.html.HtmlElementClassLookup._default_element_classes.items():
+        tags[tag] = element_class
+    for parser in (trafilatura.utils.HTML_PARSER, lxml.html.html_parser):
+        parser.set_element_class_lookup(lookup)
+    _lookup_installed = True
 
 
 def _raise_oom_priority() -> None:
@@ -80,7 +121,7 @@ def _serve(conn: Connection, fn: ExtractFn, options: Mapping[str, Any]) -> None:
     conn.send((_READY, None))
     while True:
         try:
-            payload = conn.recv()
+            payload = conn.recv_bytes().decode("utf-8", errors="surrogatepass")
         except (EOFError, OSError):
             return
         try:
@@ -186,12 +227,13 @@ class Sandbox:
         with self._lock:
             self._ensure_child()
 
-    def run(self, payload: str) -> Outcome:
-        """Send one payload and wait for its outcome; never raises for a bad document."""
+    def run(self, payload: str | bytes) -> Outcome:
+        """Send one payload (text, or text as UTF-8 bytes) and wait for its outcome; never raises."""
+        data = payload if isinstance(payload, bytes) else payload.encode("utf-8", errors="surrogatepass")
         with self._lock:
             child = self._ensure_child()
             try:
-                child.conn.send(payload)
+                child.conn.send_bytes(data)
             except (OSError, EOFError):
                 return self._crashed(child)
             if not child.conn.poll(self.timeout_s):

@@ -13,7 +13,10 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+import struct
 from dataclasses import dataclass
+
+import pyarrow as pa
 
 from corpusmill.core.stats import Stats
 
@@ -105,12 +108,19 @@ def count_decoding(stats: Stats, decoded: Decoded) -> None:
 
 
 def is_utf8(data: bytes) -> bool:
-    """Whether the bytes are valid UTF-8 (ASCII is checked without decoding)."""
+    """Whether the bytes are valid UTF-8 (ASCII is checked without decoding).
+
+    Other bytes are checked by Arrow's UTF-8 validator, which accepts exactly what a strict decode accepts
+    (no surrogates, overlong forms or code points past U+10FFFF) and, not having to build a string, runs
+    several times faster than `bytes.decode` on a web page; the bytes are viewed in place, not copied.
+    """
     if data.isascii():
         return True
+    offsets = pa.py_buffer(struct.pack("<qq", 0, len(data)))
+    view = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
+        view.validate(full=True)
+    except pa.ArrowInvalid:
         return False
     return True
 
