@@ -54,6 +54,7 @@ test: $(STAMP) chromium postgresql
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.dedup_scaling
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

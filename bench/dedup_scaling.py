@@ -7,7 +7,7 @@ corpus), with near-duplicate copies and chains of copies so that components span
 old design (every key, sketch and edge of the run) and the largest input of any bucket task (the per-task
 bound: one bucket's rows of every file of the previous phase).
 
-    python -m bench.dedup_scaling [--sizes 10000,20000,40000,80000] [--engine ray] [--docs-per-file 5000]
+    python -m bench.dedup_scaling [--sizes 10000,20000,40000] [--engine ray] [--docs-per-file 5000]
 """
 
 from __future__ import annotations
@@ -111,9 +111,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(
         prog="python -m bench.dedup_scaling", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "--sizes", default="10000,20000,40000,80000", help="documents per corpus, comma-separated"
-    )
+    parser.add_argument("--sizes", default="10000,20000,40000", help="documents per corpus, comma-separated")
     parser.add_argument("--docs-per-file", type=int, default=5000)
     parser.add_argument("--engine", default="ray", choices=["ray", "beam", "local"])
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
