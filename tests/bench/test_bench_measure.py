@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
-import time
+from pathlib import Path
 
-from bench.measure import Clock, TreeSampler, cost, descendants, read_proc
+from bench.measure import TreeSampler, descendants, read_proc
 
 # The child ignores SIGCHLD, so the kernel reaps its worker at exit and never adds the worker's CPU time to
 # the child's `cutime`: only sampling the tree while the worker runs can see it (Ray reaps its workers so).
@@ -40,20 +41,33 @@ def test_descendants_follow_parent_links() -> None:
     assert descendants(-12345, table) == []
 
 
+# Run in a fresh process, so that the sampled tree holds only this work (a test process may still have
+# children of earlier tests winding down, whose CPU time would land in the idle span).
+SPANS = """
+import json, os, time
+from bench.measure import Clock, TreeSampler, cost
+
+clock = Clock()
+with TreeSampler(os.getpid(), interval_s=0.02) as sampler:
+    with clock.span("busy"):
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+    with clock.span("idle"):
+        time.sleep(0.3)
+    with clock.span("busy"):
+        end = time.thread_time() + 0.2
+        while time.thread_time() < end:
+            pass
+print(json.dumps({name: cost(sampler, spans) | {"count": len(spans)} for name, spans in clock.spans.items()}))
+"""
+
+
 def test_span_costs_add_intervals() -> None:
-    clock = Clock()
-    with TreeSampler(os.getpid(), interval_s=0.02) as sampler:
-        with clock.span("busy"):
-            end = time.thread_time() + 0.3
-            while time.thread_time() < end:
-                pass
-        with clock.span("idle"):
-            time.sleep(0.3)
-        with clock.span("busy"):
-            end = time.thread_time() + 0.2
-            while time.thread_time() < end:
-                pass
-    busy, idle = cost(sampler, clock.spans["busy"]), cost(sampler, clock.spans["idle"])
-    assert len(clock.spans["busy"]) == 2
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", SPANS], cwd=root, capture_output=True, text=True, check=True)
+    spans = json.loads(done.stdout.strip().splitlines()[-1])
+    busy, idle = spans["busy"], spans["idle"]
+    assert busy["count"] == 2
     assert 0.4 <= busy["cpu_s"] <= 0.9 and busy["wall_s"] >= 0.5
     assert idle["cpu_s"] < 0.15 and idle["wall_s"] >= 0.3
