@@ -134,3 +134,14 @@ def test_bucket_files_hold_each_row_in_its_bucket_only(tmp_path: Path) -> None:
     assert buckets == [[1, 4, 8, 9], [3, 7], [], [0, 2, 5, 6], []]
     with pytest.raises(ValueError, match="holds 5 buckets"):
         read_bucket([tmp_path / "f.arrow"], 5)
+
+
+def test_an_empty_input_file_among_the_parts_is_no_error(tmp_path: Path) -> None:
+    text = " ".join(f"word{i}" for i in range(30))
+    documents = [(f"d{i}", text) for i in range(4)]
+    input_dir = _write_inputs(tmp_path, documents, files=2)
+    (input_dir / "part9.jsonl").write_text(
+        "", encoding="utf-8"
+    )  # a part that yields no batch, so no side file
+    run_dir = _run(tmp_path, input_dir, {"stage": "dedup_minhash", "threshold": 0.8})
+    assert _removed(run_dir) == {"d1": "d0", "d2": "d0", "d3": "d0"}

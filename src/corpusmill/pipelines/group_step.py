@@ -48,13 +48,14 @@ def resolve_duplicates(
     layout = BucketLayout(step_dir, bucket_count(parts), tuple(part.name for part in parts))
     label = step_dir.name
     keys = map_phase(f"{label} keys", KeysTask(planned, source, layout), parts, cpus)
-    verify = any(result.get("side") for result in keys)
+    side_parts = tuple(sorted(result["part"] for result in keys if result.get("side")))
+    verify = bool(side_parts)
     buckets = layout.bucket_parts()
     candidates = map_phase(f"{label} candidates", CandidatesTask(layout, verify), buckets, 1.0)
     edges = candidate_edges = sum(result["rows"] for result in candidates)
     if verify and edges:
-        map_phase(f"{label} attach", AttachTask(layout), buckets, 1.0)
-        confirmed = map_phase(f"{label} confirm", ConfirmTask(planned, layout), buckets, cpus)
+        map_phase(f"{label} attach", AttachTask(layout, side_parts), buckets, 1.0)
+        confirmed = map_phase(f"{label} confirm", ConfirmTask(planned, layout, side_parts), buckets, cpus)
         edges = sum(result["rows"] for result in confirmed)
     elif verify:
         edges = 0

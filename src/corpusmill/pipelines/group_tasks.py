@@ -21,6 +21,7 @@ the driver sets from the number of parts; the driver itself holds file names and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -73,6 +74,10 @@ class BucketLayout:
         """The files a phase wrote: one per part (keys phases) or per bucket."""
         names = list(self.part_names) if by_part else self.bucket_names()
         return bucket_files(self.directory(phase), names)
+
+    def side_files(self, side_parts: Sequence[str]) -> list[Path]:
+        """The side files: only parts that read any document wrote one (an empty input file writes none)."""
+        return bucket_files(self.directory(SIDE), side_parts)
 
 
 KEYS, SIDE, MEMBERS, CANDIDATES, ATTACHED = "keys", "keys/side", "keys/members", "candidates", "attached"
@@ -180,6 +185,8 @@ class CandidatesTask(_BucketTask):
 class AttachTask(_BucketTask):
     """Per id bucket: give each candidate pair its first document's side record, then send it to the second's."""
 
+    side_parts: tuple[str, ...] = ()
+
     def __call__(self, part: PartSpec) -> dict[str, Any]:
         """Write the bucket's pairs with their side records, or return its marker."""
         out_dir = self.layout.directory(ATTACHED)
@@ -188,7 +195,7 @@ class AttachTask(_BucketTask):
             return done
         bucket = _bucket_index(part)
         edges = unique_edges(read_bucket(self.layout.files(CANDIDATES), bucket, EDGE_SCHEMA))
-        side = read_bucket(self.layout.files(SIDE, by_part=True), bucket)
+        side = read_bucket(self.layout.side_files(self.side_parts), bucket)
         rows = _rows_of(edges.column(ID), side)
         attached = edges
         for name in side.column_names:
@@ -214,6 +221,7 @@ class ConfirmTask(_OneStageTask):
     _kind: ClassVar[type[Stage]] = GroupStage
 
     layout: BucketLayout
+    side_parts: tuple[str, ...]
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
         """Write the bucket's confirmed edges as adjacency rows, or return its marker."""
@@ -225,7 +233,7 @@ class ConfirmTask(_OneStageTask):
         assert self._built is not None
         bucket = _bucket_index(part)
         attached = read_bucket(self.layout.files(ATTACHED), bucket)
-        side = read_bucket(self.layout.files(SIDE, by_part=True), bucket)
+        side = read_bucket(self.layout.side_files(self.side_parts), bucket)
         edges = attached.select([ID, DUPLICATE_OF]).cast(EDGE_SCHEMA)
         firsts = pa.table(
             {
