@@ -55,12 +55,12 @@ def _clean(rows: pa.Table) -> pa.Table:
     return rows.group_by([NODE, NEIGHBOR], use_threads=False).aggregate([])
 
 
-def _with_minimum(rows: pa.Table) -> tuple[pa.Table, pa.Array]:
-    """The rows, and for each row min(node, smallest neighbour of that node among `rows`)."""
+def _minimum(rows: pa.Table) -> pa.Array:
+    """For each row, min(node, smallest neighbour of that node among `rows`)."""
     smallest = rows.group_by([NODE], use_threads=False).aggregate([(NEIGHBOR, "min")])
     position = pc.index_in(rows.column(NODE), value_set=smallest.column(NODE))
     neighbour_min = pc.take(smallest.column(f"{NEIGHBOR}_min"), position)
-    return rows, pc.min_element_wise(neighbour_min, rows.column(NODE))
+    return pc.min_element_wise(neighbour_min, rows.column(NODE))
 
 
 def _edges(left: pa.Array | pa.ChunkedArray, right: pa.Array | pa.ChunkedArray) -> pa.Table:
@@ -69,7 +69,8 @@ def _edges(left: pa.Array | pa.ChunkedArray, right: pa.Array | pa.ChunkedArray) 
 
 def large_star(rows: pa.Table) -> StarStep:
     """Relink every neighbour above a node to the smallest of the node and its neighbours."""
-    rows, minimum = _with_minimum(_clean(rows))
+    rows = _clean(rows)
+    minimum = _minimum(rows)
     upward = pc.greater(rows.column(NEIGHBOR), rows.column(NODE))
     moved = pc.and_(upward, pc.less(minimum, rows.column(NODE)))
     changed = pc.unique(rows.column(NODE).filter(moved))
@@ -81,7 +82,7 @@ def small_star(rows: pa.Table) -> StarStep:
     """Link a node and every neighbour below it to the smallest of them."""
     rows = _clean(rows)
     rows = rows.filter(pc.less(rows.column(NEIGHBOR), rows.column(NODE)))
-    rows, minimum = _with_minimum(rows)
+    minimum = _minimum(rows)
     counts = rows.group_by([NODE], use_threads=False).aggregate([(NEIGHBOR, "count")])
     changed = int(pc.sum(pc.greater(counts.column(f"{NEIGHBOR}_count"), 1).cast(pa.int64())).as_py() or 0)
     # Neighbours other than the minimum move to it; the node itself keeps (or gets) its edge to the minimum.

@@ -57,8 +57,6 @@ def resolve_duplicates(
         map_phase(f"{label} attach", AttachTask(layout, side_parts), buckets, 1.0)
         confirmed = map_phase(f"{label} confirm", ConfirmTask(planned, layout, side_parts), buckets, cpus)
         edges = sum(result["rows"] for result in confirmed)
-    elif verify:
-        edges = 0
     decisions, steps, large_changed = None, 0, -1
     while edges:
         steps += 1

@@ -21,8 +21,9 @@ the driver sets from the number of parts; the driver itself holds file names and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -292,7 +293,6 @@ class ApplyDuplicatesTask:
     out_dir: Path
     rejected_dir: Path
     keep_rejected: bool
-    _duplicate_of: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     def setup(self) -> None:
         """Nothing per worker: each part reads only its own bucket of the decisions."""
@@ -305,25 +305,21 @@ class ApplyDuplicatesTask:
         done = _finished(self.out_dir, part)
         if done is not None:
             return done
-        self._duplicate_of = {}
+        duplicate_of: dict[str, str] = {}
         if self.decisions is not None:
             index = self.layout.part_names.index(part.name)
             table = read_bucket(self.layout.files(self.decisions), index, EDGE_SCHEMA)
-            self._duplicate_of = dict(
+            duplicate_of = dict(
                 zip(table.column(ID).to_pylist(), table.column(DUPLICATE_OF).to_pylist(), strict=True)
             )
-        transforms = [(self.stage_label, self._mark_duplicates)]
+        transforms = [(self.stage_label, functools.partial(self._mark_duplicates, duplicate_of))]
         stats: dict[str, Stats] = {self.stage_label: Stats()}
-        try:
-            return _filter_part(
-                part, self.source, transforms, self.out_dir, self.rejected_dir, self.keep_rejected, stats
-            )
-        finally:
-            self._duplicate_of = None
+        return _filter_part(
+            part, self.source, transforms, self.out_dir, self.rejected_dir, self.keep_rejected, stats
+        )
 
-    def _mark_duplicates(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        assert self._duplicate_of is not None
-        originals = [self._duplicate_of.get(doc_id) for doc_id in batch.column(schema.ID).to_pylist()]
+    def _mark_duplicates(self, duplicate_of: dict[str, str], batch: pa.RecordBatch) -> pa.RecordBatch:
+        originals = [duplicate_of.get(doc_id) for doc_id in batch.column(schema.ID).to_pylist()]
         reasons = [self.drop_reason if original else None for original in originals]
         details = [f"duplicate of {original}" if original else None for original in originals]
         return schema.mark_drops(batch, reasons, details)
