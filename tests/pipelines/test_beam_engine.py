@@ -70,3 +70,33 @@ def test_phases_share_long_lived_worker_processes_and_a_dead_one_is_replaced(tmp
     assert replaced[0].pid != processes[0].pid and replaced[1] is processes[1]
     assert {r["pid"] for r in third} <= {p.pid for p in replaced}
     assert all(p.poll() == 0 for p in replaced)  # close() ended them, cleanly
+
+
+def test_one_worker_runs_in_process_on_the_fn_api_runner_without_trying_prism(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from corpusmill.pipelines.beam_engine import BeamEngine
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where Beam would make its job server's directory
+    parts = [PartSpec(f"part-{i}", (), "none") for i in range(3)]
+    out = tmp_path / "out"
+    out.mkdir()
+    with BeamEngine(num_cpus=1) as engine:
+        assert engine._pool is None
+        results = list(engine.map_parts(_WhereTask(out, "only"), parts))
+    assert sorted(r["part"] for r in results) == [p.name for p in parts]
+    assert {r["pid"] for r in results} == {os.getpid()}  # in this process: no worker processes
+    # Named as DirectRunner, Beam would first start a Prism job server, leaving a beam-temp* directory.
+    assert not list(scratch.glob("beam-temp*"))
+
+
+def test_a_worker_process_that_cannot_start_fails_the_engine_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from corpusmill.pipelines import beam_engine
+
+    monkeypatch.setattr(beam_engine, "_WORKER_COMMAND", "import sys; sys.exit(3)")
+    with pytest.raises(RuntimeError, match=r"exited at start with status 3"):
+        beam_engine.BeamEngine(num_cpus=2)

@@ -75,6 +75,7 @@ def serve_harnesses() -> None:
     os.dup2(2, 1)
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     pickler.set_library(sys.argv[1] if len(sys.argv) > 1 else "default")
+    replies.write(json.dumps({"ready": True}) + "\n")
     harnesses: list[threading.Thread] = []
     for line in sys.stdin:
         request = json.loads(line)
@@ -109,8 +110,17 @@ class _WorkerPool:
         self._pickle_library = pickle_library
         self._lock = threading.Lock()
         self._next = 0
-        # Started now, so that their imports overlap with the driver planning the run.
+        # All start at once and import in parallel. The engine is ready when they are: a worker that cannot start
+        # fails the engine at once, and the first phase's timing holds only the phase.
         self._processes = [self._start_process() for _ in range(workers)]
+        try:
+            for process in self._processes:
+                self._await_ready(process)
+        except BaseException:
+            for process in self._processes:
+                process.kill()
+                process.wait()
+            raise
         self._server = grpc.server(thread_pool_executor.shared_unbounded_instance())
         beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(self, self._server)
         self.address = f"localhost:{self._server.add_insecure_port('localhost:0')}"
@@ -125,6 +135,14 @@ class _WorkerPool:
             encoding="utf-8",
         )
 
+    def _await_ready(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        if not process.stdout.readline():
+            raise RuntimeError(
+                f"a Beam worker process ({process.pid}) exited at start with status {process.wait()}; "
+                "its traceback is above"
+            )
+
     def StartWorker(self, request: Any, context: Any) -> Any:
         """Have the next process (round robin: a pipeline's harnesses land in distinct ones) run a harness."""
         from apache_beam.portability.api import beam_fn_api_pb2
@@ -136,6 +154,10 @@ class _WorkerPool:
             if process.poll() is not None:
                 # It died with an earlier pipeline (killed, out of memory): a new one takes its place.
                 process = self._processes[index] = self._start_process()
+                try:
+                    self._await_ready(process)
+                except RuntimeError as exc:
+                    return beam_fn_api_pb2.StartWorkerResponse(error=str(exc))
             assert process.stdin is not None and process.stdout is not None
             # The runner names its own host as it resolves it; the workers are on this machine, and the runner's
             # services listen on every interface, so they connect the way Beam's local subprocess workers do.
@@ -184,7 +206,11 @@ class BeamEngine(Engine):
 
         args = list(pipeline_args)
         self._pool: _WorkerPool | None = None
-        if not any(arg.startswith("--runner") for arg in args):
+        # Without a runner named, the FnApiRunner is constructed directly. Named as `DirectRunner` it would first
+        # try Beam's Prism runner for every pipeline, which looks for (and, with network access, downloads) a
+        # Prism binary and leaves a `beam-temp*` directory behind each time before falling back.
+        self._fn_api_runner = not any(arg.startswith("--runner") for arg in args)
+        if self._fn_api_runner:
             workers = num_cpus or os.cpu_count() or 1
             if workers > 1 and not any(arg.startswith("--direct_running_mode") for arg in args):
                 pickle_library = PipelineOptions(args).view_as(SetupOptions).pickle_library
@@ -193,7 +219,7 @@ class BeamEngine(Engine):
             else:  # one worker runs in this process, and a running mode the options name is used as named
                 mode = "multi_processing" if workers > 1 else "in_memory"
                 args = [f"--direct_running_mode={mode}", *args]
-                args += ["--runner=DirectRunner", f"--direct_num_workers={workers}"]
+                args += [f"--direct_num_workers={workers}"]
         self._args = args
         # Beam's INFO and WARNING lines repeat what the progress bars and summary say.
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
@@ -203,15 +229,18 @@ class BeamEngine(Engine):
         from apache_beam.options.pipeline_options import PipelineOptions
 
         runner = None
-        if self._pool is not None:
+        if self._fn_api_runner:
             from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
             from apache_beam.transforms import environments
 
-            runner = FnApiRunner(
-                default_environment=environments.ExternalEnvironment(
-                    self._pool.address, capabilities=environments.python_sdk_capabilities()
+            if self._pool is None:  # the running mode and worker count come from the options
+                runner = FnApiRunner()
+            else:
+                runner = FnApiRunner(
+                    default_environment=environments.ExternalEnvironment(
+                        self._pool.address, capabilities=environments.python_sdk_capabilities()
+                    )
                 )
-            )
         return beam.Pipeline(runner=runner, options=PipelineOptions(self._args))
 
     def map_parts(
