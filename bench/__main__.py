@@ -108,6 +108,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one job may take")
     parser.add_argument(
+        "--bare-copies",
+        type=int,
+        default=None,
+        help="copies of each bare loop run at once, measured as their mean (default: --cores)",
+    )
+    parser.add_argument(
         "--repeats",
         type=int,
         default=None,
@@ -116,6 +122,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 2
+    if args.bare_copies is not None and args.bare_copies < 1:
+        parser.error("--bare-copies must be at least 1")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     unknown = [job for job in args.runs.split(",") if job not in JOBS]
@@ -145,13 +153,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"corpus: {summary['records']} records in {corpus.root}", file=sys.stderr, flush=True)
     spec = {"warc_dir": str(corpus.warc_dir), "threshold": args.threshold, "cores": cores}
     jobs = args.runs.split(",")
+    bare_copies = args.bare_copies or cores
     attempts: dict[str, list[dict[str, Any]]] = {job: [] for job in jobs}
     for repeat in range(1, args.repeats + 1):
         # Every round runs every job, in alternating order, so a slow spell of the machine hits all of them.
         for job in jobs if repeat % 2 else reversed(jobs):
             print(f"{job} ({repeat}/{args.repeats}) ...", end=" ", file=sys.stderr, flush=True)
             work = cache / "runs" / job / f"repeat-{repeat}"
-            attempts[job].append(run_measured(job, spec, work, cache, args.timeout))
+            copies = bare_copies if job.endswith("-bare") else 1
+            attempts[job].append(run_measured(job, spec, work, cache, args.timeout, copies))
             outcome = attempts[job][-1].get("total")
             note = f"{outcome['wall_s']:.1f} s wall, {outcome['cpu_s']:.1f} s CPU" if outcome else "FAILED"
             print(note, file=sys.stderr, flush=True)
@@ -167,7 +177,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run.pop("entered_dedup", None)
     results: dict[str, Any] = {
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cores": cores, "cpu": _cpu_model(), "load_before": load_before, "load_after": _load()},
+        "machine": {
+            "cores": cores,
+            "bare_copies": bare_copies,
+            "cpu": _cpu_model(),
+            "load_before": load_before,
+            "load_after": _load(),
+        },
         "corpus": {**summary, "params": truth["params"]},
         "settings": _settings(corpus.warc_dir, args.threshold),
         "runs": runs,

@@ -274,6 +274,8 @@ def format_table(results: dict[str, Any]) -> str:
         "",
         "Stage rows: input documents per CPU-second of that stage (all processes). End to end: the whole run.",
         "Each job ran as often as the repeats say and shows its cheapest run (every repeat's CPU seconds above).",
+        f"Bare loops ran as {results['machine'].get('bare_copies', 1)} copies at once (one per core, as the engines' "
+        "workers do) and show the copies' mean.",
         "ratio = corpusmill / datatrove: cm bare / dt bare for stage rows, cm Ray / datatrove below them.",
     ]
     return "\n".join(lines)

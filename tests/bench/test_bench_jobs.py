@@ -20,9 +20,9 @@ def corpus(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Corpu
     return build_corpus(params, shared_data / "wcxb-dev", tmp_path_factory.mktemp("cache"), workers=1)
 
 
-def _run(job: str, corpus: Corpus, tmp_path: Path) -> dict[str, Any]:
+def _run(job: str, corpus: Corpus, tmp_path: Path, copies: int = 1) -> dict[str, Any]:
     spec = {"warc_dir": str(corpus.warc_dir), "threshold": 0.8, "cores": 1}
-    result = run_measured(job, spec, tmp_path / job, tmp_path / "cache", timeout_s=240)
+    result = run_measured(job, spec, tmp_path / job, tmp_path / "cache", timeout_s=240, copies=copies)
     assert "error" not in result, result.get("error")
     return result
 
@@ -51,8 +51,14 @@ def _check_run(result: dict[str, Any], corpus: Corpus) -> None:
 
 
 def test_corpusmill_bare_loop(corpus: Corpus, tmp_path: Path) -> None:
-    result = _run("corpusmill-bare", corpus, tmp_path)
+    # Two copies at once, measured as their mean (as the bench runs bare loops on two cores).
+    result = _run("corpusmill-bare", corpus, tmp_path, copies=2)
     _check_run(result, corpus)
+    copies = result["copies"]
+    assert len(copies) == 2 and all(copy["cpu_s"] > 0.05 for copy in copies)
+    assert result["total"]["cpu_s"] == pytest.approx((copies[0]["cpu_s"] + copies[1]["cpu_s"]) / 2)
+    assert result["extracted_path"].startswith(str(tmp_path / "corpusmill-bare" / "copy-1"))
+    assert (tmp_path / "corpusmill-bare" / "copy-2" / "result.json").is_file()
     assert result["input_bytes"] == sum(r["html_bytes"] for r in corpus.truth()["records"])
     direct = corpus.direct_extractions()
     texts = _texts(result)

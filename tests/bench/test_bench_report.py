@@ -154,3 +154,20 @@ def test_a_job_keeps_its_cheapest_repeat_and_shows_every_one() -> None:
     assert rows["  CPU s, every repeat"]["corpusmill-ray"] == "30/x/22"
     results["table"] = build_rows(results)
     assert "FAILED corpusmill-ray, 1 of its repeats: exit 1; see log" in format_table(results)
+
+
+def test_copies_of_a_job_become_their_mean_and_a_failed_copy_fails_it() -> None:
+    from bench.launch import mean_of_copies
+
+    one = {**_run({"extract": 8, "gopher": 2}, 12.0, 1_000), "extracted_path": "copy-1/x"}
+    two = {**_run({"extract": 10, "gopher": 2, "only_here": 1}, 14.0, 1_000), "peak_rss_bytes": 3_000_000}
+    merged = mean_of_copies([one, two])
+    assert merged["total"] == {"cpu_s": 13.0, "wall_s": 6.5}
+    assert merged["costs"] == {
+        "extract": {"cpu_s": 9.0, "wall_s": 9.0},
+        "gopher": {"cpu_s": 2.0, "wall_s": 2.0},
+    }  # spans of every copy only
+    assert merged["peak_rss_bytes"] == 3_000_000 and merged["extracted_path"] == "copy-1/x"
+    assert merged["copies"] == [{"cpu_s": 12.0, "wall_s": 6.0}, {"cpu_s": 14.0, "wall_s": 7.0}]
+    failed = {"job": "corpusmill-bare", "error": "exit 1"}
+    assert mean_of_copies([one, failed]) == failed
