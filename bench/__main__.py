@@ -1,10 +1,12 @@
 """`python -m bench`: corpusmill (bare stage loop, local, Ray, Beam) side by side with datatrove.
 
-    python -m bench [--quick] [--docs N] [--runs corpusmill-bare,...] [--repeats N] [--cores N] [--json PATH]
+    python -m bench [--quick] [--docs N] [--runs corpusmill-bare,...] [--repeats N] [--bare-copies N]
+                    [--cores N] [--json PATH]
 
 Builds or reuses the benchmark corpus (`bench.corpus`), runs every selected job in a fresh, measured
-process (`bench.launch`), `--repeats` times in alternating order keeping each job's cheapest run, scores deduplication and extraction (`bench.quality`), prints the table
-(`bench.report`) and writes everything as JSON: to `--json PATH`, and always to
+process (`bench.launch`; the bare loops as one copy per core at once), `--repeats` times in alternating
+order, keeping each job's cheapest run, scores deduplication and extraction (`bench.quality`), prints the
+table (`bench.report`) and writes everything as JSON: to `--json PATH`, and always to
 `<cache>/results/<timestamp>.json` and `<cache>/results/latest.json`. Defaults fit 20 minutes on two cores
 (300 WCXB pages plus variants); `--quick` is a smoke run of a few minutes (20 pages plus variants).
 """
