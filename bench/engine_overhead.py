@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import REPO
+from bench.launch import repo_environment
 from bench.measure import Clock, TreeSampler, become_subreaper, reap_orphans
 from corpusmill.pipelines.parts import PartSpec
 
@@ -100,11 +101,9 @@ def measure(
         out = Path(scratch) / "marks.json"
         command = [sys.executable, "-m", "bench.engine_overhead", "--child", engine_name, "--out", str(out)]
         command += ["--cores", str(cores), "--phases", str(phases), "--sleep", str(sleep_s)]
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        }
-        process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=REPO, env=repo_environment(), stderr=subprocess.PIPE, start_new_session=True
+        )
         with TreeSampler(process.pid) as sampler:
             _, stderr = process.communicate(timeout=timeout_s)
         if process.returncode != 0 or not out.exists():

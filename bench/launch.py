@@ -7,6 +7,7 @@ seconds. A job that fails or overruns its time limit becomes a result with an `e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,10 +22,16 @@ from bench.measure import TreeSampler, cost
 from corpusmill.core.atomic import write_json
 
 
-def job_environment(job: str, cache: Path) -> dict[str, str]:
-    """The job's environment: the repository importable, and for datatrove its asset cache and no hub access."""
+def repo_environment() -> dict[str, str]:
+    """This process's environment with the repository importable (`bench` and the tasks it sends to workers)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def job_environment(job: str, cache: Path) -> dict[str, str]:
+    """The job's environment: the repository importable, and for datatrove its asset cache and no hub access."""
+    env = repo_environment()
     if job.startswith("datatrove"):
         env["HF_ASSETS_CACHE"] = str(cache / "hf-assets")
         env["HF_HUB_OFFLINE"] = "1"
@@ -49,11 +56,9 @@ def run_measured(
     shutil.rmtree(work, ignore_errors=True)
     works = [work] if copies == 1 else [work / f"copy-{n}" for n in range(1, copies + 1)]
     started = [_start(job, spec, where, cache) for where in works]
-    samplers = [TreeSampler(process.pid) for process, _ in started]
-    for sampler in samplers:
-        sampler.__enter__()
     codes: list[int | str] = []
-    try:
+    with contextlib.ExitStack() as sampling:
+        samplers = [sampling.enter_context(TreeSampler(process.pid)) for process, _ in started]
         for process, _ in started:
             try:
                 codes.append(process.wait(timeout=timeout_s))
@@ -61,9 +66,6 @@ def run_measured(
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
                 codes.append(f"killed after the {timeout_s:.0f} s limit")
-    finally:
-        for sampler in samplers:
-            sampler.__exit__(None, None, None)
     results = [
         _collect(job, code, where, sampler)
         for code, where, sampler in zip(codes, works, samplers, strict=True)

@@ -171,7 +171,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float | None, float | No
 
     Engine overhead is the extra CPU time of a run on the engine over the bare stage loop's, per document:
     the whole run less the engine's start-up and shutdown, which cost the same CPU-seconds whatever the corpus
-    (starting a local Ray instance is about 5) and are shown on their own rows; the whole-run figure is
+    (starting a local Ray instance takes 6-8, its driver's imports included) and are shown on their own rows; the whole-run figure is
     printed below it, without a goal. Everything between (both workers setting up the stages, scheduling,
     the files between steps, the engine's background load) is counted.
     """

@@ -173,9 +173,8 @@ class _Child:
     """One running child process and the parent's end of its socket."""
 
     def __init__(self, fn: ExtractFn, options: Mapping[str, Any]) -> None:
-        job = pickle.dumps(
-            (fn, dict(options))
-        )  # before starting anything: an unpicklable function fails here
+        # Pickled before anything starts: an unpicklable function fails here, with no process to clean up.
+        job = pickle.dumps((fn, dict(options)))
         parent_sock, child_sock = socket.socketpair()
         try:
             self.process = subprocess.Popen(

@@ -219,11 +219,10 @@ class BeamEngine(Engine):
             if workers > 1 and not any(arg.startswith("--direct_running_mode") for arg in args):
                 pickle_library = PipelineOptions(args).view_as(SetupOptions).pickle_library
                 self._pool = _WorkerPool(workers, pickle_library)
-                args += [f"--direct_num_workers={workers}"]
             else:  # one worker runs in this process, and a running mode the options name is used as named
                 mode = "multi_processing" if workers > 1 else "in_memory"
                 args = [f"--direct_running_mode={mode}", *args]
-                args += [f"--direct_num_workers={workers}"]
+            args += [f"--direct_num_workers={workers}"]
         self._args = args
         # Beam's INFO and WARNING lines repeat what the progress bars and summary say.
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
