@@ -128,6 +128,8 @@ def mean_of_copies(results: list[dict[str, Any]]) -> dict[str, Any]:
         span: {key: _mean(r["costs"][span][key] for r in results) for key in ("cpu_s", "wall_s")}
         for span in sorted(spans)
     }
+    if all("setup_cpu_s" in r for r in results):
+        merged["setup_cpu_s"] = _mean(r["setup_cpu_s"] for r in results)
     merged["peak_rss_bytes"] = max(r["peak_rss_bytes"] for r in results)  # of one copy
     merged["copies"] = [{"cpu_s": r["total"]["cpu_s"], "wall_s": r["total"]["wall_s"]} for r in results]
     return merged

@@ -36,7 +36,7 @@ from corpusmill.core.grouping import (
     star_edges,
     unique_edges,
 )
-from corpusmill.core.stage import GroupStage, MapStage, SinkContext, SinkStage
+from corpusmill.core.stage import SETUP_CPU_SECONDS, GroupStage, MapStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.buckets import read_bucket
 from corpusmill.pipelines.graph import plan_steps
@@ -138,6 +138,7 @@ def run_bare(warc_dir: Path, work: Path, clock: Clock, threshold: float) -> dict
     entered: list[str] = []
     removed: list[str] = []
     manifest: dict[str, Any] = {}
+    setup_cpu_s = 0.0
     for item in planned:
         stage = item.entry.build()
         base = item.entry.stage_class().name
@@ -156,6 +157,7 @@ def run_bare(warc_dir: Path, work: Path, clock: Clock, threshold: float) -> dict
             with clock.span(span):
                 stage.setup()
                 manifest = _sink_stage(stage, parts, work, recipe)
+        setup_cpu_s += setup_seconds(stage.take_stats().to_dict())
         stage.close()
     clock.mark("end")
     texts = pa.concat_tables(extracted) if extracted else pa.table({"id": [], "text": []})
@@ -164,10 +166,17 @@ def run_bare(warc_dir: Path, work: Path, clock: Clock, threshold: float) -> dict
         "input_bytes": input_bytes,
         "docs_out": _rows(parts),
         "tokens": int(manifest.get("total_tokens", 0)),
+        "setup_cpu_s": setup_cpu_s,
         "entered_dedup": entered,
         "removed_by_dedup": removed,
         "extracted": list(zip(texts.column("id").to_pylist(), texts.column("text").to_pylist(), strict=True)),
     }
+
+
+def setup_seconds(stage_stats: dict[str, Any]) -> float:
+    """CPU seconds a stage's set-ups took, over every worker that set it up (its `setup.cpu_seconds`)."""
+    moments = stage_stats.get("moments", {}).get(SETUP_CPU_SECONDS)
+    return moments["count"] * moments["mean"] if moments else 0.0
 
 
 def phase_span(description: str) -> str:
@@ -243,6 +252,7 @@ def run_engine(
     return {
         "docs_out": int(stats["documents_out"]),
         "tokens": int(stats["tokens_written"]),
+        "setup_cpu_s": sum(setup_seconds(stage) for stage in stats["stages"]),
         "entered_dedup": _step_ids(run_dir, "extract"),
         "removed_by_dedup": _decisions(run_dir),
     }

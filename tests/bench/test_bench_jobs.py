@@ -58,6 +58,8 @@ def test_corpusmill_bare_loop(corpus: Corpus, tmp_path: Path) -> None:
     assert len(copies) == 2 and all(copy["cpu_s"] > 0.05 for copy in copies)
     assert result["total"]["cpu_s"] == pytest.approx((copies[0]["cpu_s"] + copies[1]["cpu_s"]) / 2)
     assert result["extracted_path"].startswith(str(tmp_path / "corpusmill-bare" / "copy-1"))
+    # Every stage set up once per copy, the extraction sandbox's start (trafilatura's import) included.
+    assert 0.2 < result["setup_cpu_s"] < result["total"]["cpu_s"]
     assert (tmp_path / "corpusmill-bare" / "copy-2" / "result.json").is_file()
     assert result["input_bytes"] == sum(r["html_bytes"] for r in corpus.truth()["records"])
     direct = corpus.direct_extractions()

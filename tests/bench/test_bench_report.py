@@ -71,13 +71,14 @@ def test_phase_recorder_times_every_phase_of_a_real_run(tmp_path: Path) -> None:
     assert all(a[1] == b[0] for a, b in itertools.pairwise(intervals))  # contiguous, no gaps
 
 
-def _run(cpu: dict[str, float], total_cpu: float, tokens: int) -> dict:
+def _run(cpu: dict[str, float], total_cpu: float, tokens: int, setup_cpu: float = 0.0) -> dict:
     return {
         "costs": {name: {"cpu_s": value, "wall_s": value} for name, value in cpu.items()},
         "total": {"cpu_s": total_cpu, "wall_s": total_cpu / 2},
         "tokens": tokens,
         "docs_out": 50,
         "peak_rss_bytes": 2_000_000,
+        "setup_cpu_s": setup_cpu,
     }
 
 
@@ -87,8 +88,10 @@ def test_rows_are_documents_per_cpu_second_and_ratios_compare_the_right_columns(
         "machine": {"cores": 2, "load_before": "0", "load_after": "0"},
         "settings": {"minhash": spec.minhash_settings(0.8).to_json()},
         "runs": {
-            "corpusmill-bare": _run({"read": 1, "extract": 8, "langid": 0.5, "gopher": 0.5}, 12.0, 1_000_000),
-            "corpusmill-ray": _run({"map": 20, "startup": 5}, 40.0, 1_000_000),
+            "corpusmill-bare": _run(
+                {"read": 1, "extract": 8, "langid": 0.5, "gopher": 0.5}, 12.0, 1_000_000, setup_cpu=2.0
+            ),
+            "corpusmill-ray": _run({"map": 20, "startup": 5}, 40.0, 1_000_000, setup_cpu=3.0),
             "datatrove-bare": _run({"read": 2, "extract": 10, "langid": 1, "gopher": 1}, 16.0, 900_000),
             "datatrove": _run({"map": 25}, 20.0, 900_000),
             "corpusmill-beam": {"job": "corpusmill-beam", "error": "exit 1; see log"},
@@ -115,8 +118,10 @@ def test_rows_are_documents_per_cpu_second_and_ratios_compare_the_right_columns(
     assert "FAILED corpusmill-beam: exit 1; see log" in text and "read..Gopher step" in text
     verdicts = {what: (value, met) for what, value, _, met in targets(results)}
     assert verdicts["end to end, cm Ray / datatrove (x)"] == (pytest.approx(0.5), False)
-    # Per document: the run less the engine's start-up (5 s here); the whole run is printed without a goal.
-    assert verdicts["Ray overhead per document (%)"] == (pytest.approx((35 / 12 - 1) * 100), False)
+    assert rows["  stage set-up CPU s"]["corpusmill-ray"] == 3.0
+    # Per document: the run less the engine's start-up (5 s) and its workers' stage set-ups (3 s), against the
+    # bare loop less its own set-up (2 s); the whole run is printed without a goal.
+    assert verdicts["Ray overhead per document (%)"] == (pytest.approx((32 / 10 - 1) * 100), False)
     assert verdicts["  Ray, whole run with start/stop (%)"] == (pytest.approx((40 / 12 - 1) * 100), None)
     assert verdicts["Beam overhead per document (%)"] == (None, None)  # its run failed
     assert verdicts["  Beam, whole run with start/stop (%)"] == (None, None)
@@ -159,10 +164,13 @@ def test_a_job_keeps_its_cheapest_repeat_and_shows_every_one() -> None:
 def test_copies_of_a_job_become_their_mean_and_a_failed_copy_fails_it() -> None:
     from bench.launch import mean_of_copies
 
-    one = {**_run({"extract": 8, "gopher": 2}, 12.0, 1_000), "extracted_path": "copy-1/x"}
-    two = {**_run({"extract": 10, "gopher": 2, "only_here": 1}, 14.0, 1_000), "peak_rss_bytes": 3_000_000}
+    one = {**_run({"extract": 8, "gopher": 2}, 12.0, 1_000, setup_cpu=1.0), "extracted_path": "copy-1/x"}
+    two = {
+        **_run({"extract": 10, "gopher": 2, "only_here": 1}, 14.0, 1_000, setup_cpu=2.0),
+        "peak_rss_bytes": 3_000_000,
+    }
     merged = mean_of_copies([one, two])
-    assert merged["total"] == {"cpu_s": 13.0, "wall_s": 6.5}
+    assert merged["total"] == {"cpu_s": 13.0, "wall_s": 6.5} and merged["setup_cpu_s"] == 1.5
     assert merged["costs"] == {
         "extract": {"cpu_s": 9.0, "wall_s": 9.0},
         "gopher": {"cpu_s": 2.0, "wall_s": 2.0},

@@ -61,7 +61,44 @@ def echo(payload: str, options: Mapping[str, Any]) -> str:
     return f"{type(payload).__name__}:{payload}"
 
 
+_prepared_in: int | None = None
+
+
+def prepared(payload: str, options: Mapping[str, Any]) -> str:
+    """Tell which process ran `prepare` (None if none did before this payload)."""
+    return str(_prepared_in)
+
+
+def _prepare() -> None:
+    global _prepared_in
+    _prepared_in = os.getpid()
+
+
+prepared.prepare = _prepare  # type: ignore[attr-defined]
+
+
+def unpreparable(payload: str, options: Mapping[str, Any]) -> str:
+    """Never reached: its `prepare` fails, as a missing package would."""
+    return payload
+
+
+def _fail_to_prepare() -> None:
+    raise ImportError("no module named 'missing_extractor'")
+
+
+unpreparable.prepare = _fail_to_prepare  # type: ignore[attr-defined]
+
+
 # ---- the sandbox on its own ----
+
+
+def test_sandbox_child_prepares_the_function_before_it_reports_ready() -> None:
+    with Sandbox(prepared, timeout_s=5) as box:
+        assert box.run("x").value == str(box.pid)
+    box = Sandbox(unpreparable, timeout_s=1, start_timeout_s=30)
+    with pytest.raises(RuntimeError, match=r"did not start within 30 s \(worker exited with status 1\)"):
+        box.start()
+    assert not box.alive
 
 
 def test_sandbox_recovers_from_timeout_crash_and_errors() -> None:
@@ -205,6 +242,18 @@ def test_stage_leaves_already_dropped_rows_alone() -> None:
     assert out.column(schema.DROP_REASON).to_pylist() == ["earlier_reason", None]
     assert out.column(schema.DROP_DETAIL).to_pylist() == ["from upstream", None]
     assert stage.stats.counters["extract.skipped_dropped"] == 1
+
+
+def test_stage_setup_counts_the_sandbox_start_in_its_cost() -> None:
+    # The default function imports trafilatura in the child before the child reports ready, so the stage's
+    # set-up cost (this process and its children) holds that import: tens of milliseconds of the parent's
+    # own work alone would stay far below it.
+    stage = ExtractStage()
+    stage.setup()
+    stage.setup()  # idempotent: measured once
+    setup = stage.take_stats().moments["setup.cpu_seconds"]
+    assert setup.count == 1 and setup.mean > 0.1
+    stage.close()
 
 
 def test_stage_close_and_del_leave_no_process() -> None:

@@ -122,6 +122,13 @@ def test_run_writes_the_documented_layout_and_counts_every_drop(tmp_path: Path) 
     assert summary["00-read"].docs_out == 43
     assert result.summary.documents_out == len(kept["id"])
     assert result.summary.tokens_written == sum(kept["token_count"])
+    # What setting up each stage cost, per set-up: one worker (this process) set up langid, in one phase.
+    setups = {
+        stage["label"]: stage["moments"].get("setup.cpu_seconds")
+        for stage in json.loads((run_dir / "stats.json").read_text())["stages"]
+    }
+    assert setups["01-langid_v1"]["count"] == 1 and setups["01-langid_v1"]["min"] >= 0
+    assert all(setups[label] for label in setups if label != "00-read"), setups
     report = verify_run(run_dir)
     assert report.problems == []
     assert report.documents_checked == len(kept["id"])

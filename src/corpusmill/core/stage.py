@@ -33,7 +33,11 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from corpusmill.core.cpu_time import tree_cpu_seconds
 from corpusmill.core.stats import Stats
+
+# The stats entry (running moments: count = set-ups, mean = CPU seconds each) of what `Stage.setup` cost.
+SETUP_CPU_SECONDS = "setup.cpu_seconds"
 
 
 class StageParams(BaseModel):
@@ -80,10 +84,17 @@ class Stage(ABC):
         return []
 
     def setup(self) -> None:
-        """Load models and open resources; safe to call many times, does the work once per worker."""
+        """Load models and open resources; safe to call many times, does the work once per worker.
+
+        What the work cost (CPU of this process and of any process it started, such as the extraction
+        sandbox) is observed as `setup.cpu_seconds` in the stage's stats: a run's `stats.json` then says per
+        stage how many workers set it up and what that cost, which does not grow with the corpus.
+        """
         if not self._ready:
+            started = tree_cpu_seconds()
             self._setup()
             self._ready = True
+            self.stats.observe(SETUP_CPU_SECONDS, max(0.0, tree_cpu_seconds() - started))
 
     def _setup(self) -> None:
         """Override to load what the stage needs."""

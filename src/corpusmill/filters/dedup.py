@@ -29,8 +29,6 @@ from typing import ClassVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
 from pydantic import Field, model_validator
 
 from corpusmill.core import schema
@@ -88,6 +86,8 @@ class DedupExact(GroupStage):
 @functools.lru_cache(maxsize=64)
 def _optimal_banding(threshold: float, num_perm: int, recall_weight: float) -> tuple[int, int]:
     """datasketch's optimiser, remembered: it integrates numerically for every split (~0.1 s a call)."""
+    from datasketch.lsh import _optimal_param  # datasketch imports SciPy (0.3 s): only where it is used
+
     return _optimal_param(threshold, num_perm, 1.0 - recall_weight, recall_weight)
 
 
@@ -239,12 +239,19 @@ class DedupMinHashV1(GroupStage):
     requires = (schema.ID, schema.TEXT)
     drop_reason = "near_duplicate"
 
+    def _setup(self) -> None:
+        # The banding comes from datasketch's optimiser (SciPy's import and a numeric integration, about
+        # 0.4 s), once per process: here it counts as set-up, not as the first batch's work.
+        self.params.banding()  # type: ignore[attr-defined]
+
     def signature(self, text: str) -> np.ndarray | None:
         """The MinHash signature of one text, or None for a text without words."""
         params: MinHashParams = self.params  # type: ignore[assignment]
         grams = shingles(text, params.ngram_size, params.lowercase)
         if not grams:
             return None
+        from datasketch import MinHash  # imported here: every process loads this module, few need SciPy
+
         minhash = MinHash(num_perm=params.num_perm, seed=params.seed)
         minhash.update_batch(grams)
         return minhash.hashvalues
@@ -326,6 +333,7 @@ class DedupMinHash(DedupMinHashV1):
         self.sketch_size = self.SKETCH_PER_PERM * settings.num_perm
 
     def _setup(self) -> None:
+        super()._setup()
         char_table(self.hasher.lowercase)  # built once per process (about 0.3 s), before the first batch
 
     def signature(self, text: str) -> np.ndarray | None:

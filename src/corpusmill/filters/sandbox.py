@@ -76,6 +76,16 @@ def trafilatura_text(html: str, options: Mapping[str, Any]) -> str | None:
     return trafilatura.extract(html, output_format="txt", **options)
 
 
+def _prepare_trafilatura() -> None:
+    """Import trafilatura and install the lookup in the child before it reports ready."""
+    if not _lookup_installed:
+        _install_element_lookup()
+
+
+# Run by the child before it reports ready (see `_serve`).
+trafilatura_text.prepare = _prepare_trafilatura  # type: ignore[attr-defined]
+
+
 def _install_element_lookup() -> None:
     """Give lxml's HTML parsers an element-class lookup done in C, with the classes their own lookup picks.
 
@@ -131,10 +141,19 @@ def serve_child() -> None:
 
 
 def _serve(conn: Connection, fn: ExtractFn, options: Mapping[str, Any]) -> None:
-    """Child main loop: answer payloads until the parent closes its end of the pipe."""
+    """Child main loop: answer payloads until the parent closes its end of the pipe.
+
+    A function may carry a `prepare()` attribute (as `trafilatura_text` does) that the child calls before it
+    reports ready: heavy imports then happen while the sandbox starts, so they count as the stage's set-up
+    rather than as the first document's extraction, and one that fails (a missing package) fails the start,
+    with its traceback on stderr, instead of every document.
+    """
     _raise_oom_priority()
     # Per-page warnings of the extractor would flood the worker's stderr; real failures come back as outcomes.
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
+    prepare = getattr(fn, "prepare", None)
+    if callable(prepare):
+        prepare()
     conn.send((_READY, None))
     while True:
         try:

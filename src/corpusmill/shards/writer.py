@@ -29,7 +29,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pydantic import Field
 
@@ -139,6 +138,8 @@ class WriteShardsStage(SinkStage):
 
     def gather(self, task: dict[str, Any], out_dir: Path, context: SinkContext) -> dict[str, Any]:
         """Write one hash range's documents, from every staged part, in key order."""
+        import pyarrow.dataset as ds  # imports pandas (0.2 s): only in the gather phase that needs it
+
         low = task["range"] * KEY_SPACE // task["ranges"]
         high = (task["range"] + 1) * KEY_SPACE // task["ranges"]
         key = ds.field("key")
