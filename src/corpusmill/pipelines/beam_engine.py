@@ -31,29 +31,35 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import apache_beam as beam
+
 from corpusmill.pipelines.engine import Engine, PartTask
 from corpusmill.pipelines.parts import PartSpec
 
 logger = logging.getLogger(__name__)
 
 
-def _part_do_fn(task: PartTask) -> Any:
-    import apache_beam as beam
+class _PartDoFn(beam.DoFn):
+    """Runs a part task on its parts; sets the task up once per DoFn instance (the task's setup is idempotent).
 
-    class PartDoFn(beam.DoFn):
-        """Sets the task up once per DoFn instance (Beam may call `setup` again: the task's setup is idempotent)."""
+    A module-level class holding the task, not a class made per phase around it: Beam ships a DoFn pickled,
+    and a class defined inside a function travels by value (its code rebuilt in every worker, every phase)
+    where this one travels as a reference.
+    """
 
-        def setup(self) -> None:
-            task.setup()
+    def __init__(self, task: PartTask) -> None:
+        super().__init__()
+        self.task = task
 
-        def process(self, element: tuple[int, Iterable[str]]) -> Iterator[str]:
-            for part in element[1]:  # one part per key
-                yield task(PartSpec.from_json(part))["part"]
+    def setup(self) -> None:
+        self.task.setup()
 
-        def teardown(self) -> None:
-            task.close()
+    def process(self, element: tuple[int, Iterable[str]]) -> Iterator[str]:
+        for part in element[1]:  # one part per key
+            yield self.task(PartSpec.from_json(part))["part"]
 
-    return PartDoFn()
+    def teardown(self) -> None:
+        self.task.close()
 
 
 def _keyed_parts(_impulse: bytes, keyed: list[tuple[int, str]]) -> list[tuple[int, str]]:
@@ -267,7 +273,7 @@ class BeamEngine(Engine):
                 | "Start" >> beam.Impulse()
                 | "Parts" >> beam.FlatMap(_keyed_parts, keyed)
                 | "Spread" >> beam.GroupByKey()
-                | "Process" >> beam.ParDo(_part_do_fn(task))
+                | "Process" >> beam.ParDo(_PartDoFn(task))
             )
         try:
             for part in parts:
