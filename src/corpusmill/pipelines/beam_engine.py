@@ -234,7 +234,6 @@ class BeamEngine(Engine):
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
 
     def _pipeline(self) -> Any:
-        import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
 
         runner = None
@@ -262,8 +261,6 @@ class BeamEngine(Engine):
         Reshuffle's extra transforms (random keys, timestamp and window reification): 0.33 CPU-seconds per
         phase on two cores against 0.21 for this shape (measured), and a run has a dozen phases.
         """
-        import apache_beam as beam
-
         if not parts:
             return
         keyed = [(index, part.to_json()) for index, part in enumerate(parts)]
