@@ -11,6 +11,11 @@ Engine runs go through `run_recipe` with a progress recorder: every phase the ru
 the keys/grouping/apply phases of a dedup step) is timed from its announcement to the next one, and the time
 before the first phase (engine start-up) and after the last part finished (engine shutdown, run manifest)
 is reported separately.
+
+Both report `setup_cpu_s`: what setting up the stages cost (`Stage.setup` measures it; see
+`corpusmill.core.stage`), once per stage for the bare loop and once per stage, worker and phase for an engine
+run (from its `stats.json`). It does not grow with the corpus, so the per-document engine overhead leaves it
+out on both sides.
 """
 
 from __future__ import annotations

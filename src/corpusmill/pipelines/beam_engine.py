@@ -12,7 +12,8 @@ worker process per CPU for its whole life and gives them to the runner as Beam's
 pipeline the runner asks a worker pool (a small gRPC service in this process) to start its SDK harnesses, and
 the pool has each of its processes run one in a thread, connected to that pipeline's control service. Imports
 stay loaded across phases, while DoFn set-up and teardown still happen per pipeline as Beam defines them; a
-phase now costs about 0.2 CPU-seconds beyond its work. Other runners get the options as given.
+phase now costs about 0.1 CPU-seconds beyond its work (`python -m bench.engine_overhead`), most of it Beam's
+own pipeline construction, options parsing and per-pipeline harnesses. Other runners get the options as given.
 
 Part tasks write their outputs and `.done.json` markers themselves, so after a pipeline finishes the engine
 reads each part's result back from its marker (a part task given a finished part returns the marker).
