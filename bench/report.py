@@ -172,7 +172,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float | None, float | No
 
     Engine overhead is the extra CPU time per document of a run on the engine over the bare stage loop's:
     both without what does not grow with the corpus. That is, for an engine run, its start-up and shutdown
-    (starting a local Ray instance takes 3-8 CPU-seconds, the driver's imports included) and every worker's
+    (starting a local Ray instance with its workers ready takes about 4 CPU-seconds) and every worker's
     set-up of every stage (each worker loads the same libraries and models; `setup.cpu_seconds` in the run's
     stats), and for the bare loop its one set-up of each stage. Each has a row of its own, and the whole-run
     figure is printed below the target, without a goal. Everything else (scheduling, the files between

@@ -4,8 +4,9 @@ A stage's set-up may start helper processes (the extraction sandbox starts a fre
 trafilatura), and what the set-up costs is the CPU of both. `time.process_time()` sees only this process,
 and the `children` fields of `os.times()` only children that have exited and been waited for, so on Linux
 the tree is read from `/proc`: this process, then every descendant found through each thread's `children`
-list. Elsewhere (or where `/proc` lacks those lists) it falls back to `time.process_time()`, which
-undercounts a set-up that starts processes but never fails.
+list. Whatever else those descendants do meanwhile counts too; in an engine's worker process the only ones
+are the stages' own. Elsewhere (or where `/proc` lacks those lists) it falls back to `time.process_time()`,
+which leaves out the CPU of the processes a set-up starts.
 """
 
 from __future__ import annotations
