@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,13 +71,20 @@ def test_run_with_address_uses_the_cluster_and_leaves_it_running(ray_head: str, 
     result = CliRunner().invoke(app, ["run", str(recipe), "--address", ray_head, "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert pq.read_table(out / "documents").num_rows == 6
-    # The cluster is not ours to stop: it still answers after the run.
-    status = subprocess.run(
-        [RAY, "status", f"--address={ray_head}"],
-        env={**os.environ, "RAY_AUTH_MODE": "token"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert status.returncode == 0, status.stderr
+    # The cluster is not ours to stop: it still answers after the run. (Its status report comes from the
+    # head's monitor, which publishes its first one a few seconds after `ray start`: a quick run can end
+    # before it, so the report is awaited.)
+    deadline = time.monotonic() + 60
+    while True:
+        status = subprocess.run(
+            [RAY, "status", f"--address={ray_head}"],
+            env={**os.environ, "RAY_AUTH_MODE": "token"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0, status.stderr
+        if "No cluster status" not in status.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert "Active" in status.stdout

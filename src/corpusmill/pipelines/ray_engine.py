@@ -135,13 +135,24 @@ class RayEngine(Engine):
                     "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) match the cluster's authentication."
                 ) from exc
         if self._owns_instance and not address:
-            # The engine is ready when its workers are, as Beam's worker pool is: their imports count as the
-            # engine's start-up, not as the first phase's work.
-            ready = ray.remote(num_cpus=1)(_ready_worker)
-            ray.get([ready.remote(0.1) for _ in range(int(init_args["num_cpus"]))])
+            self._ready_workers(int(init_args["num_cpus"]))
         # Spread over the nodes of a cluster (Ray's default packs one node first), as Ray Data's map does.
         # Retried when a worker dies (killed for memory, crashed in native code), never on a stage's error.
         self._run_part = ray.remote(max_retries=3, scheduling_strategy="SPREAD")(_run_part)
+
+    def _ready_workers(self, count: int, rounds: int = 5) -> None:
+        """Have `count` distinct workers run `_ready_worker`, as Beam's pool waits for its processes.
+
+        Their imports then count as the engine's start-up, not as the first phase's work. A worker still
+        booting when a round is sent leaves its call to another one, so rounds repeat (a few at most) until
+        that many distinct workers have answered.
+        """
+        ready = self._ray.remote(num_cpus=1)(_ready_worker)
+        answered: set[int] = set()
+        for _ in range(rounds):
+            answered.update(self._ray.get([ready.remote(0.1) for _ in range(count)]))
+            if len(answered) >= count:
+                return
 
     def map_parts(
         self, task: PartTask, parts: Sequence[PartSpec], num_cpus: float = 1.0
