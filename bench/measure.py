@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from corpusmill.core.cpu_time import stat_cpu_seconds, stat_fields
+
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -37,7 +39,6 @@ def _sysconf(name: str, default: int) -> int:
         return default
 
 
-CLOCK_TICKS = _sysconf("SC_CLK_TCK", 100)
 PAGE_SIZE = _sysconf("SC_PAGE_SIZE", 4096)
 
 
@@ -66,8 +67,8 @@ def read_proc() -> dict[int, ProcStat]:
                 raw = handle.read()
         except OSError:
             continue  # the process exited between listing and reading
-        fields = raw[raw.rfind(b")") + 2 :].split()
-        own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        fields = stat_fields(raw)
+        own = stat_cpu_seconds(fields)
         table[int(entry)] = ProcStat(int(fields[1]), int(fields[19]), own, int(fields[21]) * PAGE_SIZE)
     return table
 

@@ -15,17 +15,37 @@ import os
 import time
 from pathlib import Path
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+def _clock_ticks() -> int:
+    try:
+        return int(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):
+        return 100
+
+
+CLOCK_TICKS = _clock_ticks()
+
+
+def stat_fields(raw: bytes) -> list[bytes]:
+    """The fields of a `/proc/<pid>/stat` line after the command name (so field 0 is the state).
+
+    The command name sits in parentheses and may itself hold spaces and parentheses, hence the last `)`.
+    """
+    return raw[raw.rfind(b")") + 2 :].split()
+
+
+def stat_cpu_seconds(fields: list[bytes]) -> float:
+    """User + system CPU seconds of the process (all its threads) that `stat_fields` came from."""
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def _own_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of one process (all its threads), or None if it is gone or unreadable."""
+    """User + system CPU of one process, or None if it is gone or unreadable."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return None
-    fields = raw[raw.rfind(b")") + 2 :].split()  # the command name may hold spaces and parentheses
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return stat_cpu_seconds(stat_fields(raw))
 
 
 def _children(pid: int) -> list[int]:
