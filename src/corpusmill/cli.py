@@ -91,8 +91,16 @@ def run(
     workers: Annotated[
         int | None, typer.Option(min=1, help="CPUs for a local Ray instance or Beam's in-process runner.")
     ] = None,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart", help="Discard what an earlier run left in the run directory and start from scratch."
+        ),
+    ] = False,
 ) -> None:
     """Run a recipe; a finished run is not redone, an interrupted one resumes.
+
+    Either is refused when an input file changed since the run started; --restart starts over instead.
 
     With --engine beam, arguments after `--` go to Beam as pipeline options, e.g.
     `-- --runner=FlinkRunner --flink_master=host:8081`.
@@ -111,6 +119,7 @@ def run(
                 num_cpus=workers,
                 engine_args=list(ctx.args),
                 progress=_BarProgress(bars),
+                restart=restart,
             )
     except (RunDirError, FileNotFoundError, ValueError, ConnectionError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)

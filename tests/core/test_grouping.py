@@ -19,8 +19,11 @@ def test_star_edges_link_each_group_to_its_smallest_id() -> None:
     assert edges == [("b", "a"), ("c", "a"), ("q", "p")]
 
 
-def test_star_edges_ignore_repeated_id_under_one_key() -> None:
-    assert star_edges(_keys([(b"k", "a"), (b"k", "a")])).num_rows == 0
+def test_a_document_listed_twice_under_one_key_is_not_linked_to_itself() -> None:
+    # Ids are unique within a run (file name and place), so one id twice under a key is one document; documents
+    # whose inputs share an id get different ids and do meet (tests/pipelines/test_document_identity.py).
+    edges = star_edges(_keys([(b"k", "f.jsonl:1"), (b"k", "f.jsonl:1"), (b"k", "g.jsonl:1")]))
+    assert list(zip(*edges.to_pydict().values(), strict=True)) == [("g.jsonl:1", "f.jsonl:1")]
 
 
 def test_components_are_transitive_and_rooted_at_the_smallest_id() -> None:

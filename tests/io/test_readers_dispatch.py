@@ -13,6 +13,7 @@ import pytest
 from corpusmill.core import schema
 from corpusmill.core.stats import Stats
 from corpusmill.io import detect_format, expand_inputs, read_batches
+from corpusmill.io.inputs import list_inputs
 
 
 @pytest.mark.parametrize(
@@ -112,16 +113,23 @@ def test_any_fsspec_filesystem_works_end_to_end(shared_data: Path) -> None:
             handle.write(gzip.compress(b"<html><head><title>t</title></head><body>hi</body></html>"))
         uris = expand_inputs(["memory://corpus"])
         assert uris == ["memory:///corpus/crawl/whirlwind.warc.gz", "memory:///corpus/pages/one.html.gz"]
+        files = list_inputs(["memory://corpus"])
+        assert [(f.uri, f.name) for f in files] == list(
+            zip(uris, ["crawl/whirlwind.warc.gz", "pages/one.html.gz"], strict=True)
+        )
         stats = Stats()
         rows = [
             r
-            for uri in uris
-            for b in read_batches(uri, None, batch_size=5, stats=stats)
+            for f in files
+            for b in read_batches(f.uri, None, batch_size=5, stats=stats, name=f.name)
             for r in b.to_pylist()
         ]
-        assert [r["source"] for r in rows] == uris
+        assert [r["source"] for r in rows] == [f.name for f in files]
         assert rows[0]["url"] == "https://an.wikipedia.org/wiki/Escopete"
-        assert rows[1]["url"] == uris[1] and "hi" in rows[1]["html"]
+        assert rows[0]["id"].startswith("crawl/whirlwind.warc.gz:") and rows[0]["source_id"].startswith(
+            "urn:uuid:"
+        )
+        assert rows[1]["id"] == "pages/one.html.gz" and rows[1]["url"] is None and "hi" in rows[1]["html"]
     finally:
         memory.rm("/corpus", recursive=True)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import hashlib
 import random
 import time
 from html.parser import HTMLParser
@@ -74,13 +73,13 @@ def test_sample_of_wcxb_pages_reads_exactly(shared_data: Path) -> None:
     for path in sample:
         row = read_one(path, stats)
         uri = str(path)
-        assert row["id"] == "sha1:" + hashlib.sha1(uri.encode()).hexdigest()
-        assert row["source"] == uri
+        assert row["id"] == row["source"] == uri  # no name given: the uri names the file
+        assert row["source_id"] is None
         assert row["text"] is None
         # Every WCXB page is stored as UTF-8, whatever charset it declares.
         assert row["html"] == gzip.decompress(path.read_bytes()).decode("utf-8")
         expected_url = reference_url(row["html"])
-        assert row["url"] == (expected_url or uri), path.name
+        assert row["url"] == expected_url, path.name
         with_own_url += expected_url is not None
     assert with_own_url > len(sample) // 2
     assert stats.counters["reader.documents"] == len(sample)
@@ -114,12 +113,16 @@ def test_page_url_prefers_canonical_and_ignores_relative_links() -> None:
     )
 
 
-def test_page_without_own_url_keeps_the_file_uri(tmp_path: Path) -> None:
+def test_page_without_own_url_has_no_url_and_its_name_as_id(tmp_path: Path) -> None:
     path = tmp_path / "plain.htm"
     path.write_bytes(b'<html><head><meta charset="iso-8859-1"><title>caf\xe9</title></head></html>')
     stats = Stats()
-    row = read_one(path, stats)
-    assert row["url"] == str(path)
+    (row,) = [
+        r
+        for b in read_html(str(path), batch_size=10, stats=stats, name="site/plain.htm")
+        for r in b.to_pylist()
+    ]
+    assert row["url"] is None and row["id"] == row["source"] == "site/plain.htm"
     assert "<title>café</title>" in row["html"]
     assert "reader.invalid_utf8" not in stats.counters
 

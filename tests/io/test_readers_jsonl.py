@@ -16,7 +16,7 @@ from corpusmill.io.jsonl import read_jsonl
 
 
 def expected_id(source: str, line_number: int) -> str:
-    return "sha1:" + hashlib.sha1(f"{source}\n{line_number}".encode()).hexdigest()
+    return f"{source}:{line_number}"
 
 
 def lines_bytes(objects: list[object]) -> bytes:
@@ -57,7 +57,8 @@ def test_good_lines_become_documents_and_bad_ones_are_counted(tmp_path: Path, na
     stats = Stats()
     rows = read_rows(path, stats)
     source = str(path)
-    assert [r["id"] for r in rows] == ["a", expected_id(source, 2), "5", "f"]
+    assert [r["id"] for r in rows] == [expected_id(source, n) for n in (1, 2, 5, 7)]
+    assert [r["source_id"] for r in rows] == ["a", None, "5", "f"]
     assert [r["text"] for r in rows] == ["first document", "no id here", "integer id", "after a blank line"]
     assert rows[0]["url"] == "https://x.example/1" and rows[0]["lang"] is None  # lang_field defaults to None
     assert all(r["source"] == source and r["html"] is None for r in rows)
@@ -66,6 +67,17 @@ def test_good_lines_become_documents_and_bad_ones_are_counted(tmp_path: Path, na
     assert stats.counters["reader.documents"] == 4
     assert any(f"{source} line 3" in m for m in caplog.messages)
     assert any(f"{source} line 4" in m for m in caplog.messages)
+
+
+def test_colliding_own_ids_stay_apart_and_names_make_ids(tmp_path: Path) -> None:
+    objects = [{"id": str(i), "text": f"doc {i}"} for i in range(3)]
+    rows = []
+    for name in ("a.jsonl", "b.jsonl"):
+        path = write(tmp_path / name, lines_bytes(objects))
+        rows += read_rows(path, Stats(), name=f"dump/{name}")
+    assert [r["id"] for r in rows] == [f"dump/{n}.jsonl:{i}" for n in "ab" for i in (1, 2, 3)]
+    assert [r["source_id"] for r in rows] == ["0", "1", "2"] * 2
+    assert {r["source"] for r in rows} == {"dump/a.jsonl", "dump/b.jsonl"}
 
 
 def test_derived_ids_are_stable_across_reads(tmp_path: Path) -> None:
@@ -93,7 +105,7 @@ def test_field_options_and_dotted_paths(tmp_path: Path) -> None:
         lang_field="metadata.language",
         html_field="raw",
     )
-    assert [(r["id"], r["text"], r["html"], r["url"], r["lang"]) for r in rows] == [
+    assert [(r["source_id"], r["text"], r["html"], r["url"], r["lang"]) for r in rows] == [
         ("k1", "text one", None, "https://m.example/1", "de"),
         ("k2", None, "<p>only html</p>", "https://m.example/2", None),
     ]
@@ -114,7 +126,7 @@ def test_batches_respect_batch_size(tmp_path: Path) -> None:
     path = write(tmp_path / "many.jsonl.zst", lines_bytes([{"id": str(i), "text": "t"} for i in range(25)]))
     batches = list(read_jsonl(str(path), batch_size=10, stats=Stats()))
     assert [b.num_rows for b in batches] == [10, 10, 5]
-    assert [r["id"] for b in batches for r in b.to_pylist()] == [str(i) for i in range(25)]
+    assert [r["source_id"] for b in batches for r in b.to_pylist()] == [str(i) for i in range(25)]
 
 
 def test_oversized_lines_are_skipped(tmp_path: Path) -> None:
@@ -138,7 +150,7 @@ def test_truncated_compressed_file_keeps_earlier_lines(tmp_path: Path, name: str
     stats = Stats()
     rows = read_rows(path, stats)
     assert 0 < len(rows) < 3000
-    assert [r["id"] for r in rows] == [str(i) for i in range(len(rows))]
+    assert [r["source_id"] for r in rows] == [str(i) for i in range(len(rows))]
     assert stats.counters["reader.corrupt_file"] == 1
 
 

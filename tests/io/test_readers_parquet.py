@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +14,7 @@ from corpusmill.io.parquet import read_parquet
 
 
 def expected_id(source: str, row: int) -> str:
-    return "sha1:" + hashlib.sha1(f"{source}\n{row}".encode()).hexdigest()
+    return f"{source}:{row}"
 
 
 def read_rows(path: Path, stats: Stats, batch_size: int = 100, **options) -> list[dict]:
@@ -44,7 +43,8 @@ def test_rows_with_text_become_documents_with_stable_ids(tmp_path: Path) -> None
     rows = read_rows(path, stats, batch_size=10, lang_field="language")
     kept = [i for i in range(n) if i % 10 != 3 and i != 4]
     assert [r["text"] for r in rows] == [f"text {i}" for i in kept]
-    assert [r["id"] for r in rows] == [expected_id(str(path), i) if i % 7 == 0 else f"doc-{i}" for i in kept]
+    assert [r["id"] for r in rows] == [expected_id(str(path), i) for i in kept]
+    assert [r["source_id"] for r in rows] == [None if i % 7 == 0 else f"doc-{i}" for i in kept]
     assert [r["url"] for r in rows] == [f"https://p.example/{i}" for i in kept]
     assert all(r["lang"] == "en" and r["source"] == str(path) and r["html"] is None for r in rows)
     assert stats.counters["reader.missing_text"] == n - len(kept)
@@ -66,7 +66,7 @@ def test_field_options_nested_columns_and_integer_ids(tmp_path: Path) -> None:
     rows = read_rows(
         path, Stats(), text_field="content", id_field="key", url_field="metadata.url", html_field="page"
     )
-    assert [(r["id"], r["text"], r["html"], r["url"]) for r in rows] == [
+    assert [(r["source_id"], r["text"], r["html"], r["url"]) for r in rows] == [
         ("10", "alpha", "<p>a</p>", "https://n.example/a"),
         ("11", None, "<p>b</p>", None),
         ("12", "gamma", None, "https://n.example/c"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import shutil
 import zlib
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def test_whirlwind_yields_its_one_html_response(shared_data: Path) -> None:
     assert len(expected) == 1
     assert len(rows) == 1
     row = rows[0]
-    assert row["id"] == expected[0]["id"] and row["id"].startswith("urn:uuid:")
+    assert row["source_id"] == expected[0]["id"] and row["source_id"].startswith("urn:uuid:")
     assert row["url"] == "https://an.wikipedia.org/wiki/Escopete"
     assert row["source"] == str(path)
     assert row["text"] is None and row["lang"] is None
@@ -112,10 +113,10 @@ def test_dolma_samples_give_every_response_with_clean_ids_and_urls(shared_data: 
         rows.extend(r for b in batches for r in b.to_pylist())
         expected.extend(responses(path))
     assert len(expected) == 37
-    assert sorted(r["id"] for r in rows) == sorted(e["id"] for e in expected)
+    assert sorted(r["source_id"] for r in rows) == sorted(e["id"] for e in expected)
     by_id = {e["id"]: e for e in expected}
     for row in rows:
-        assert row["url"] == by_id[row["id"]]["url"]
+        assert row["url"] == by_id[row["source_id"]]["url"]
         assert not row["url"].startswith("<") and row["url"].startswith("https://")
         assert row["html"] and row["text"] is None
     # Every record is accounted for exactly once.
@@ -133,7 +134,7 @@ def test_chunked_payloads_are_decoded_like_fastwarc_does(shared_data: Path) -> N
             reference[record.record_id.strip("<>")] = record.reader.read().decode("utf-8")
     raw = gzip.decompress(path.read_bytes())
     assert raw.count(b"Transfer-Encoding: chunked") >= 2  # the sample really has chunked bodies
-    rows = {r["id"]: r["html"] for r in read_all(path, Stats())}
+    rows = {r["source_id"]: r["html"] for r in read_all(path, Stats())}
     assert rows == reference
 
 
@@ -145,7 +146,7 @@ def test_wet_conversion_record_becomes_text_with_language(shared_data: Path) -> 
     conversion = next(r for r in records if r["headers"]["warc-type"] == "conversion")
     assert len(rows) == 1
     row = rows[0]
-    assert row["id"] == conversion["headers"]["warc-record-id"].strip("<>")
+    assert row["source_id"] == conversion["headers"]["warc-record-id"].strip("<>")
     assert row["url"] == "https://an.wikipedia.org/wiki/Escopete"
     assert row["html"] is None
     assert row["text"] == conversion["block"].decode("utf-8")
@@ -163,7 +164,7 @@ def test_documents_over_the_size_limit_are_skipped_and_counted(shared_data: Path
     stats = Stats()
     rows = read_all(path, stats, max_document_bytes=limit)
     assert stats.counters["reader.too_large"] == len(big)
-    assert {r["id"] for r in rows} == {e["id"] for e in expected if e["body_len"] <= limit}
+    assert {r["source_id"] for r in rows} == {e["id"] for e in expected if e["body_len"] <= limit}
 
 
 # --- damaged copies --------------------------------------------------------------------------------------
@@ -187,8 +188,8 @@ def test_truncated_file_keeps_documents_before_the_cut(shared_data: Path, tmp_pa
     damaged.write_bytes(data[: (start + end) // 2])
     stats = Stats()
     rows = read_all(damaged, stats)
-    assert [r["id"] for r in rows] == [m[2] for m in members[:9]]
-    assert cut_id not in {r["id"] for r in rows}
+    assert [r["source_id"] for r in rows] == [m[2] for m in members[:9]]
+    assert cut_id not in {r["source_id"] for r in rows}
     assert stats.counters["reader.corrupt_file"] == 1
     assert stats.counters["reader.corrupt_records"] == 1
     assert any("truncated.warc.gz" in m and "byte" in m for m in caplog.messages)
@@ -214,7 +215,7 @@ def test_garbage_inside_a_record_loses_only_that_record(shared_data: Path, tmp_p
     damaged.write_bytes(data[:middle] + b"\x00not gzip at all\xff" * 64 + data[middle:])
     stats = Stats()
     rows = read_all(damaged, stats)
-    assert [r["id"] for r in rows] == [m[2] for m in members if m[2] != hit_id]
+    assert [r["source_id"] for r in rows] == [m[2] for m in members if m[2] != hit_id]
     assert stats.counters["reader.corrupt_file"] == 1
     assert stats.counters["reader.corrupt_records"] == 1
     assert stats.counters["reader.resynced"] >= 1
@@ -229,7 +230,7 @@ def test_garbage_between_records_loses_nothing(shared_data: Path, tmp_path: Path
     damaged.write_bytes(data[:boundary] + b"GARBAGE" * 500 + data[boundary:])
     stats = Stats()
     rows = read_all(damaged, stats)
-    assert [r["id"] for r in rows] == [m[2] for m in members]
+    assert [r["source_id"] for r in rows] == [m[2] for m in members]
     assert stats.counters["reader.corrupt_file"] == 1
 
 
@@ -291,7 +292,7 @@ def test_hand_built_records_cover_charsets_filters_and_encodings(tmp_path: Path)
         "https://a.example/xhtml",
         "https://a.example/gzipped",
     }
-    assert rows["https://a.example/latin"]["id"] == "urn:uuid:00000000-0000-0000-0000-000000000000"
+    assert rows["https://a.example/latin"]["source_id"] == "urn:uuid:00000000-0000-0000-0000-000000000000"
     assert "café crème" in rows["https://a.example/latin"]["html"]
     assert "Привет" in rows["https://a.example/meta"]["html"]
     assert "\ufffd" in rows["https://a.example/broken"]["html"]
@@ -330,8 +331,8 @@ def test_zstd_compressed_warc_reads_like_the_gzip_one(shared_data: Path, tmp_pat
     source = shared_data / "warc" / DOLMA[1]
     path = tmp_path / "sample.warc.zst"
     path.write_bytes(zstandard.ZstdCompressor().compress(gzip.decompress(source.read_bytes())))
-    from_zstd = [(r["id"], r["html"]) for r in read_all(path, Stats())]
-    assert from_zstd == [(r["id"], r["html"]) for r in read_all(source, Stats())]
+    from_zstd = [(r["source_id"], r["html"]) for r in read_all(path, Stats())]
+    assert from_zstd == [(r["source_id"], r["html"]) for r in read_all(source, Stats())]
     assert len(from_zstd) == 15
 
 
@@ -349,3 +350,22 @@ def test_zstd_compressed_warc_reads_like_the_gzip_one(shared_data: Path, tmp_pat
 )
 def test_wet_language_header_maps_to_two_letter_codes(header: str | None, lang: str | None) -> None:
     assert first_language(header) == lang
+
+
+def test_ids_are_the_name_and_record_offset_whatever_the_mount(shared_data: Path, tmp_path: Path) -> None:
+    source = shared_data / "warc" / "whirlwind.warc.gz"
+    mounts = [tmp_path / "laptop" / "crawl", tmp_path / "cluster" / "mnt" / "crawl"]
+    found = []
+    for mount in mounts:
+        mount.mkdir(parents=True)
+        shutil.copy(source, mount / "w.warc.gz")
+        rows = []
+        for batch in read_warc(
+            str(mount / "w.warc.gz"), batch_size=100, stats=Stats(), name="crawl/w.warc.gz"
+        ):
+            rows.extend(batch.to_pylist())
+        found.append([(r["id"], r["source"], r["source_id"]) for r in rows])
+    assert found[0] == found[1]
+    ids = [row_id for row_id, _, _ in found[0]]
+    assert len(set(ids)) == len(ids)
+    assert all(row_id.startswith("crawl/w.warc.gz:") and row_id.split(":")[-1].isdigit() for row_id in ids)

@@ -100,3 +100,38 @@ def test_a_worker_process_that_cannot_start_fails_the_engine_at_once(monkeypatch
     monkeypatch.setattr(beam_engine, "_WORKER_COMMAND", "import sys; sys.exit(3)")
     with pytest.raises(RuntimeError, match=r"exited at start with status 3"):
         beam_engine.BeamEngine(num_cpus=2)
+
+
+@dataclass
+class _UnsharedStorageTask:
+    """Writes each part's marker under a directory of the process that ran it: storage the driver cannot see."""
+
+    base: Path
+
+    def setup(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        from corpusmill.pipelines.parts import _finish, _finished
+
+        directory = self.base / str(os.getpid())
+        done = _finished(directory, part)
+        if done is not None:
+            return done
+        directory.mkdir(parents=True, exist_ok=True)
+        return _finish(directory, part, None, 0, {}, pid=os.getpid())
+
+
+def test_parts_whose_results_the_driver_cannot_see_fail_instead_of_running_on_the_driver(
+    tmp_path: Path,
+) -> None:
+    from corpusmill.pipelines.beam_engine import BeamEngine
+
+    parts = [PartSpec(f"part-{i}", (), "none") for i in range(2)]
+    with BeamEngine(num_cpus=2) as engine, pytest.raises(RuntimeError, match="share") as failure:
+        list(engine.map_parts(_UnsharedStorageTask(tmp_path), parts))
+    assert "part-0.done.json" in str(failure.value)
+    assert not (tmp_path / str(os.getpid())).exists()  # nothing was computed on the driver

@@ -109,11 +109,14 @@ def test_run_writes_the_documented_layout_and_counts_every_drop(tmp_path: Path) 
         assert (run_dir / name).is_file(), name
     kept = pq.read_table(run_dir / "documents").to_pydict()
     rejected = pq.read_table(run_dir / "rejected").to_pylist()
-    reasons = {row["id"]: row["drop_reason"] for row in rejected}
+    reasons = {row["source_id"]: row["drop_reason"] for row in rejected}
     assert reasons["de-001"] == "lang_not_allowed"
-    assert reasons["zz-dup-of-en-007"] == "exact_duplicate"
-    assert reasons["en-003"] == "near_duplicate"  # "aa-near" has the smaller id, so it survives
-    assert "aa-near" in kept["id"]
+    # Ids are `<file>:<line>` and the smallest id (in string order) survives: docs.jsonl:41 < docs.jsonl:8.
+    assert reasons["en-007"] == "exact_duplicate"
+    assert "zz-dup-of-en-007" in kept["source_id"]
+    assert reasons["aa-near"] == "near_duplicate"  # docs.jsonl:4 < more.jsonl:1
+    assert "en-003" in kept["source_id"]
+    assert len(set(kept["id"])) == len(kept["id"]) and "docs.jsonl:4" in kept["id"]
     # Nothing is lost: every input document is either kept or rejected with a reason.
     assert len(kept["id"]) + len(rejected) == 43
     assert all(row["drop_stage"] for row in rejected)
@@ -214,8 +217,8 @@ def test_shards_do_not_depend_on_how_the_input_was_split(tmp_path: Path) -> None
     run_recipe(one_part, engine="local", output=tmp_path / "one")
     two = json.loads((tmp_path / "two" / "shards" / "manifest.json").read_text())
     one = json.loads((tmp_path / "one" / "shards" / "manifest.json").read_text())
-    assert len(list((tmp_path / "two" / "documents").glob("*.parquet"))) == 2
-    assert len(list((tmp_path / "one" / "documents").glob("*.parquet"))) == 1
+    assert len(list((tmp_path / "two" / "stages" / "01-langid_v1").glob("*.parquet"))) == 2
+    assert len(list((tmp_path / "one" / "stages" / "01-langid_v1").glob("*.parquet"))) == 1
     assert [(s["bin_file"], s["bin_sha256"]) for s in two["shards"]] == [
         (s["bin_file"], s["bin_sha256"]) for s in one["shards"]
     ]

@@ -2,7 +2,9 @@
 
 Documents travel as `pyarrow.RecordBatch` columns from reader to shard writer. The core columns are fixed;
 stages add their own (`score__<name>`, `tokens`, ...) and declare them, so a recipe can be checked before
-anything runs. Keeping the types in one place means every part file of a run has the same schema, which
+anything runs. `id` is the document's identity within a run (the file's name relative to the input root and
+the record's place in it, see `corpusmill.io.batching.document_id`); `source` is that name; `source_id` is
+the input's own id for the record, kept as found and never trusted to be unique. Keeping the types in one place means every part file of a run has the same schema, which
 both Ray Data and Beam need to concatenate and regroup parts.
 """
 
@@ -17,6 +19,7 @@ TEXT = "text"
 URL = "url"
 SOURCE = "source"
 LANG = "lang"
+SOURCE_ID = "source_id"
 HTML = "html"
 
 DROP_REASON = "drop_reason"
@@ -29,6 +32,7 @@ CORE_FIELDS: tuple[pa.Field, ...] = (
     pa.field(URL, pa.string()),
     pa.field(SOURCE, pa.string()),
     pa.field(LANG, pa.string()),
+    pa.field(SOURCE_ID, pa.string()),
 )
 
 # Readers of HTML sources fill `html` and leave `text` null; `extract` turns one into the other.

@@ -10,8 +10,6 @@ several times faster than converting freshly decoded strings.
 
 from __future__ import annotations
 
-import hashlib
-
 import pyarrow as pa
 
 from corpusmill.core import schema
@@ -21,21 +19,21 @@ DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 
 
-def derived_id(source: str, position: int) -> str:
-    """A stable id for a document that has none: the same file and position always give the same id."""
-    digest = hashlib.sha1(f"{source}\n{position}".encode(), usedforsecurity=False).hexdigest()
-    return f"sha1:{digest}"
+def document_id(name: str, place: int | None = None) -> str:
+    """A document's id: its file's name relative to the input root, and its place in the file.
 
-
-def source_id(source: str) -> str:
-    """A stable id for a file that holds exactly one document."""
-    return "sha1:" + hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+    `place` is the 1-based line of a JSONL file, the 0-based row of a Parquet file, the byte offset of a
+    WARC/WET record; a file holding one document (an HTML page) is its name alone. The same bytes give the
+    same ids wherever they are mounted, and no two records of a run share one, whatever ids the input carries.
+    """
+    return name if place is None else f"{name}:{place}"
 
 
 class ColumnBatcher:
     """Collects documents of one input file and hands out reader-schema batches of bounded size."""
 
     def __init__(self, source: str, batch_size: int, max_batch_bytes: int = MAX_BATCH_BYTES) -> None:
+        """`source` is the file's name relative to the input root (the `source` column)."""
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size} (reading {source})")
         self.source = source
@@ -45,6 +43,7 @@ class ColumnBatcher:
 
     def _reset(self) -> None:
         self._ids: list[str] = []
+        self._source_ids: list[str | None] = []
         self._texts: list[str | bytes | None] = []
         self._urls: list[str | None] = []
         self._langs: list[str | None] = []
@@ -58,13 +57,18 @@ class ColumnBatcher:
         self,
         doc_id: str,
         *,
+        source_id: str | None = None,
         text: str | bytes | None = None,
         url: str | None = None,
         lang: str | None = None,
         html: str | bytes | None = None,
     ) -> pa.RecordBatch | None:
-        """Append one document (text/html as str or valid UTF-8 bytes); returns a batch once one is full."""
+        """Append one document (text/html as str or valid UTF-8 bytes); returns a batch once one is full.
+
+        `source_id` is the input's own id for the record (a WARC-Record-ID, a JSONL id field), kept as found.
+        """
         self._ids.append(doc_id)
+        self._source_ids.append(source_id)
         self._texts.append(text)
         self._urls.append(url)
         self._langs.append(lang)
@@ -85,6 +89,7 @@ class ColumnBatcher:
             schema.URL: pa.array(self._urls, type=pa.string()),
             schema.SOURCE: pa.array([self.source] * n, type=pa.string()),
             schema.LANG: pa.array(self._langs, type=pa.string()),
+            schema.SOURCE_ID: pa.array(self._source_ids, type=pa.string()),
             schema.HTML: _large_strings(self._htmls),
         }
         arrays = [columns[name] for name in schema.READER_SCHEMA.names]

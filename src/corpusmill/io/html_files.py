@@ -1,7 +1,7 @@
 """Standalone HTML files (`.html`, `.htm`, optionally gzipped) as one document each.
 
 Such files come from scrapes and benchmark sets rather than crawls, so there is no record id and no HTTP
-header: the id is derived from the file URI (stable across runs reading the same URI), the charset comes
+header: the id is the file's name relative to the input root (the same wherever the pages are mounted), the charset comes
 from the page itself (`decoding`), and the URL is the page's own `<link rel="canonical">` or `og:url` when it
 names an absolute http(s) address, since the file name says nothing about where the page lived.
 """
@@ -18,7 +18,7 @@ import fsspec
 import pyarrow as pa
 
 from corpusmill.core.stats import Stats
-from corpusmill.io.batching import DEFAULT_MAX_DOCUMENT_BYTES, ColumnBatcher, source_id
+from corpusmill.io.batching import DEFAULT_MAX_DOCUMENT_BYTES, ColumnBatcher, document_id
 from corpusmill.io.decoding import count_decoding, decode_html
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,16 @@ _ATTRIBUTE = re.compile(r"""([^\s"'<>/=]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>
 
 
 def read_html(
-    uri: str, *, batch_size: int, stats: Stats, max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    uri: str,
+    *,
+    batch_size: int,
+    stats: Stats,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    name: str | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the single document of one HTML file, with `html` filled and `text` null."""
-    batcher = ColumnBatcher(uri, batch_size)
+    name = name if name is not None else uri
+    batcher = ColumnBatcher(name, batch_size)
     try:
         with fsspec.open(uri, "rb", compression="infer") as handle:
             data = handle.read(max_document_bytes + 1)
@@ -54,7 +60,8 @@ def read_html(
     decoded = decode_html(data)
     count_decoding(stats, decoded)
     stats.incr("reader.documents")
-    batcher.add(source_id(uri), url=page_url(decoded.text) or uri, html=decoded.utf8)
+    # No page URL stays null: a file path is no URL, and would tie the output to where the pages are mounted.
+    batcher.add(document_id(name), url=page_url(decoded.text), html=decoded.utf8)
     batch = batcher.flush()
     if batch is not None:
         yield batch

@@ -2,8 +2,8 @@
 
 Each line is decoded on its own, so one bad line costs only itself: invalid JSON, a non-object or a line
 without text is counted, logged with its line number (the first few per file, then a summary) and skipped.
-Ids come from the id field, else from the file URI and the 1-based line number, which stays the same as long
-as the file does. A file that is cut off or corrupt keeps every line read before the damage.
+A document's id is the file's name (relative to the input root) and its 1-based line number, which stays the
+same as long as the file does and wherever it is mounted; the line's own id field is kept as `source_id`. A file that is cut off or corrupt keeps every line read before the damage.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pyarrow as pa
 import zstandard
 
 from corpusmill.core.stats import Stats
-from corpusmill.io.batching import DEFAULT_MAX_DOCUMENT_BYTES, ColumnBatcher, derived_id
+from corpusmill.io.batching import DEFAULT_MAX_DOCUMENT_BYTES, ColumnBatcher, document_id
 from corpusmill.io.fields import FieldMap, as_id, as_text, lookup
 from corpusmill.io.lines import iter_lines
 
@@ -45,15 +45,20 @@ def read_jsonl(
     lang_field: str | None = None,
     html_field: str | None = None,
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    name: str | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream the documents of a JSONL file, one per line that has text (or HTML, when html_field is set)."""
+    """Stream the documents of a JSONL file, one per line that has text (or HTML, when html_field is set).
+
+    `name` is the file's name relative to the input root (ids and the `source` column); the uri by default.
+    """
     fields = FieldMap(text_field, id_field, url_field, lang_field, html_field)
-    batcher = ColumnBatcher(uri, batch_size)
+    name = name if name is not None else uri
+    batcher = ColumnBatcher(name, batch_size)
     problems = _LineProblems(uri, stats)
     line_number = 0
     try:
         for line_number, line in enumerate(iter_lines(uri), start=1):
-            doc = _document(line, line_number, uri, fields, max_document_bytes, stats, problems)
+            doc = _document(line, line_number, name, fields, max_document_bytes, stats, problems)
             if doc is None:
                 continue
             stats.incr("reader.documents")
@@ -72,7 +77,7 @@ def read_jsonl(
 def _document(
     line: bytes,
     line_number: int,
-    uri: str,
+    name: str,
     fields: FieldMap,
     max_document_bytes: int,
     stats: Stats,
@@ -101,7 +106,8 @@ def _document(
         wanted = " or ".join(f"'{f}'" for f in (fields.text_field, fields.html_field) if f)
         return problems.skip("reader.missing_text", line_number, f"no non-empty string in {wanted}")
     doc = {
-        "doc_id": as_id(lookup(record, fields.id_field)) or derived_id(uri, line_number),
+        "doc_id": document_id(name, line_number),
+        "source_id": as_id(lookup(record, fields.id_field)),
         "text": text,
         "url": as_text(lookup(record, fields.url_field)),
         "lang": as_text(lookup(record, fields.lang_field)),

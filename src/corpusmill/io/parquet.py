@@ -1,8 +1,9 @@
 """Parquet files as document batches, column-wise from end to end.
 
 The file is streamed batch by batch (never loaded whole) and only the columns the field options name are
-read. Everything per row stays in Arrow compute kernels except ids for rows without one, which are derived
-from the file URI and the row's 0-based index in the file, so they do not change between runs. Rows without
+read. Everything per row stays in Arrow compute kernels. A document's id is the file's name (relative to the
+input root) and the row's 0-based index in the file, so it does not change between runs or mounts; the row's
+own id column is kept as `source_id`. Rows without
 text (or HTML, when html_field is set) and rows over the size limit are counted and dropped. A file whose
 footer or data pages are corrupt is counted and keeps the batches read before the damage; a file that lacks
 the text column altogether is a configuration mistake and raises instead.
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 
 from corpusmill.core import schema
 from corpusmill.core.stats import Stats
-from corpusmill.io.batching import DEFAULT_MAX_DOCUMENT_BYTES, derived_id
+from corpusmill.io.batching import DEFAULT_MAX_DOCUMENT_BYTES, document_id
 from corpusmill.io.fields import FieldMap
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,13 @@ def read_parquet(
     lang_field: str | None = None,
     html_field: str | None = None,
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    name: str | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream the documents of a Parquet file, one per row that has text (or HTML, when html_field is set)."""
+    """Stream the documents of a Parquet file, one per row that has text (or HTML, when html_field is set).
+
+    `name` is the file's name relative to the input root (ids and the `source` column); the uri by default.
+    """
+    name = name if name is not None else uri
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size} (reading {uri})")
     fields = FieldMap(text_field, id_field, url_field, lang_field, html_field)
@@ -54,7 +60,7 @@ def read_parquet(
         row_offset = 0
         try:
             for batch in parquet.iter_batches(batch_size=batch_size, columns=plan.columns):
-                documents = _documents(batch, plan, uri, row_offset, max_document_bytes, stats)
+                documents = _documents(batch, plan, name, row_offset, max_document_bytes, stats)
                 row_offset += batch.num_rows
                 if documents.num_rows:
                     stats.incr("reader.documents", documents.num_rows)
@@ -137,7 +143,7 @@ def _as_strings(values: pa.Array, target: pa.DataType, where: str, stats: Stats)
 
 
 def _documents(
-    batch: pa.RecordBatch, plan: _ColumnPlan, uri: str, row_offset: int, max_bytes: int, stats: Stats
+    batch: pa.RecordBatch, plan: _ColumnPlan, name: str, row_offset: int, max_bytes: int, stats: Stats
 ) -> pa.RecordBatch:
     n = batch.num_rows
     text = plan.column(batch, schema.TEXT, pa.large_string(), stats)
@@ -157,13 +163,13 @@ def _documents(
         stats.incr("reader.missing_text", missing)
     if oversized:
         stats.incr("reader.too_large", oversized)
-    ids = _ids(plan.column(batch, schema.ID, pa.string(), stats), uri, row_offset, n)
     columns = {
-        schema.ID: ids,
+        schema.ID: pa.array([document_id(name, row_offset + i) for i in range(n)], type=pa.string()),
         schema.TEXT: text if text is not None else pa.nulls(n, pa.large_string()),
         schema.URL: plan.column(batch, schema.URL, pa.string(), stats),
-        schema.SOURCE: pa.array([uri] * n, type=pa.string()),
+        schema.SOURCE: pa.array([name] * n, type=pa.string()),
         schema.LANG: plan.column(batch, schema.LANG, pa.string(), stats),
+        schema.SOURCE_ID: _source_ids(plan.column(batch, schema.ID, pa.string(), stats)),
         schema.HTML: html if html is not None else pa.nulls(n, pa.large_string()),
     }
     arrays = [
@@ -172,13 +178,8 @@ def _documents(
     return pa.RecordBatch.from_arrays(arrays, schema=schema.READER_SCHEMA).filter(keep)
 
 
-def _ids(values: pa.Array | None, uri: str, row_offset: int, n: int) -> pa.Array:
+def _source_ids(values: pa.Array | None) -> pa.Array | None:
+    """The row's own ids, with empty strings as nulls (an empty id names nothing)."""
     if values is None:
-        return pa.array([derived_id(uri, row_offset + i) for i in range(n)], type=pa.string())
-    missing = pc.fill_null(pc.equal(values, ""), True)
-    if not pc.any(missing).as_py():
-        return values
-    own = values.to_pylist()
-    return pa.array(
-        [value if value else derived_id(uri, row_offset + i) for i, value in enumerate(own)], type=pa.string()
-    )
+        return None
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)

@@ -27,7 +27,7 @@ import pyarrow as pa
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from corpusmill.core.stats import Stats
-from corpusmill.io.batching import DEFAULT_MAX_DOCUMENT_BYTES, ColumnBatcher
+from corpusmill.io.batching import DEFAULT_MAX_DOCUMENT_BYTES, ColumnBatcher, document_id
 from corpusmill.io.decoding import count_decoding, decode_html, is_utf8
 from corpusmill.io.http_body import PayloadError, decode_payload
 from corpusmill.io.langcodes import first_language
@@ -43,24 +43,38 @@ _SCAN_BLOCK = 1 << 20
 
 
 def read_warc(
-    uri: str, *, batch_size: int, stats: Stats, max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    uri: str,
+    *,
+    batch_size: int,
+    stats: Stats,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    name: str | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream the HTML pages of a WARC file's successful response records, with `html` filled."""
-    yield from _read(uri, batch_size, stats, max_document_bytes, wet=False)
+    """Stream the HTML pages of a WARC file's successful response records, with `html` filled.
+
+    Ids are `<name>:<byte offset of the record>`; the WARC-Record-ID is kept as `source_id`.
+    """
+    yield from _read(uri, name, batch_size, stats, max_document_bytes, wet=False)
 
 
 def read_wet(
-    uri: str, *, batch_size: int, stats: Stats, max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    uri: str,
+    *,
+    batch_size: int,
+    stats: Stats,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    name: str | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the extracted text of a WET file's conversion records, with `text` and `lang` filled."""
-    yield from _read(uri, batch_size, stats, max_document_bytes, wet=True)
+    yield from _read(uri, name, batch_size, stats, max_document_bytes, wet=True)
 
 
 def _read(
-    uri: str, batch_size: int, stats: Stats, max_document_bytes: int, wet: bool
+    uri: str, name: str | None, batch_size: int, stats: Stats, max_document_bytes: int, wet: bool
 ) -> Iterator[pa.RecordBatch]:
-    batcher = ColumnBatcher(uri, batch_size)
-    reader = _WarcFile(uri, stats, max_document_bytes, wet)
+    name = name if name is not None else uri
+    batcher = ColumnBatcher(name, batch_size)
+    reader = _WarcFile(uri, name, stats, max_document_bytes, wet)
     with fsspec.open(uri, "rb") as raw:
         for doc in reader.documents(raw):
             stats.incr("reader.documents")
@@ -85,8 +99,9 @@ def strip_brackets(value: str | None) -> str | None:
 class _WarcFile:
     """Reads one WARC or WET file: record filtering, payload decoding and recovery from damage."""
 
-    def __init__(self, uri: str, stats: Stats, max_document_bytes: int, wet: bool) -> None:
+    def __init__(self, uri: str, name: str, stats: Stats, max_document_bytes: int, wet: bool) -> None:
         self.uri = uri
+        self.name = name
         self.stats = stats
         self.max_document_bytes = max_document_bytes
         self.wet = wet
@@ -173,7 +188,7 @@ class _WarcFile:
             return None
         decoded = decode_html(payload, record.http_charset)
         count_decoding(self.stats, decoded)
-        return {"doc_id": record_id, "url": url, "html": decoded.utf8}
+        return {"doc_id": self._id(record), "source_id": record_id, "url": url, "html": decoded.utf8}
 
     def _wet_document(
         self, record: WarcRecord, record_id: str, url: str | None, body: bytes
@@ -186,7 +201,11 @@ class _WarcFile:
             text = body.decode("utf-8", errors="replace")
             self.stats.incr("reader.invalid_utf8")
         lang = first_language(record.headers.get("WARC-Identified-Content-Language"))
-        return {"doc_id": record_id, "url": url, "text": text, "lang": lang}
+        return {"doc_id": self._id(record), "source_id": record_id, "url": url, "text": text, "lang": lang}
+
+    def _id(self, record: WarcRecord) -> str:
+        # The record's byte offset: unique in the file (also after resyncing past damage) and fixed by its bytes.
+        return document_id(self.name, record.stream_pos)
 
     def _skip(self, record: WarcRecord, reason: str) -> None:
         expected = record.content_length

@@ -16,7 +16,9 @@ phase now costs about 0.1 CPU-seconds beyond its work (`python -m bench.engine_o
 own pipeline construction, options parsing and per-pipeline harnesses. Other runners get the options as given.
 
 Part tasks write their outputs and `.done.json` markers themselves, so after a pipeline finishes the engine
-reads each part's result back from its marker (a part task given a finished part returns the marker).
+reads each part's result back from its marker (a part task given a finished part returns the marker). A part
+without a marker then is an error that names the shared-storage requirement: with a remote runner it means the
+workers wrote where the driver cannot see, and recomputing the part on the driver would silently hide that.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 import apache_beam as beam
 
 from corpusmill.pipelines.engine import Engine, PartTask
-from corpusmill.pipelines.parts import PartSpec
+from corpusmill.pipelines.parts import PartNotFinished, PartSpec, markers_only
 
 logger = logging.getLogger(__name__)
 
@@ -274,10 +276,24 @@ class BeamEngine(Engine):
                 | "Process" >> beam.ParDo(_PartDoFn(task))
             )
         try:
-            for part in parts:
-                yield task(part)
+            results = self._results(task, parts)
         finally:
             task.close()
+        yield from results
+
+    @staticmethod
+    def _results(task: PartTask, parts: Sequence[PartSpec]) -> list[dict[str, Any]]:
+        """Every part's result from its marker; a missing one is an error, never a recompute on the driver."""
+        try:
+            with markers_only():
+                return [task(part) for part in parts]
+        except PartNotFinished as exc:
+            raise RuntimeError(
+                f"the Beam pipeline finished, but the driver finds no result at {exc.marker}: the workers wrote "
+                "their parts where the driver cannot see them. A run directory must be on storage that the "
+                "driver and every worker share (a shared or network file system mounted at the same path); "
+                "pass --output on such storage"
+            ) from None
 
     def close(self) -> None:
         """Stop the worker processes this engine started."""

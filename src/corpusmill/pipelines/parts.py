@@ -4,13 +4,18 @@ A part is one input file, and later the parquet file that a step wrote for it. T
 picklable callables: an engine ships one to its workers, calls `setup()` once per worker (stages load their
 models there) and then calls it on parts. Each task writes its outputs atomically and finishes with a
 `<part>.done.json` marker holding the part's stats; a task that finds its marker returns it without redoing
-anything, which is all that resuming a run takes.
+anything, which is all that resuming a run takes. A marker records the identity of the input files its part
+was made from (names, sizes, content versions), and is reused only for a part with the same identity: a
+marker is never taken for other files.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,27 +32,54 @@ from corpusmill.core.stats import Stats
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.part_writer import PartWriter
 
+logger = logging.getLogger(__name__)
+
 INTERMEDIATE = "intermediate"
 READ_STATS = "00-read"
 
 
 @dataclass(frozen=True)
 class PartSpec:
-    """Where one part's documents come from: input files (read with one reader format) or an intermediate file."""
+    """Where one part's documents come from: input files (read with one reader format) or an intermediate file.
+
+    `names` are the input files' names relative to the input root (one per uri; ids are built from them), and
+    `identity` is a digest of the input files the part stems from (names, sizes, versions): intermediate parts
+    carry their input part's identity, so every step's marker is tied to the same input bytes.
+    """
 
     name: str
     uris: tuple[str, ...]
     fmt: str
+    names: tuple[str, ...] = ()
+    identity: str = ""
 
     def to_json(self) -> str:
         """Serialise for engines that move rows of strings."""
-        return json.dumps({"name": self.name, "uris": list(self.uris), "fmt": self.fmt})
+        return json.dumps(
+            {
+                "name": self.name,
+                "uris": list(self.uris),
+                "fmt": self.fmt,
+                "names": list(self.names),
+                "identity": self.identity,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> PartSpec:
         """Inverse of `to_json`."""
         data = json.loads(text)
-        return cls(data["name"], tuple(data["uris"]), data["fmt"])
+        return cls(
+            data["name"],
+            tuple(data["uris"]),
+            data["fmt"],
+            tuple(data.get("names", ())),
+            data.get("identity", ""),
+        )
+
+    def file_names(self) -> tuple[str, ...]:
+        """The name of each uri: the given names, or the uris themselves for parts built without them."""
+        return self.names if len(self.names) == len(self.uris) else self.uris
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
@@ -105,9 +137,9 @@ class PartSource:
                 lang_field=spec.lang_field,
                 html_field=spec.html_field,
             )
-        for uri in part.uris:
+        for uri, name in zip(part.uris, part.file_names(), strict=True):
             for batch in read_batches(
-                uri, part.fmt, batch_size=self.batch_size, stats=reader_stats, **options
+                uri, part.fmt, batch_size=self.batch_size, stats=reader_stats, name=name, **options
             ):
                 reader_stats.incr("docs_out", batch.num_rows)
                 yield batch
@@ -125,11 +157,45 @@ def _marker(directory: Path, part: PartSpec) -> Path:
     return directory / f"{part.name}.done.json"
 
 
+class PartNotFinished(RuntimeError):
+    """A part's marker was expected (its task ran elsewhere) but is not there."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+        super().__init__(f"{marker} is missing")
+
+
+_MARKERS_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("markers_only", default=False)
+
+
+@contextmanager
+def markers_only() -> Iterator[None]:
+    """Within it, a part task only reads its finished marker, and raises `PartNotFinished` when there is none.
+
+    Engines whose workers run the tasks elsewhere read the results back this way: a missing marker means the
+    driver cannot see what the workers wrote, and computing the part again on the driver would hide it.
+    """
+    token = _MARKERS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _MARKERS_ONLY.reset(token)
+
+
 def _finished(directory: Path, part: PartSpec) -> dict[str, Any] | None:
+    """The part's marker, if one was written for this part made from the same input files."""
     marker = _marker(directory, part)
-    if marker.exists():
-        return json.loads(marker.read_text(encoding="utf-8"))
-    return None
+    if not marker.exists():
+        if _MARKERS_ONLY.get():
+            raise PartNotFinished(marker)
+        return None
+    done = json.loads(marker.read_text(encoding="utf-8"))
+    if done.get("identity", "") != part.identity:
+        logger.warning(
+            "%s was written for other input files than %s now holds; redoing the part", marker, part.name
+        )
+        return None
+    return done
 
 
 def _finish(
@@ -137,6 +203,7 @@ def _finish(
 ) -> dict[str, Any]:
     result = {
         "part": part.name,
+        "identity": part.identity,
         "output": str(output) if output is not None else None,
         "rows": rows,
         "stats": {label: s.to_dict() for label, s in sorted(stats.items())},

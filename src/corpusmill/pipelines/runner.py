@@ -5,6 +5,11 @@ go to `rejected/`, the final documents are linked into `documents/`, sinks write
 (`shards/`), and `manifest.json` is written last: its presence means the run is complete (the derived
 `report/` pages follow it and are rebuilt when missing), so running a
 finished recipe again does nothing, and running an interrupted one resumes at the first unfinished part.
+
+`run.json` records the input root and every input file's name, size and content version. Running again,
+finished or not, first checks the inputs against it: a file that grew, shrank, was replaced, added or removed
+is refused with its name and the two ways forward (`--restart`, or another `--output`), never resumed into a
+mix of the old corpus and the new.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from corpusmill.core.atomic import atomic_open, write_json
 from corpusmill.core.recipe import Recipe
 from corpusmill.core.stage import GroupStage, PlanStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
+from corpusmill.io.inputs import InputFile
 from corpusmill.pipelines.engine import Engine, make_engine
 from corpusmill.pipelines.graph import PlannedStage, Step, plan_steps
 from corpusmill.pipelines.group_step import resolve_duplicates
 from corpusmill.pipelines.group_tasks import ApplyDuplicatesTask
-from corpusmill.pipelines.partitioning import file_size, plan_input_parts
+from corpusmill.pipelines.partitioning import plan_input_parts
 from corpusmill.pipelines.parts import (
     INTERMEDIATE,
     AccountTask,
@@ -52,6 +58,19 @@ RUN_FORMAT_VERSION = 1
 
 class RunDirError(RuntimeError):
     """The run directory belongs to something else (another recipe, other inputs)."""
+
+
+# What a run directory holds that `--restart` clears; anything else in it (annotations, training) stays.
+_RUN_OUTPUTS = (
+    "stages",
+    "rejected",
+    "documents",
+    "shards",
+    "report",
+    "stats.json",
+    "manifest.json",
+    "run.json",
+)
 
 
 class Progress(Protocol):
@@ -111,19 +130,28 @@ def run_recipe(
     num_cpus: int | None = None,
     engine_args: Sequence[str] = (),
     progress: Progress | None = None,
+    restart: bool = False,
 ) -> RunResult:
-    """Run (or resume, or recognise as finished) a recipe and return its run directory and summary."""
+    """Run (or resume, or recognise as finished) a recipe and return its run directory and summary.
+
+    `restart` clears what an earlier run left in the directory (for example after its inputs changed) and
+    starts from scratch.
+    """
+    from corpusmill.io import detect_format
+    from corpusmill.io.inputs import list_inputs
+
     run_dir = Path(output) if output is not None else default_run_dir(recipe)
+    inputs = list_inputs(recipe.input.paths, recipe.input.root)
+    if restart:
+        _clear_run_dir(run_dir)
     if _is_complete(run_dir, recipe):
+        _check_inputs(run_dir, _read_run_json(run_dir), inputs)
         _ensure_report(run_dir)
         return RunResult(run_dir, True, summarize(json.loads((run_dir / "stats.json").read_text())))
-    from corpusmill.io import detect_format, expand_inputs
-
-    inputs = expand_inputs(recipe.input.paths)
     _claim_run_dir(run_dir, recipe, inputs)
     fmt = recipe.input.format
     parts = plan_input_parts(
-        ((uri, fmt if fmt != "auto" else detect_format(uri), file_size(uri)) for uri in inputs),
+        ((file, fmt if fmt != "auto" else detect_format(file.uri)) for file in inputs),
         recipe.input.part_bytes,
     )
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -167,21 +195,73 @@ def _is_complete(run_dir: Path, recipe: Recipe) -> bool:
     return True
 
 
-def _claim_run_dir(run_dir: Path, recipe: Recipe, inputs: list[str]) -> None:
-    identity = {"fingerprint": recipe.fingerprint(), "inputs": inputs}
+def _clear_run_dir(run_dir: Path) -> None:
+    """Remove an earlier run's outputs from `run_dir`, so the run starts from scratch."""
+    for name in _RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    if run_dir.exists():
+        logger.info("restarting the run in %s from scratch", run_dir)
+
+
+def _read_run_json(run_dir: Path) -> dict[str, Any]:
+    marker = run_dir / "run.json"
+    return json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
+
+
+def _input_records(inputs: Sequence[InputFile]) -> list[list[Any]]:
+    return [file.identity() for file in inputs]
+
+
+def _check_inputs(run_dir: Path, previous: dict[str, Any], inputs: Sequence[InputFile]) -> None:
+    """Refuse to continue a run whose input files differ from the ones it started with, naming them."""
+    recorded = previous.get("files")
+    if recorded is None:
+        raise RunDirError(
+            f"{run_dir} was started by an earlier corpusmill that did not record its input files, so a resume "
+            "cannot be checked against them; rerun with --restart to start over, or choose another --output"
+        )
+    then = {name: (size, version) for name, size, version in recorded}
+    now = {file.name: (file.size, file.version) for file in inputs}
+    changes = [f"{name}: removed" for name in sorted(then.keys() - now.keys())]
+    changes += [f"{name}: added" for name in sorted(now.keys() - then.keys())]
+    for name in sorted(then.keys() & now.keys()):
+        (old_size, old_version), (new_size, new_version) = then[name], now[name]
+        if old_size != new_size:
+            verb = "grew" if new_size > old_size else "shrank"
+            changes.append(f"{name}: {verb} from {old_size} to {new_size} bytes")
+        elif old_version != new_version:
+            changes.append(f"{name}: changed ({old_version} then, {new_version} now)")
+    if changes:
+        shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
+        raise RunDirError(
+            f"{run_dir}: the input files changed since this run started ({shown}). Its results belong to the "
+            "inputs as they were; rerun with --restart to start over on the inputs as they are now, or choose "
+            "another --output"
+        )
+
+
+def _claim_run_dir(run_dir: Path, recipe: Recipe, inputs: Sequence[InputFile]) -> None:
+    from corpusmill.io.inputs import input_root
+
+    protocol, root = input_root(recipe.input.paths, recipe.input.root)
+    identity = {
+        "fingerprint": recipe.fingerprint(),
+        "root": root if protocol in ("file", "local") else f"{protocol}://{root}",
+        "files": _input_records(inputs),
+    }
     marker = run_dir / "run.json"
     if marker.exists():
-        previous = json.loads(marker.read_text(encoding="utf-8"))
+        previous = _read_run_json(run_dir)
         if previous.get("fingerprint") != identity["fingerprint"]:
             raise RunDirError(
                 f"{run_dir} holds an unfinished run of another recipe (fingerprint {previous.get('fingerprint')}); "
-                "choose another --output or remove that directory"
+                "choose another --output, or rerun with --restart to discard it"
             )
-        if previous.get("inputs") != inputs:
-            raise RunDirError(
-                f"{run_dir}: the input files changed since this run started ({len(previous.get('inputs', []))} "
-                f"then, {len(inputs)} now); resuming would mix two corpora. Remove the directory to start over."
-            )
+        _check_inputs(run_dir, previous, inputs)
         logger.info("resuming the unfinished run in %s", run_dir)
         return
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -208,7 +288,11 @@ def _map(
 
 
 def _outputs(results: list[dict[str, Any]]) -> list[PartSpec]:
-    return [PartSpec(r["part"], (r["output"],), INTERMEDIATE) for r in results if r["output"]]
+    return [
+        PartSpec(r["part"], (r["output"],), INTERMEDIATE, identity=r.get("identity", ""))
+        for r in results
+        if r["output"]
+    ]
 
 
 def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) -> list[PartSpec]:
