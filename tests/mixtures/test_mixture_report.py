@@ -340,7 +340,7 @@ def test_a_real_local_run_reports_what_its_documents_show(tmp_path: Path) -> Non
             for i in range(count)
         ]
         (inputs / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    path = {name: str(inputs / f"{name}.jsonl") for name in sizes}
+    path = {name: f"{name}.jsonl" for name in sizes}  # `source` is the name relative to the input root
     mix = {
         "stage": "mix",
         "domain_column": "source",

@@ -110,7 +110,7 @@ def test_real_crawl_data_gives_the_same_run_on_every_engine(engine: str, real_da
     # Enough real documents reach the mix for the comparison to mean something. (Not the documents out of
     # the mix: ids of HTML files derive from their absolute path, so which ones the mix samples depends on
     # where the data is checked out.)
-    (mixed,) = [stage for stage in reference.summary.stages if stage.label.endswith("mix_v1")]
+    (mixed,) = [stage for stage in reference.summary.stages if stage.label.endswith("mix_v2")]
     assert mixed.docs_in > 30 and reference.summary.documents_out > 0
     run = run_recipe(recipe, engine=engine, output=tmp_path / engine, num_cpus=2)
     _assert_same_run(run, reference)

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
 from corpusmill.classifiers.distilled import DistilledModels
-from corpusmill.classifiers.taxonomy import DIMENSION_NAMES, OVERALL, check_domain, score_column
+from corpusmill.classifiers.taxonomy import DIMENSION_NAMES, DOMAIN_NAMES, OVERALL, check_domain, score_column
 from corpusmill.core import schema
+from corpusmill.core.labels import LabelSet
 from corpusmill.core.stage import MapStage, StageParams, register
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,12 @@ QUALITY_FIELD = pa.field(score_column(OVERALL), pa.float64())
 DIMENSION_FIELDS = {d: pa.field(score_column(d), pa.float64()) for d in DIMENSION_NAMES}
 DOMAIN_FIELD = pa.field("domain", pa.string())
 DOMAIN_CONFIDENCE_FIELD = pa.field("domain_confidence", pa.float64())
+# `distill` trains the domain model on the taxonomy's labels only, so no model can write another domain.
+DOMAIN_LABELS = LabelSet(
+    what="domain of the taxonomy",
+    labels=frozenset(DOMAIN_NAMES),
+    listed_in="corpusmill/classifiers/taxonomy.py",
+)
 
 
 class QualityParams(StageParams):
@@ -201,6 +208,7 @@ class DomainStage(_ScoreStage):
     name = "domain"
     version = 1
     Params = DomainParams
+    column_labels: ClassVar[dict[str, LabelSet]] = {DOMAIN_FIELD.name: DOMAIN_LABELS}
 
     def __init__(self, params: DomainParams | None = None) -> None:
         super().__init__(params)

@@ -2,9 +2,10 @@
 
 A recipe is YAML. Every model forbids unknown fields, and every error names the file, the field and what is
 allowed, so a typo fails before any work starts instead of being silently ignored. Stage entries are
-`{stage: NAME, ...params}`; the stage's own parameter model validates the params. A validated recipe is
-normalised (stage names resolved to their versions, defaults filled in) and hashed: the hash keys the run
-directory, so changing anything that changes output gives a new run.
+`{stage: NAME, ...params}`; the stage's own parameter model validates the params, and the whole recipe is
+then checked for column flow (here) and for what cannot be right together (`recipe_checks`). A validated
+recipe is normalised (stage names resolved to their versions, defaults filled in) and hashed: the hash keys
+the run directory, so changing anything that changes output gives a new run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from corpusmill.core import schema
+from corpusmill.core.recipe_checks import check_recipe
 from corpusmill.core.stage import Stage, StageParams, available_stages, resolve_stage
+
+# The rule document ids are made by (`corpusmill.io.batching.document_id`); part of every run's fingerprint.
+DOCUMENT_ID_RULE = "relative-name:place/2"
 
 InputFormat = Literal["auto", "warc", "wet", "html", "jsonl", "parquet"]
 
@@ -51,10 +56,12 @@ class InputSpec(_Strict):
     """What to read: paths or fsspec URIs (globs allowed; relative paths are relative to the recipe file).
 
     Small files are bundled into parts of about `part_bytes` (the unit of parallel work and of resumption);
-    a file at least that big is a part of its own.
+    a file at least that big is a part of its own. Document ids are built from each file's path relative to
+    `root` (default: the deepest directory common to all `paths`), so they do not depend on the mount.
     """
 
     paths: list[str] = Field(min_length=1)
+    root: str | None = None
     format: InputFormat = "auto"
     text_field: str = "text"
     id_field: str | None = "id"
@@ -114,10 +121,14 @@ class Recipe(_Strict):
     beam: BeamSpec = BeamSpec()
 
     def normalized(self) -> dict[str, Any]:
-        """The canonical form that keys a run; what cannot change the output (description, engine options) is left out."""
+        """The canonical form that keys a run; what cannot change the output (description, engine options) is left out.
+
+        The rule that makes document ids is part of it, so runs made under an earlier rule are never resumed.
+        """
         data = self.model_dump(mode="json")
         data.pop("description", None)
         data.pop("beam", None)
+        data["document_ids"] = DOCUMENT_ID_RULE
         return data
 
     def fingerprint(self) -> str:
@@ -170,6 +181,7 @@ def parse_recipe(data: Any, *, source: str = "<recipe>", base_dir: Path | None =
         raise RecipeError(source, problems)
     recipe = _resolve_paths(recipe, base_dir)
     problems.extend(check_columns(recipe))
+    problems.extend(check_recipe(recipe))
     if problems:
         raise RecipeError(source, problems)
     return recipe
@@ -232,11 +244,14 @@ def _allowed(model: type[BaseModel]) -> str:
 def _resolve_paths(recipe: Recipe, base_dir: Path | None) -> Recipe:
     if base_dir is None:
         return recipe
-    resolved = [
-        p if "://" in p or Path(p).is_absolute() else str((base_dir / p).resolve())
-        for p in recipe.input.paths
-    ]
-    return recipe.model_copy(update={"input": recipe.input.model_copy(update={"paths": resolved})})
+
+    def resolve(p: str) -> str:
+        return p if "://" in p or Path(p).is_absolute() else str((base_dir / p).resolve())
+
+    update: dict[str, Any] = {"paths": [resolve(p) for p in recipe.input.paths]}
+    if recipe.input.root is not None:
+        update["root"] = resolve(recipe.input.root)
+    return recipe.model_copy(update={"input": recipe.input.model_copy(update=update)})
 
 
 def reader_columns(recipe: Recipe) -> set[str] | None:

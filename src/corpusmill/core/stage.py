@@ -34,6 +34,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from corpusmill.core.cpu_time import tree_cpu_seconds
+from corpusmill.core.labels import LabelReference, LabelSet
 from corpusmill.core.stats import Stats
 
 # The stats entry (running moments: count = set-ups, mean = CPU seconds each) of what `Stage.setup` cost.
@@ -44,6 +45,10 @@ class StageParams(BaseModel):
     """Base of every stage's parameter model: unknown fields are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def label_references(self) -> list[LabelReference]:
+        """Values these parameters name in a column, so a recipe naming a value no stage writes is refused."""
+        return []
 
 
 class NoParams(StageParams):
@@ -68,6 +73,8 @@ class Stage(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     removes: ClassVar[tuple[str, ...]] = ()
     resources: ClassVar[Resources] = Resources()
+    # Columns this stage fills from a fixed vocabulary, so parameters naming other values can be refused.
+    column_labels: ClassVar[dict[str, LabelSet]] = {}
 
     def __init__(self, params: StageParams | None = None) -> None:
         self.params = params if params is not None else self.Params()

@@ -37,6 +37,7 @@ import pyarrow as pa
 from pydantic import Field, field_validator
 
 from corpusmill.core import schema
+from corpusmill.core.labels import LabelReference
 from corpusmill.core.stage import MapStage, StageParams, register
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ class HeuristicsParams(StageParams):
         if len(set(rules)) != len(rules):
             raise ValueError(f"rules must not repeat: {rules}")
         return rules
+
+    def label_references(self) -> list[LabelReference]:
+        """`languages` are matched with each document's `lang`: an unknown code applies rules to nothing."""
+        return [LabelReference("languages", schema.LANG, tuple(self.languages))]
 
 
 @lru_cache(maxsize=1)

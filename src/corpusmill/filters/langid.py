@@ -18,13 +18,15 @@ from __future__ import annotations
 import importlib.util
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import Field
 
 from corpusmill.core import schema
+from corpusmill.core.labels import LabelReference, LabelSet
 from corpusmill.core.stage import MapStage, StageParams, register
+from corpusmill.filters.lid176 import LID176
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,10 @@ class LangIdParams(StageParams):
     languages: list[str] | None = None
     min_score: float = Field(0.0, ge=0.0, le=1.0)
     max_chars: int = Field(5000, gt=0)
+
+    def label_references(self) -> list[LabelReference]:
+        """`languages` are compared with the codes this stage writes: any other code keeps nothing."""
+        return [LabelReference("languages", schema.LANG, tuple(self.languages or ()))]
 
 
 def bundled_model_path() -> Path:
@@ -69,6 +75,8 @@ class LangIdStage(MapStage):
     name = "langid"
     Params = LangIdParams
     requires = (schema.TEXT,)
+    # The codes written; a `model_path` must be a lid.176 model too (e.g. the full-size lid.176.bin).
+    column_labels: ClassVar[dict[str, LabelSet]] = {schema.LANG: LID176}
 
     def __init__(self, params: LangIdParams | None = None) -> None:
         super().__init__(params)

@@ -3,15 +3,20 @@
 A rate `w` keeps `floor(w)` copies of each eligible document plus one more when `u < t`, where
 `u = hash(seed, id, copy)` for the copy in question and `t` is the domain's threshold. Drawing `u < frac(w)`
 per document would be right only on average: a domain of 200 documents sampled at 0.5 would land several
-documents off. So the threshold is fitted to the data instead, in three accounting rounds over light columns:
+documents off. So the threshold is fitted to the data instead, in accounting rounds over light columns:
 
 1. documents, tokens, bytes and quality per domain -> the plan (rates per domain, `plan.py`);
-2. for each domain with a fractional rate, tokens per 1/1024 slice of the `u` range -> the slice where the
-   cumulative tokens cross `frac(w) * eligible tokens`;
-3. `(u, tokens)` of just the documents in that slice -> the exact threshold, within one document of target.
+2. and on, for each domain with a fractional rate: documents and tokens per slice of a window of the `u`
+   range that holds the point where the cumulative tokens cross `frac(w) * eligible tokens`, each round
+   narrowing the window, until it holds few enough documents to fit the exact threshold (`threshold.py`).
 
-Every decision depends only on the seed, the document id and the merged counts, so the output is the same on
-every engine and for every partitioning. Copy `c > 0` of a document gets the id `<id>#<c>`.
+No summary holds a document id, and none grows with the corpus. Every decision depends only on the seed,
+the document id and the merged counts, so the output is the same on every engine and for every partitioning.
+Copy `c > 0` of a document gets the id `<id>#<c>`.
+
+Version 2 fits the threshold by narrowing windows instead of gathering the ids of every document in the
+crossing 1/1024 slice on the driver, and draws with `hash64`'s length-prefixed key encoding; version 1's
+draws cannot be reproduced any more, so it is not kept.
 """
 
 from __future__ import annotations
@@ -35,10 +40,8 @@ from corpusmill.mixtures.accounting import (
 )
 from corpusmill.mixtures.plan import plan_mixture
 from corpusmill.mixtures.spec import MixParams
+from corpusmill.mixtures.threshold import Counts, Fit, Window, add_counts, narrow, start
 
-SLICE_BITS = 10
-SLICES = 1 << SLICE_BITS
-KEY_BITS = 64
 MIX_COPY_FIELD = pa.field("mix_copy", pa.int32())
 
 
@@ -46,11 +49,33 @@ def _fraction(rate: float) -> float:
     return rate - math.floor(rate)
 
 
+def _recorded(plan: dict[str, Any], steps: dict[str, Window | Fit]) -> tuple[dict[str, Any], bool]:
+    """The plan with settled domains' thresholds added and the rest's windows for the next round; True once
+    every domain has settled (the final plan then has no `windows`)."""
+    thresholds, fitted = dict(plan["thresholds"]), dict(plan["fitted_tokens"])
+    windows = {}
+    for domain, step in sorted(steps.items()):
+        if isinstance(step, Fit):
+            thresholds[domain], fitted[domain] = step.threshold, step.tokens
+        else:
+            windows[domain] = step.to_dict()
+    plan = {
+        **plan,
+        "thresholds": dict(sorted(thresholds.items())),
+        "fitted_tokens": dict(sorted(fitted.items())),
+    }
+    plan.pop("windows", None)
+    if windows:
+        plan["windows"] = windows
+    return plan, not windows
+
+
 @register
 class MixStage(PlanStage):
     """Down- or up-samples each domain to the planned rate."""
 
     name = "mix"
+    version = 2
     Params = MixParams
     requires = ("token_count",)
     account_columns: ClassVar[tuple[str, ...] | None] = None  # set per instance from the params
@@ -79,81 +104,68 @@ class MixStage(PlanStage):
     # --- accounting -----------------------------------------------------------------------------------
 
     def account(self, batch: pa.RecordBatch, plan: dict[str, Any] | None) -> dict[str, Any]:
-        """Round 1: per-domain counts. Rounds 2 and 3: where the fractional copies' draws fall."""
+        """Round 1: per-domain counts. Later rounds: where the fractional copies' draws fall in each window."""
         if plan is None:
             return account_batch(batch, self._params)
+        return {"domains": self._window_counts(batch, plan)}
+
+    def _window_counts(self, batch: pa.RecordBatch, plan: dict[str, Any]) -> dict[str, Counts]:
+        """Documents and tokens per key of each open window, for the eligible documents drawn in it."""
+        windows = {domain: Window.from_dict(w) for domain, w in plan["windows"].items()}
+        if not windows:
+            return {}
         domains = document_domains(batch, self._params)
         tokens = token_counts(batch)
         ineligible = eligibility(batch, domains, self._params)
         ids = batch.column(schema.ID).to_pylist()
-        out: dict[str, Any] = {}
+        copies = {domain: math.floor(plan["rates"][domain]) for domain in windows}
+        out: dict[str, Counts] = {}
         for row, domain in enumerate(domains):
-            if ineligible[row] is not None or domain not in plan["fractional"]:
+            window = windows.get(domain)
+            if window is None or ineligible[row] is not None:
                 continue
-            copy = math.floor(plan["rates"][domain])
-            u = hash64(self._params.seed, ids[row], copy)
-            if plan["round"] == 2:
-                slices = out.setdefault(domain, [0] * SLICES)
-                slices[u >> (KEY_BITS - SLICE_BITS)] += int(tokens[row])
-            elif u >> (KEY_BITS - SLICE_BITS) == plan["slices"][domain]["slice"]:
-                out.setdefault(domain, []).append([u, int(tokens[row]), ids[row]])
-        return {"domains": out}
+            key = window.key(hash64(self._params.seed, ids[row], copies[domain]))
+            if key is not None:
+                add_counts(out.setdefault(domain, {}), key, int(tokens[row]))
+        return out
 
     def merge(self, left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
-        """Summaries add up (histograms elementwise, document lists by concatenation)."""
+        """Summaries add up (counts per domain, per key)."""
         return merge_summaries(left, right)
 
     def plan(self, account: dict[str, Any], previous: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
-        """Rates after round 1; the slice after round 2; exact thresholds after round 3."""
+        """Rates and the first windows after round 1; narrower windows, then thresholds, after each later one."""
         if previous is None:
-            mixture = plan_mixture(domain_counts(account), self._params)
-            rates = mixture.rates()
-            eligible = {d.domain: d.eligible_tokens for d in mixture.domains}
-            fractional = sorted(d for d, r in rates.items() if _fraction(r) > 0 and eligible[d] > 0)
-            plan = {
-                "round": 2,
-                "seed": self._params.seed,
-                "rates": rates,
-                "fractional": fractional,
-                "targets": {d: _fraction(rates[d]) * eligible[d] for d in fractional},
-                "thresholds": {},
-                "mixture": mixture.to_dict(),
-                "accounting": account,
-            }
-            return plan, not fractional
-        plan = dict(previous)
+            return self._first_plan(account)
         found = account.get("domains", {})
-        if previous["round"] == 2:
-            slices = {}
-            for domain in previous["fractional"]:
-                histogram = found.get(domain, [0] * SLICES)
-                target, before = previous["targets"][domain], 0
-                for index, amount in enumerate(histogram):
-                    if before + amount >= target or index == SLICES - 1:
-                        slices[domain] = {"slice": index, "before": before}
-                        break
-                    before += amount
-            plan.update(round=3, slices=slices)
-            return plan, False
-        thresholds = {}
-        for domain in previous["fractional"]:
-            entry = previous["slices"][domain]
-            documents = sorted(found.get(domain, []), key=lambda d: (d[0], d[2]))
-            target, reached = previous["targets"][domain], entry["before"]
-            # Keep documents in draw order while that brings the total closer to the target.
-            kept = 0
-            while kept < len(documents) and abs(reached + documents[kept][1] - target) <= abs(
-                reached - target
-            ):
-                reached += documents[kept][1]
-                kept += 1
-            low = entry["slice"] << (KEY_BITS - SLICE_BITS)
-            thresholds[domain] = (
-                documents[kept][0] if kept < len(documents) else low + (1 << (KEY_BITS - SLICE_BITS))
-            )
-        plan.update(round=4, thresholds=thresholds)
-        plan.pop("slices", None)
-        return plan, True
+        steps = {
+            domain: narrow(Window.from_dict(window), found.get(domain, {}), previous["targets"][domain])
+            for domain, window in previous["windows"].items()
+        }
+        return _recorded({**previous, "round": previous["round"] + 1}, steps)
+
+    def _first_plan(self, account: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The mixture's rates, and where each fractional domain's threshold is looked for first."""
+        mixture = plan_mixture(domain_counts(account), self._params)
+        rates = mixture.rates()
+        rows = {d.domain: d for d in mixture.domains}
+        fractional = sorted(d for d, r in rates.items() if _fraction(r) > 0 and rows[d].eligible_tokens > 0)
+        targets = {d: _fraction(rates[d]) * rows[d].eligible_tokens for d in fractional}
+        steps = {
+            d: start(rows[d].eligible_documents, rows[d].eligible_tokens, targets[d]) for d in fractional
+        }
+        plan = {
+            "round": 2,
+            "seed": self._params.seed,
+            "rates": rates,
+            "fractional": fractional,
+            "targets": targets,
+            "thresholds": {},
+            "fitted_tokens": {},
+            "mixture": mixture.to_dict(),
+            "accounting": account,
+        }
+        return _recorded(plan, steps)
 
     # --- applying -------------------------------------------------------------------------------------
 

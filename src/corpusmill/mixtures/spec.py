@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from corpusmill.core.labels import LabelReference
 from corpusmill.core.stage import StageParams
 
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12, "P": 10**15}
@@ -36,6 +37,8 @@ def parse_token_count(value: Any) -> int:
     return round(number)
 
 
+WILDCARD = "*"  # in `min_quality`: every domain without a floor of its own
+
 TokenCount = Annotated[int, BeforeValidator(parse_token_count)]
 
 
@@ -53,6 +56,17 @@ class MixParams(StageParams):
     quality_column: str = "score__quality"
     unlabelled_domain: str = "other"  # what a row with a null domain counts as
     seed: int = 0  # keys the per-document draws: u = hash(seed, id, copy)
+
+    @field_validator("weights", "multipliers")
+    @classmethod
+    def _no_wildcard(cls, rates: dict[str, float] | None) -> dict[str, float] | None:
+        # "*" is a wildcard only in `min_quality`; here it would be one more domain, matching no document.
+        if rates is not None and WILDCARD in rates:
+            raise ValueError(
+                f"{WILDCARD!r} is a wildcard only in min_quality; here name each domain, and give the rest "
+                "`default_multiplier` (multipliers) or leave them out (weights)"
+            )
+        return rates
 
     @model_validator(mode="after")
     def _one_mode(self) -> MixParams:
@@ -76,6 +90,22 @@ class MixParams(StageParams):
         """`weights` or `multipliers`."""
         return "weights" if self.weights is not None else "multipliers"
 
+    def label_references(self) -> list[LabelReference]:
+        """Domains the mixture names: one the domain column never holds is a share or floor no document gets.
+
+        The unlabelled domain (what a null counts as) and the `*` of `min_quality` are always allowed.
+        """
+        free = {WILDCARD, self.unlabelled_domain}
+        named = {
+            "weights": self.weights or {},
+            "multipliers": self.multipliers or {},
+            "min_quality": self.min_quality,
+        }
+        return [
+            LabelReference(field, self.domain_column, tuple(d for d in domains if d not in free))
+            for field, domains in named.items()
+        ]
+
     def min_quality_for(self, domain: str) -> float | None:
         """The quality floor of a domain (its own, else the `*` entry, else none)."""
-        return self.min_quality.get(domain, self.min_quality.get("*"))
+        return self.min_quality.get(domain, self.min_quality.get(WILDCARD))
