@@ -59,7 +59,16 @@ def detect_format(uri: str) -> str:
 
 def expand_inputs(patterns: list[str]) -> list[str]:
     """Resolve globs and directories to the sorted, de-duplicated list of input files, one part each."""
-    found: set[str] = set()
+    return sorted(expand_inputs_with_info(patterns))
+
+
+def expand_inputs_with_info(patterns: list[str]) -> dict[str, dict[str, Any]]:
+    """Every input file with what its listing says of it (size, modification time or ETag), by uri.
+
+    The listing that finds the files also describes them, so an object store answers one request per
+    directory page rather than one per file.
+    """
+    found: dict[str, dict[str, Any]] = {}
     for pattern in patterns:
         matches = _expand(pattern)
         if not matches:
@@ -67,7 +76,7 @@ def expand_inputs(patterns: list[str]) -> list[str]:
                 f"input {pattern!r} matches no file (directories are searched for: {_all_suffixes()})"
             )
         found.update(matches)
-    return sorted(found)
+    return found
 
 
 def read_batches(
@@ -105,7 +114,7 @@ def _has_known_suffix(path: str) -> bool:
     return True
 
 
-def _expand(pattern: str) -> set[str]:
+def _expand(pattern: str) -> dict[str, dict[str, Any]]:
     fs, path = fsspec.core.url_to_fs(pattern)
     local = _is_local(fs)
     if local:
@@ -117,13 +126,14 @@ def _expand(pattern: str) -> set[str]:
             entries = {path: fs.info(path)}
         except FileNotFoundError:
             entries = {}
-    files: set[str] = set()
+    files: dict[str, dict[str, Any]] = {}
     for name, info in entries.items():
         if info.get("type") == "directory":
-            files.update(p for p in fs.find(name) if _has_known_suffix(p))
+            found = fs.find(name, detail=True)
+            files.update((p, i) for p, i in found.items() if _has_known_suffix(p))
         else:
-            files.add(name)
-    return {p if local else fs.unstrip_protocol(p) for p in files}
+            files[name] = info
+    return {(p if local else fs.unstrip_protocol(p)): info for p, info in files.items()}
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:

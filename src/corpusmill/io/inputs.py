@@ -122,10 +122,11 @@ def file_version(info: dict[str, Any]) -> str:
     return "unknown"
 
 
-def describe(uri: str, root: str) -> InputFile:
-    """An `InputFile` for one listed file (one metadata request)."""
+def describe(uri: str, root: str, info: dict[str, Any] | None = None) -> InputFile:
+    """An `InputFile` for one listed file, from its listing's `info` (or one metadata request)."""
     where = locate(uri)
-    info = where.fs.info(where.path)
+    if info is None:
+        info = where.fs.info(where.path)
     if where.protocol in ("file", "local"):
         stat = os.stat(where.path)
         version = f"mtime_ns:{stat.st_mtime_ns}"
@@ -138,8 +139,8 @@ def describe(uri: str, root: str) -> InputFile:
 
 def list_inputs(patterns: list[str], root: str | None = None) -> list[InputFile]:
     """Every input file of `patterns`, sorted by name, each named relative to the input root."""
-    from corpusmill.io import expand_inputs
+    from corpusmill.io import expand_inputs_with_info
 
     _, root_dir = input_root(patterns, root)
-    files = [describe(uri, root_dir) for uri in expand_inputs(patterns)]
+    files = [describe(uri, root_dir, info) for uri, info in expand_inputs_with_info(patterns).items()]
     return sorted(files, key=lambda f: f.name)
