@@ -55,6 +55,8 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.dedup_scaling
+	$(BIN)/python -m bench.shard_memory
+	$(BIN)/python -m bench.mix_scaling
 	$(BIN)/python -m bench.engine_overhead
 
 lint: $(STAMP)

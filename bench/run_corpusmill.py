@@ -59,6 +59,18 @@ def _ids(parts: Parts) -> list[str]:
     return [i for batches in parts.values() for batch in batches for i in batch.column(schema.ID).to_pylist()]
 
 
+def _record_ids(parts: Parts) -> dict[str, str]:
+    """Document id -> WARC-Record-ID: the truth file and datatrove name records by the latter."""
+    return {
+        doc_id: record_id
+        for batches in parts.values()
+        for batch in batches
+        for doc_id, record_id in zip(
+            batch.column(schema.ID).to_pylist(), batch.column(schema.SOURCE_ID).to_pylist(), strict=True
+        )
+    }
+
+
 def _map_stage(stage: MapStage, label: str, parts: Parts, keep_text: list[pa.Table] | None) -> Parts:
     out: Parts = {}
     for name, batches in parts.items():
@@ -131,11 +143,15 @@ def run_bare(warc_dir: Path, work: Path, clock: Clock, threshold: float) -> dict
     with clock.span("read"):
         parts: Parts = {
             f"part-{i:05d}": list(
-                rebatch(read_batches(str(path), "warc", batch_size=batch_size, stats=Stats()), batch_size)
+                rebatch(
+                    read_batches(str(path), "warc", batch_size=batch_size, stats=Stats(), name=path.name),
+                    batch_size,
+                )
             )
             for i, path in enumerate(files)
         }
     docs_in = _rows(parts)
+    record_id = _record_ids(parts)
     input_bytes = sum(
         pc.sum(pc.binary_length(b.column(schema.HTML))).as_py() or 0 for bs in parts.values() for b in bs
     )
@@ -172,9 +188,12 @@ def run_bare(warc_dir: Path, work: Path, clock: Clock, threshold: float) -> dict
         "docs_out": _rows(parts),
         "tokens": int(manifest.get("total_tokens", 0)),
         "setup_cpu_s": setup_cpu_s,
-        "entered_dedup": entered,
-        "removed_by_dedup": removed,
-        "extracted": list(zip(texts.column("id").to_pylist(), texts.column("text").to_pylist(), strict=True)),
+        "entered_dedup": [record_id[i] for i in entered],
+        "removed_by_dedup": [record_id[i] for i in removed],
+        "extracted": [
+            (record_id[i], text)
+            for i, text in zip(texts.column("id").to_pylist(), texts.column("text").to_pylist(), strict=True)
+        ],
     }
 
 
@@ -254,23 +273,26 @@ def run_engine(
     end = clock.mark("end")
     recorder.close(start, end)
     stats = json.loads((run_dir / "stats.json").read_text(encoding="utf-8"))
+    record_id = _step_ids(run_dir, "extract")
     return {
         "docs_out": int(stats["documents_out"]),
         "tokens": int(stats["tokens_written"]),
         "setup_cpu_s": sum(setup_seconds(stage) for stage in stats["stages"]),
-        "entered_dedup": _step_ids(run_dir, "extract"),
-        "removed_by_dedup": _decisions(run_dir),
+        "entered_dedup": list(record_id.values()),
+        "removed_by_dedup": [record_id[i] for i in _decisions(run_dir)],
     }
 
 
-def _step_ids(run_dir: Path, first_stage: str) -> list[str]:
-    """Ids of the documents a map step (named by its first stage) kept."""
+def _step_ids(run_dir: Path, first_stage: str) -> dict[str, str]:
+    """Id -> WARC-Record-ID of the documents a map step (named by its first stage) kept."""
     (step,) = [p for p in (run_dir / "stages").iterdir() if first_stage in p.name]
-    return [
-        i
-        for path in sorted(step.glob("part-*.parquet"))
-        for i in pq.read_table(path, columns=[ID]).column(ID).to_pylist()
-    ]
+    found: dict[str, str] = {}
+    for path in sorted(step.glob("part-*.parquet")):
+        table = pq.read_table(path, columns=[ID, schema.SOURCE_ID])
+        found.update(
+            zip(table.column(ID).to_pylist(), table.column(schema.SOURCE_ID).to_pylist(), strict=True)
+        )
+    return found
 
 
 def _decisions(run_dir: Path) -> list[str]:

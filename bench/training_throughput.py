@@ -46,20 +46,32 @@ def load_texts(directory: Path, limit: int) -> list[str]:
     return texts
 
 
-def build_shards(texts: list[str], out: Path, num_shards: int = 4) -> dict[str, int]:
-    """Tokenise and write the texts as `num_shards` Megatron shards plus a manifest; return the totals."""
-    from corpusmill.shards.manifest import ShardEntry, ShardManifest
+def build_shards(
+    texts: list[str], out: Path, num_shards: int = 4, heldout_fraction: float = 0.1
+) -> dict[str, int]:
+    """Tokenise and write the texts as Megatron shards plus a manifest; return the totals.
+
+    Documents are held out by the rule `write_shards` uses (a seeded hash of the document's id), into one
+    held-out shard; the rest go to `num_shards` training shards.
+    """
+    from corpusmill.shards.manifest import HeldoutInfo, ShardEntry, ShardManifest
     from corpusmill.shards.megatron import MegatronWriter
+    from corpusmill.shards.split import HELDOUT, heldout_mask, heldout_threshold
     from corpusmill.shards.tokenizer import encode_documents
 
     docs = encode_documents(texts, num_threads=os.cpu_count() or 1)
+    held = heldout_mask(0, [f"text-{n}" for n in range(len(docs))], None, heldout_threshold(heldout_fraction))
     entries = []
-    for number, chunk in enumerate(np.array_split(np.arange(len(docs)), num_shards)):
+    for number, chunk in enumerate(np.array_split(np.flatnonzero(~held), num_shards)):
         writer = MegatronWriter(out / f"bench-{number:05d}")
         for index in chunk:
             writer.add_document(np.asarray(docs[index], dtype=np.int32))
         entries.append(ShardEntry.from_info(writer.finalize(), out))
-    manifest = ShardManifest.from_shards(entries)
+    writer = MegatronWriter(out / "heldout-00000")
+    for index in np.flatnonzero(held):
+        writer.add_document(np.asarray(docs[index], dtype=np.int32))
+    entries.append(ShardEntry.from_info(writer.finalize(), out, HELDOUT))
+    manifest = ShardManifest.from_shards(entries, heldout=HeldoutInfo(fraction=heldout_fraction, seed=0))
     manifest.write(out / "manifest.json")
     return {"documents": manifest.total_documents, "tokens": manifest.total_tokens, "shards": num_shards}
 
@@ -94,7 +106,7 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         warmup_steps=0,
         log_every=1,
         eval_every=0,
-        eval_batches=1,
+        heldout_windows=1,
         checkpoint_every=0,
     )
     result = train(Path(spec["shards"]), config, Path(spec["out"]))

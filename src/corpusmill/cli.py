@@ -231,7 +231,11 @@ def train(
     except (FileNotFoundError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    result = run_training(shards_dir, parsed, output, max_steps=max_steps)
+    try:
+        result = run_training(shards_dir, parsed, output, max_steps=max_steps)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
     steps = sorted(result.losses)
     if steps:
         head = [result.losses[s] for s in steps[: max(1, len(steps) // 10)]]

@@ -41,7 +41,7 @@ def test_written_records_read_back_with_corpusmill_and_datatrove_readers(tmp_pat
     _write_warc(tmp_path / "t.warc.gz", pages)
     batches = list(read_batches(str(tmp_path / "t.warc.gz"), "warc", batch_size=10, stats=Stats()))
     rows = [row for batch in batches for row in batch.to_pylist()]
-    assert [(r["id"], r["url"], r["html"]) for r in rows] == pages
+    assert [(r["source_id"], r["url"], r["html"]) for r in rows] == pages
 
     reader = FastWarcReader(str(tmp_path), glob_pattern="*.warc.gz")
     docs = list(reader.read_file("t.warc.gz"))

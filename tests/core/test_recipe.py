@@ -36,7 +36,7 @@ def test_good_recipe_resolves_versions_defaults_and_paths(tmp_path: Path) -> Non
         "langid_v1",
         "dedup_exact_v1",
         "tokenize_v1",
-        "write_shards_v2",
+        "write_shards_v3",
     ]
     assert recipe.stages[0].params["languages"] == ["en"]
     assert "min_score" in recipe.stages[0].params  # defaults are filled in, so they are part of the hash

@@ -109,7 +109,7 @@ def test_input_names_are_relative_to_the_common_root_or_the_given_one(tmp_path: 
     patterns = [str(tmp_path / "dumps" / "2024" / "*.jsonl"), str(tmp_path / "dumps" / "2025")]
     assert input_root(patterns) == ("file", str(tmp_path / "dumps"))
     assert [f.name for f in list_inputs(patterns)] == ["2024/a.jsonl", "2025/a.jsonl", "2025/sub/b.jsonl"]
-    assert [f.name for f in list_inputs(patterns, root=str(tmp_path))][0] == "dumps/2024/a.jsonl"
+    assert list_inputs(patterns, root=str(tmp_path))[0].name == "dumps/2024/a.jsonl"
     single = [str(tmp_path / "dumps" / "2025" / "sub" / "b.jsonl")]
     assert [f.name for f in list_inputs(single)] == ["b.jsonl"]
     with pytest.raises(ValueError, match="not under the input root"):

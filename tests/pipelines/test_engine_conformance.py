@@ -132,9 +132,10 @@ def test_demo_curation_matches_the_generator_truth(demo) -> None:
     run_dir = reference.run_dir
     reasons = {row.label: row.dropped for row in reference.summary.stages}
     assert sum(reasons["03-heuristics_v1"].values()) > 0
-    kept = set(pq.read_table(run_dir / "documents", columns=["id"]).column("id").to_pylist())
-    rejected = pq.read_table(run_dir / "rejected", columns=["id", "drop_reason"]).to_pylist()
-    reason = {row["id"]: row["drop_reason"] for row in rejected}
+    # The generator knows records by WARC-Record-ID: the documents' `source_id`.
+    kept = set(pq.read_table(run_dir / "documents", columns=["source_id"]).column("source_id").to_pylist())
+    rejected = pq.read_table(run_dir / "rejected", columns=["source_id", "drop_reason"]).to_pylist()
+    reason = {row["source_id"]: row["drop_reason"] for row in rejected}
     by_url = {row["url"]: row for row in truth}
 
     def outcome(row: dict) -> str:

@@ -51,6 +51,15 @@ def _write_inputs(root: Path, documents: list[tuple[str, str]], files: int) -> P
     return input_dir
 
 
+def _run_ids(documents: list[tuple[str, str]], files: int) -> dict[str, str]:
+    """Each document's id in the run (`<file>:<line>`), by the id it had in the input."""
+    return {
+        doc_id: f"part{index}.jsonl:{line}"
+        for index in range(files)
+        for line, (doc_id, _) in enumerate(documents[index::files], start=1)
+    }
+
+
 def _run(tmp_path: Path, input_dir: Path, stage: dict) -> Path:
     recipe = parse_recipe(
         {
@@ -85,7 +94,8 @@ def test_chains_across_many_parts_resolve_like_one_union_find(tmp_path: Path) ->
     input_dir = _write_inputs(tmp_path, documents, files=6)
     run_dir = _run(tmp_path, input_dir, {"stage": "test_listed_keys"})
 
-    keys = ListedKeys().keys(pa.RecordBatch.from_pylist([{"id": i, "text": t} for i, t in documents]))
+    run_id = _run_ids(documents, files=6)
+    keys = ListedKeys().keys(pa.RecordBatch.from_pylist([{"id": run_id[i], "text": t} for i, t in documents]))
     expected = dict(
         zip(*duplicate_decisions(unique_edges(star_edges(keys))).to_pydict().values(), strict=True)
     )
@@ -108,7 +118,9 @@ def test_near_duplicates_are_verified_across_buckets(tmp_path: Path) -> None:
     input_dir = _write_inputs(tmp_path, documents, files=5)
     run_dir = _run(tmp_path, input_dir, {"stage": "dedup_minhash", "threshold": 0.8})
     removed = _removed(run_dir)
-    assert removed == {f"orig-{i:03d}": f"near-{i:03d}" for i in range(40)}  # the smaller id survives
+    run_id = _run_ids(documents, files=5)
+    pairs = [sorted((run_id[f"orig-{i:03d}"], run_id[f"near-{i:03d}"])) for i in range(40)]
+    assert removed == {high: low for low, high in pairs}  # the smaller id survives
     summary = json.loads(next((run_dir / "stages").glob("*/duplicates.json")).read_text())
     assert summary["confirmed_edges"] == 40
 
@@ -144,4 +156,5 @@ def test_an_empty_input_file_among_the_parts_is_no_error(tmp_path: Path) -> None
         "", encoding="utf-8"
     )  # a part that yields no batch, so no side file
     run_dir = _run(tmp_path, input_dir, {"stage": "dedup_minhash", "threshold": 0.8})
-    assert _removed(run_dir) == {"d1": "d0", "d2": "d0", "d3": "d0"}
+    # d0 and d2 are lines 1 and 2 of part0.jsonl, d1 and d3 of part1.jsonl.
+    assert _removed(run_dir) == {f"part{f}.jsonl:{n}": "part0.jsonl:1" for f, n in ((0, 2), (1, 1), (1, 2))}

@@ -16,7 +16,7 @@ from corpusmill.core.stage import SinkContext
 from corpusmill.shards.manifest import ShardManifest, sha256_file
 from corpusmill.shards.megatron import MegatronReader
 from corpusmill.shards.tokenize import TokenizeStage
-from corpusmill.shards.writer import WriteShardsStage, WriteShardsV1Stage
+from corpusmill.shards.writer import WriteShardsStage, WriteShardsV1Stage, WriteShardsV2Stage
 
 EOS = 151643
 
@@ -42,7 +42,10 @@ def test_stages_are_registered_under_their_names() -> None:
     # The registry itself, not resolve_stage(), so this test does not depend on every other stage importing.
     assert stage_module._REGISTRY["tokenize_v1"] is TokenizeStage
     assert stage_module._REGISTRY["write_shards_v1"] is WriteShardsV1Stage
-    assert stage_module._REGISTRY["write_shards_v2"] is WriteShardsStage
+    assert stage_module._REGISTRY["write_shards_v2"] is WriteShardsV2Stage
+    assert stage_module._REGISTRY["write_shards_v3"] is WriteShardsStage
+    assert "heldout_fraction" in WriteShardsStage.Params.model_fields
+    assert "heldout_fraction" not in WriteShardsV2Stage.Params.model_fields  # v2 recipes keep their hash
     assert TokenizeStage.requires == ("text",)
     assert WriteShardsStage.requires == ("tokens",)
 

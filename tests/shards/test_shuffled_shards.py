@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from corpusmill.core.stage import SinkContext
@@ -51,7 +53,13 @@ def _write(
 
 
 def _independent_key(seed: int, doc_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest(), "big")
+    """blake2b-64 of the key (seed, id), each part written as a type tag, its 8-byte length and its bytes."""
+
+    def part(tag: bytes, data: bytes) -> bytes:
+        return tag + len(data).to_bytes(8, "little") + data
+
+    payload = part(b"i", str(seed).encode()) + part(b"s", doc_id.encode())
+    return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big")
 
 
 def _read_all(out: Path, manifest: dict) -> list[list[int]]:
@@ -172,3 +180,113 @@ def test_inspect_reads_datatrove_shards_and_catches_damage(tmp_path: Path) -> No
     index = out / manifest["shards"][0]["idx_file"]
     index.write_bytes(index.read_bytes()[:-8])
     assert not inspect_shards(out).ok
+
+
+def _shard_bytes(out: Path, manifest: dict) -> dict[str, bytes]:
+    return {
+        name: (out / name).read_bytes()
+        for shard in manifest["shards"]
+        for name in (shard["bin_file"], shard["idx_file"])
+    }
+
+
+def test_staged_runs_hold_tokens_with_64_bit_offsets(tmp_path: Path) -> None:
+    # int32 list offsets wrap past 2**31 tokens in one part; staged token lists must be large_list<int32>.
+    stage = WriteShardsStage(WriteShardsStage.Params(heldout_fraction=0.5))
+    written = stage.write_part(
+        [_batch(_documents(40))], tmp_path / "shards", "part-00000", _context(tmp_path)
+    )
+    assert {run["split"] for run in written["runs"]} == {"train", "heldout"}
+    for run in written["runs"]:
+        staged = pq.read_schema(run["path"])
+        assert staged.field("tokens").type == pa.large_list(pa.int32())
+        assert pq.read_table(run["path"]).column("tokens").chunk(0).offsets.type == pa.int64()
+
+
+def test_shard_bytes_do_not_depend_on_the_run_budget(tmp_path: Path) -> None:
+    docs = _documents(120)
+    parts = [docs[:50], docs[50:]]
+    results = {}
+    for budget in (1, 37, 10**12):
+        stage = WriteShardsStage(WriteShardsStage.Params(max_tokens_per_shard=400, heldout_fraction=0.2))
+        stage.run_tokens = budget
+        out, context = tmp_path / str(budget) / "shards", _context(tmp_path / str(budget) / "work")
+        written = [
+            stage.write_part([_batch(part[:20]), _batch(part[20:])], out, f"part-{n:05d}", context)
+            for n, part in enumerate(parts)
+        ]
+        runs = [run for part in written for run in part["runs"]]
+        plans = stage.plan_gather(written, context)
+        manifest = stage.finalize(written, [stage.gather(plan, out, context) for plan in plans], out, context)
+        results[budget] = (len(runs), _shard_bytes(out, manifest))
+    # A one-token budget writes a run per document, a 37-token budget a few documents per run, a huge one a
+    # run per part and split; the shards are the same bytes under the same names.
+    assert results[1][0] == 120 > results[37][0] > results[10**12][0] == 4
+    assert results[1][1] == results[37][1] == results[10**12][1]
+    assert any(name.startswith("heldout-") for name in results[1][1])
+
+
+def test_a_part_is_staged_while_it_is_read_not_after(tmp_path: Path) -> None:
+    # A big input file is one part: its runs must reach disk as batches arrive, so memory stays flat.
+    stage = WriteShardsStage()
+    stage.run_tokens = 200
+    staging = tmp_path / "work" / "staging" / "p"
+    docs = _documents(200)
+    runs_seen: list[int] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for first in range(0, len(docs), 20):
+            runs_seen.append(len(list(staging.glob("*.parquet"))) if staging.is_dir() else 0)
+            yield _batch(docs[first : first + 20])
+
+    written = stage.write_part(batches(), tmp_path / "shards", "p", _context(tmp_path / "work"))
+    assert runs_seen[0] == 0 and runs_seen[-1] >= 5  # runs written before the last batch was read
+    assert runs_seen == sorted(runs_seen)
+    total = sum(len(t) for _, t in docs)
+    assert all(run["tokens"] < 200 + 40 for run in written["runs"])  # the budget plus one document at most
+    assert sum(run["tokens"] for run in written["runs"]) == written["tokens"] == total
+
+
+def test_version_3_without_held_out_documents_writes_what_version_2_wrote(tmp_path: Path) -> None:
+    from corpusmill.core.stage import _REGISTRY
+
+    docs = _documents(80)
+    v2 = _REGISTRY["write_shards_v2"]
+    stage = v2(v2.Params(max_tokens_per_shard=300))
+    out2, context = tmp_path / "v2" / "shards", _context(tmp_path / "v2" / "work")
+    written = [stage.write_part([_batch(docs)], out2, "part-00000", context)]
+    gathered = [stage.gather(plan, out2, context) for plan in stage.plan_gather(written, context)]
+    manifest2 = stage.finalize(written, gathered, out2, context)
+    out3, manifest3 = _write(tmp_path / "v3", [docs], max_tokens_per_shard=300)
+    assert _shard_bytes(out2, manifest2) == _shard_bytes(out3, manifest3)
+    assert manifest3["heldout"] is None and set(manifest3["splits"]) == {"train"}
+
+
+def test_a_part_staged_by_the_earlier_layout_still_gathers(tmp_path: Path) -> None:
+    # A run interrupted after its scatter phase and resumed on this version: the part marker names one
+    # staged file with int32 list offsets and no runs.
+    docs = _documents(30)
+    out_new, manifest_new = _write(tmp_path / "new", [docs])
+    staged = tmp_path / "old" / "part-00000.parquet"
+    staged.parent.mkdir(parents=True)
+    ordered = sorted(docs, key=lambda d: (_independent_key(0, d[0]), d[0]))
+    pq.write_table(
+        pa.table(
+            {
+                "key": pa.array([_independent_key(0, d) for d, _ in ordered], pa.uint64()),
+                "id": [d for d, _ in ordered],
+                "tokens": pa.array([t for _, t in ordered], pa.list_(pa.int32())),
+            }
+        ),
+        staged,
+    )
+    part = {
+        "part": "part-00000",
+        "staged": str(staged),
+        "documents": 30,
+        "tokens": sum(len(t) for _, t in docs),
+    }
+    stage, context, out = WriteShardsStage(), _context(tmp_path / "old" / "work"), tmp_path / "old" / "shards"
+    gathered = [stage.gather(plan, out, context) for plan in stage.plan_gather([part], context)]
+    manifest = stage.finalize([part], gathered, out, context)
+    assert _shard_bytes(out, manifest) == _shard_bytes(out_new, manifest_new)

@@ -7,35 +7,39 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from corpusmill.shards.manifest import ShardEntry, ShardManifest
-from corpusmill.shards.megatron import MegatronWriter
+from corpusmill.shards.manifest import HeldoutInfo, ShardEntry, ShardManifest
+from corpusmill.shards.megatron import MegatronReader, MegatronWriter
 from corpusmill.shards.tokenizer import VOCAB_SIZE, encode_documents
 from corpusmill.training import TrainConfig, load_config, train
-from corpusmill.training.model import lr_at
+from corpusmill.training.checkpoint import load_checkpoint
+from corpusmill.training.model import build_model, lr_at
+from corpusmill.training.trainer import _lm_loss
 
 
 @pytest.fixture(scope="module")
 def shards_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two shards of real web-article text tokenised with the Qwen2.5 tokenizer (the second is held out)."""
+    """Two shards of real web-article text tokenised with the Qwen2.5 tokenizer: 50 documents to train on,
+    the rest in a held-out shard."""
     files = sorted((shared_data / "wcxb-dev" / "ground-truth").glob("*.json"))[:60]
     texts = [json.loads(p.read_text(encoding="utf-8"))["ground_truth"]["main_content"] for p in files]
     docs = [np.asarray(d, dtype=np.int32) for d in encode_documents([t for t in texts if t])]
     out = tmp_path_factory.mktemp("shards")
     entries = []
-    for number, chunk in enumerate((docs[:50], docs[50:])):
-        writer = MegatronWriter(out / f"part-{number:05d}")
+    for name, split, chunk in (("shard-00000", "train", docs[:50]), ("heldout-00000", "heldout", docs[50:])):
+        writer = MegatronWriter(out / name)
         for doc in chunk:
             writer.add_document(doc)
-        info = writer.finalize()
-        entries.append(ShardEntry.from_info(info, out))
-    ShardManifest.from_shards(entries).write(out / "manifest.json")
+        entries.append(ShardEntry.from_info(writer.finalize(), out, split))
+    manifest = ShardManifest.from_shards(entries, heldout=HeldoutInfo(fraction=0.15, seed=0))
+    manifest.write(out / "manifest.json")
     return out
 
 
 def small(**overrides: object) -> TrainConfig:
     base = dict(
-        seq_len=32, micro_batch_size=2, warmup_steps=2, log_every=1, eval_batches=2, checkpoint_every=0
+        seq_len=32, micro_batch_size=2, warmup_steps=2, log_every=1, heldout_windows=4, checkpoint_every=0
     )
     return load_config("tiny", **{**base, **overrides})
 
@@ -93,3 +97,49 @@ def test_resume_with_a_different_model_is_refused(shards_dir: Path, tmp_path: Pa
 def test_vocab_smaller_than_the_tokenizer_is_refused(shards_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=rf"tokenizer has {VOCAB_SIZE} ids.*vocab_size is 1000"):
         train(shards_dir, small(max_steps=2, vocab_size=1000), tmp_path)
+
+
+def test_evaluation_runs_on_the_held_out_shards_and_reports_their_size(
+    shards_dir: Path, tmp_path: Path
+) -> None:
+    manifest = ShardManifest.read(shards_dir / "manifest.json")
+    held = manifest.split_totals("heldout")
+    result = train(shards_dir, small(max_steps=2, eval_every=1, heldout_windows=3), tmp_path)
+    assert (result.heldout.documents, result.heldout.tokens, result.heldout.shards) == (
+        held.documents,
+        held.tokens,
+        1,
+    )
+    assert result.heldout.windows_used == 3 and result.heldout.windows == (held.tokens - 1) // 32
+    assert result.train_data.tokens == manifest.split_totals("train").tokens
+    written = json.loads(result.data_path.read_text())
+    assert written["heldout"] == result.heldout.to_dict() and written["seq_len"] == 32
+    records = [json.loads(line) for line in result.metrics_path.read_text().splitlines()]
+    assert [r["eval_windows"] for r in records if "eval_loss" in r] == [3, 3]
+
+    # The held-out loss is the model's loss on the first 3 windows of the held-out shard, nothing else.
+    tokens = np.concatenate(list(MegatronReader(shards_dir / "heldout-00000"))).astype(np.int64)
+    windows = torch.from_numpy(np.stack([tokens[i * 32 : i * 32 + 33] for i in range(3)]))
+    model = build_model(small(max_steps=2))
+    model.load_state_dict(load_checkpoint(result.checkpoint_path)["model"])
+    model.eval()
+    cpu = torch.device("cpu")
+    with torch.no_grad():  # evaluation batches by micro_batch_size (2): a batch of 2 windows, then 1
+        expected = 2 * float(_lm_loss(model, windows[:2], small(), cpu)) + float(
+            _lm_loss(model, windows[2:], small(), cpu)
+        )
+    assert result.eval_losses[2] == pytest.approx(expected / 3, rel=1e-4)
+
+
+def test_shards_without_a_held_out_split_cannot_be_trained_on(shards_dir: Path, tmp_path: Path) -> None:
+    manifest = ShardManifest.read(shards_dir / "manifest.json")
+    entries = [entry.model_copy(update={"split": "train"}) for entry in manifest.shards]
+    plain = tmp_path / "shards"
+    plain.mkdir()
+    for entry in entries:
+        for name in (entry.bin_file, entry.idx_file):
+            (plain / name).symlink_to(shards_dir / name)
+    ShardManifest.from_shards(entries).write(plain / "manifest.json")
+    with pytest.raises(ValueError, match=r"no held-out split.*write_shards stage's heldout_fraction"):
+        train(plain, small(max_steps=2), tmp_path / "out")
+    assert not (tmp_path / "out" / "checkpoint.pt").exists()

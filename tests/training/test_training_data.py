@@ -7,21 +7,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpusmill.shards.manifest import ShardEntry, ShardManifest
+from corpusmill.shards.manifest import HeldoutInfo, ShardEntry, ShardManifest
 from corpusmill.shards.megatron import MegatronWriter
 from corpusmill.training.data import open_shards
 
 
-def write_shards(out: Path, shards: list[list[np.ndarray]]) -> None:
-    """Write each list of documents as one shard, plus the manifest."""
+def write_shards(out: Path, shards: list[list[np.ndarray]], splits: list[str] | None = None) -> None:
+    """Write each list of documents as one shard of the given split (default: the last held out), plus the manifest."""
+    splits = splits or ["train"] * (len(shards) - 1) + ["heldout"]
     entries = []
-    for number, docs in enumerate(shards):
-        writer = MegatronWriter(out / f"part-{number:05d}")
+    for number, (docs, split) in enumerate(zip(shards, splits, strict=True)):
+        writer = MegatronWriter(out / f"{'shard' if split == 'train' else 'heldout'}-{number:05d}")
         for doc in docs:
             writer.add_document(doc)
-        info = writer.finalize()
-        entries.append(ShardEntry.from_info(info, out))
-    ShardManifest.from_shards(entries).write(out / "manifest.json")
+        entries.append(ShardEntry.from_info(writer.finalize(), out, split))
+    heldout = HeldoutInfo(fraction=0.1, seed=0) if "heldout" in splits else None
+    ShardManifest.from_shards(entries, heldout=heldout).write(out / "manifest.json")
 
 
 def split_docs(tokens: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
@@ -49,24 +50,36 @@ def test_windows_are_consecutive_slices_of_the_concatenated_stream(tmp_path: Pat
         data.train.window(49)
 
 
-def test_single_shard_holds_out_its_tail_without_overlap(tmp_path: Path) -> None:
+def test_training_reads_train_shards_and_evaluation_the_held_out_ones(tmp_path: Path) -> None:
+    # The held-out shard sorts first by name and sits between training shards in the manifest: only its split
+    # decides where it goes, and evaluation never cuts into a training shard.
     stream = np.arange(1000, dtype=np.int32)
-    write_shards(tmp_path, [split_docs(stream, [250, 250, 500])])
+    write_shards(
+        tmp_path,
+        [split_docs(stream[:300], [100, 200]), [stream[300:500]], split_docs(stream[500:], [250, 250])],
+        splits=["train", "heldout", "train"],
+    )
     data = open_shards(tmp_path, seq_len=10, heldout_windows=5, seed=0)
-    assert data.heldout.num_windows == 5
     train_tokens = np.concatenate([data.train.window(i) for i in range(data.train.num_windows)])
     heldout_tokens = np.concatenate([data.heldout.window(i) for i in range(data.heldout.num_windows)])
-    assert not np.intersect1d(train_tokens, heldout_tokens).size
-    # The held-out set is exactly the last 5 windows' worth of tokens.
-    np.testing.assert_array_equal(np.unique(heldout_tokens), np.arange(1000 - 51, 1000))
-    # Training windows cover every training token once apart from shared boundaries.
-    covered = np.unique(train_tokens)
-    np.testing.assert_array_equal(covered, np.arange(data.train.num_windows * 10 + 1))
+    np.testing.assert_array_equal(np.unique(heldout_tokens), np.arange(300, 300 + 19 * 10 + 1))
+    assert not np.intersect1d(train_tokens, np.arange(300, 500)).size
+    assert data.train.num_tokens == 800 and data.heldout.num_tokens == 200
+    # Evaluation scores heldout_windows windows, from the start of the held-out stream.
+    np.testing.assert_array_equal(data.heldout_indices(), np.arange(5))
+    assert data.heldout_size.to_dict() == {
+        "shards": 1,
+        "documents": 1,
+        "tokens": 200,
+        "windows": 19,
+        "windows_used": 5,
+    }
+    assert (data.train_size.shards, data.train_size.documents, data.train_size.tokens) == (2, 4, 800)
 
 
 def test_order_is_a_seeded_permutation_that_crosses_epochs(tmp_path: Path) -> None:
     stream = np.arange(2000, dtype=np.int32)
-    write_shards(tmp_path, [[stream]])
+    write_shards(tmp_path, [[stream], [stream[:100]]])
     a = open_shards(tmp_path, seq_len=8, heldout_windows=2, seed=7)
     b = open_shards(tmp_path, seq_len=8, heldout_windows=2, seed=7)
     c = open_shards(tmp_path, seq_len=8, heldout_windows=2, seed=8)
@@ -84,10 +97,38 @@ def test_order_is_a_seeded_permutation_that_crosses_epochs(tmp_path: Path) -> No
     assert not np.array_equal(whole[:n], whole[n : 2 * n])
 
 
-def test_too_little_data_is_a_clear_error(tmp_path: Path) -> None:
-    write_shards(tmp_path, [[np.arange(50, dtype=np.int32)]])
-    with pytest.raises(ValueError, match="too small to hold out 10 windows"):
+def test_too_few_held_out_tokens_is_a_clear_error(tmp_path: Path) -> None:
+    write_shards(tmp_path, [[np.arange(500, dtype=np.int32)], [np.arange(6, dtype=np.int32)]])
+    with pytest.raises(
+        ValueError,
+        match=r"held-out shards hold 6 tokens \(1 documents\), fewer than one window of 9.*heldout_fraction",
+    ):
         open_shards(tmp_path, seq_len=8, heldout_windows=10, seed=0)
+
+
+def test_fewer_held_out_windows_than_asked_uses_them_all(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_shards(tmp_path, [[np.arange(500, dtype=np.int32)], [np.arange(30, dtype=np.int32)]])
+    data = open_shards(tmp_path, seq_len=8, heldout_windows=10, seed=0)
+    assert data.heldout_size.windows == data.heldout_size.windows_used == 3
+    assert "fewer than heldout_windows 10" in caplog.text
+
+
+def test_shards_without_a_held_out_split_are_refused(tmp_path: Path) -> None:
+    write_shards(
+        tmp_path, [[np.arange(500, dtype=np.int32)], [np.arange(500, dtype=np.int32)]], ["train", "train"]
+    )
+    with pytest.raises(
+        ValueError, match=r"manifest\.json has no held-out split.*write_shards.*heldout_fraction"
+    ):
+        open_shards(tmp_path, seq_len=8, heldout_windows=1, seed=0)
+
+
+def test_too_little_training_data_is_a_clear_error(tmp_path: Path) -> None:
+    write_shards(tmp_path, [[np.arange(5, dtype=np.int32)], [np.arange(500, dtype=np.int32)]])
+    with pytest.raises(ValueError, match="training shards hold 5 tokens"):
+        open_shards(tmp_path, seq_len=8, heldout_windows=1, seed=0)
 
 
 def test_missing_manifest_names_the_path(tmp_path: Path) -> None:

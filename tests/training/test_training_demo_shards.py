@@ -35,7 +35,7 @@ CONFIG = dict(
     min_lr=5e-4,
     log_every=1,
     eval_every=8,
-    eval_batches=8,
+    heldout_windows=16,
     checkpoint_every=0,
 )
 
@@ -75,11 +75,14 @@ def test_the_demo_run_wrote_shards_the_trainer_can_split(demo_shards: Path) -> N
     )
     assert manifest.tokenizer.vocab_size == VOCAB_SIZE
     assert manifest.total_documents > 100 and manifest.total_tokens > 50_000
+    # The recipe holds documents out (heldout_fraction), in shards of their own.
+    assert manifest.heldout is not None and manifest.split_totals("heldout").documents > 0
     data = open_shards(demo_shards, seq_len=32, heldout_windows=16, seed=0)
     assert data.train.num_tokens + data.heldout.num_tokens == manifest.total_tokens
+    assert data.heldout.num_tokens == manifest.split_totals("heldout").tokens
     # Enough distinct windows that 32 steps of 2 never revisit one: the loss drop is not memorisation.
     assert data.train.num_windows > STEPS * CONFIG["micro_batch_size"]
-    assert data.heldout.num_windows >= CONFIG["eval_batches"] * CONFIG["micro_batch_size"]
+    assert data.heldout.num_windows >= CONFIG["heldout_windows"]
 
 
 def test_training_loss_falls_on_the_demo_shards(trained: TrainResult) -> None:
@@ -97,8 +100,8 @@ def test_training_loss_falls_on_the_demo_shards(trained: TrainResult) -> None:
 def test_held_out_loss_falls_on_the_demo_shards(trained: TrainResult) -> None:
     evals = [trained.eval_losses[s] for s in sorted(trained.eval_losses)]
     assert sorted(trained.eval_losses) == [8, 16, 24, 32]
-    # The held-out windows are the same tokens at every evaluation and never trained on, so this is a fall
-    # in loss on unseen text: by at least a nat from the first evaluation, and well below uniform guessing.
+    # The held-out windows are the same tokens at every evaluation, from documents never trained on, so this
+    # is a fall in loss on unseen text: by at least a nat from the first evaluation, and well below uniform guessing.
     assert evals[-1] < evals[0] - 1.0
     assert evals[-1] < math.log(VOCAB_SIZE) - 2.0
     assert min(evals) == pytest.approx(evals[-1], abs=0.1)

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from corpusmill.shards.manifest import ShardEntry, ShardManifest
+from corpusmill.shards.manifest import HeldoutInfo, ShardEntry, ShardManifest
 from corpusmill.shards.megatron import MegatronWriter
 from corpusmill.shards.tokenizer import encode_documents
 
@@ -43,7 +43,7 @@ max_steps: {MAX_STEPS}
 warmup_steps: 2
 log_every: 1
 eval_every: 3
-eval_batches: 2
+heldout_windows: 4
 checkpoint_every: {CHECKPOINT_EVERY}
 seed: 99
 """
@@ -54,18 +54,19 @@ TIMING_FIELDS = {"tokens_per_s"}
 
 @pytest.fixture(scope="module")
 def shards_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two shards of real article text (the second is held out), written the way the shards stage does."""
+    """A training and a held-out shard of real article text, marked by split in the manifest."""
     files = sorted((shared_data / "wcxb-dev" / "ground-truth").glob("*.json"))[:40]
     texts = [json.loads(p.read_text(encoding="utf-8"))["ground_truth"]["main_content"] for p in files]
     docs = encode_documents([t for t in texts if t and t.strip()])
     out = tmp_path_factory.mktemp("resume-shards")
     entries = []
-    for number, chunk in enumerate((docs[:32], docs[32:])):
-        writer = MegatronWriter(out / f"part-{number:05d}")
+    for name, split, chunk in (("shard-00000", "train", docs[:32]), ("heldout-00000", "heldout", docs[32:])):
+        writer = MegatronWriter(out / name)
         for doc in chunk:
             writer.add_document(np.asarray(doc, dtype=np.int32))
-        entries.append(ShardEntry.from_info(writer.finalize(), out))
-    ShardManifest.from_shards(entries).write(out / "manifest.json")
+        entries.append(ShardEntry.from_info(writer.finalize(), out, split))
+    manifest = ShardManifest.from_shards(entries, heldout=HeldoutInfo(fraction=0.2, seed=0))
+    manifest.write(out / "manifest.json")
     return out
 
 

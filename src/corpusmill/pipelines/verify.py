@@ -3,7 +3,9 @@
 Two independent checks: every file listed in `manifest.json` still has its size and sha256; and the shards
 decode (tokens -> text) to exactly the kept documents' text, each ending with the end-of-text token, in the
 order the shard manifest claims: globally by shuffle key (recomputed here from the ids and the seed), or part
-by part in input order. The second check is what a training team wants before spending GPU hours.
+by part in input order. When the shards hold documents out of training, each document's split is recomputed
+too (from its original id, so `mix` copies go with their original) and each split's shards must hold exactly
+that split's documents. The second check is what a training team wants before spending GPU hours.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from corpusmill.core import schema
-from corpusmill.shards.manifest import sha256_file
+from corpusmill.shards.manifest import ShardManifest, sha256_file
+from corpusmill.shards.split import HELDOUT, MIX_COPY, SPLITS, TRAIN, heldout_mask, heldout_threshold
 
 
 @dataclass
@@ -53,7 +56,6 @@ def verify_run(run_dir: Path) -> VerifyReport:
 def _verify_shards(run_dir: Path, shards_dir: Path, report: VerifyReport) -> None:
     from corpusmill.core.hashing import hash64
     from corpusmill.shards.formats import open_shard
-    from corpusmill.shards.manifest import ShardManifest
 
     manifest_path = shards_dir / "manifest.json"
     if not manifest_path.is_file():
@@ -70,17 +72,34 @@ def _verify_shards(run_dir: Path, shards_dir: Path, report: VerifyReport) -> Non
 
     parts = sorted((run_dir / "documents").glob("*.parquet"))
     if manifest.shuffle is not None and manifest.shuffle.method == "hash-range":
-        rows = [
-            row for part in parts for row in pq.read_table(part, columns=[schema.ID, schema.TEXT]).to_pylist()
-        ]
+        rows = [row for part in parts for row in _split_rows(part, manifest)]
         seed = manifest.shuffle.seed or 0
         rows.sort(key=lambda row: (hash64(seed, row[schema.ID]), row[schema.ID]))
-        _compare_documents("all documents in shuffle order", rows, sequences(manifest.shards), report)
+        for split in SPLITS:
+            mine = [row for row in rows if row["split"] == split]
+            entries = manifest.split_shards(split)
+            if mine or entries:
+                _compare_documents(f"{split} documents in shuffle order", mine, sequences(entries), report)
         return
     for part in parts:
         rows = pq.read_table(part, columns=[schema.TEXT, schema.ID]).to_pylist()
         entries = [e for e in manifest.shards if Path(e.bin_file).name.startswith(f"{part.stem}-")]
         _compare_documents(part.name, rows, sequences(entries), report)
+
+
+def _split_rows(part: Path, manifest: ShardManifest) -> list[dict]:
+    """A documents file's ids and texts, each with the split the manifest's held-out rule puts it in."""
+    columns = [schema.ID, schema.TEXT]
+    has_copies = MIX_COPY in pq.read_schema(part).names
+    table = pq.read_table(part, columns=[*columns, MIX_COPY] if has_copies else columns)
+    rows = table.select(columns).to_pylist()
+    heldout = manifest.heldout
+    if heldout is None:
+        return [{**row, "split": TRAIN} for row in rows]
+    ids = [row[schema.ID] for row in rows]
+    copies = table.column(MIX_COPY).to_pylist() if has_copies else None
+    mask = heldout_mask(heldout.seed, ids, copies, heldout_threshold(heldout.fraction))
+    return [{**row, "split": HELDOUT if held else TRAIN} for row, held in zip(rows, mask, strict=True)]
 
 
 def _compare_documents(what: str, rows: list[dict], sequences: list, report: VerifyReport) -> None:

@@ -1,19 +1,26 @@
 """The `write_shards` sink: kept documents' tokens into shards with a seeded global shuffle, plus a manifest.
 
 A training run reads shards in order, so documents must be spread evenly: a shard holding one part's
-documents holds one crawl file's sites and dates. `write_shards_v2` shuffles globally and reproducibly in two
-parallel phases, without any process seeing more than one shard's worth of tokens:
+documents holds one crawl file's sites and dates. `write_shards` shuffles globally and reproducibly in two
+parallel phases, in which a part's task holds at most one staged run and a shard's task about one shard:
 
-1. per part (scatter): each kept document gets a key `blake2b(seed, id)` (64 bits); the part's
-   `(key, id, tokens)` rows are staged sorted by key in one Parquet file;
-2. per shard (gather): the driver sums the parts' token counts and cuts the 64-bit key space into
-   `ceil(total / (0.9 * max_tokens_per_shard))` equal ranges; one task per range reads the rows whose key
-   falls in it from every staged file (row-group statistics skip the rest), orders them by (key, id) and
-   writes `shard-<range>-<n>`, rolling to the next `n` only when a range exceeds the limit.
+1. per part (scatter): each kept document gets a key `blake2b(seed, id)` (64 bits) and a split (below); the
+   part's `(key, id, tokens)` rows are streamed to staged runs (`corpusmill.shards.staging`): Parquet files
+   of at most about `RUN_TOKENS` tokens each, sorted by key, so a part of any size needs bounded memory;
+2. per shard (gather): the driver sums each split's token counts and cuts the 64-bit key space into
+   `ceil(split tokens / (0.9 * max_tokens_per_shard))` equal ranges; one task per (split, range) reads the
+   rows whose key falls in it from every run of that split (row-group statistics skip the rest), orders them
+   by (key, id) and writes `shard-<range>-<n>` (held-out: `heldout-<range>-<n>`), rolling to the next `n`
+   only when a range exceeds the limit.
 
-Keys depend only on the seed and the document id, so the shard files are byte-identical whatever the engine,
-the number of workers or the way the input was split into parts. A document is never split across shards.
-Staged files are removed once the manifest is written. `write_shards_v1` keeps the earlier per-part layout
+`write_shards_v3` can hold documents out of training (`heldout_fraction`): a document is held out when
+`hash64(seed, "heldout", original id)` falls below `heldout_fraction * 2**64`, where the original id of a `mix`
+copy (`mix_copy = c > 0`, id `<id>#<c>`) is `<id>`, so every copy follows its original into the same split
+(`corpusmill.shards.split`). Held-out documents go to their own shards, shuffled the same way, and the
+manifest marks each shard's split. Keys and splits depend only on the seed and the document ids, so the shard
+files are byte-identical whatever the engine, the number of workers, the way the input was split into parts,
+or the run budget. A document is never split across shards. Staged files are removed once the manifest is
+written. `write_shards_v2` is v3 without a held-out split; `write_shards_v1` keeps the earlier per-part layout
 (`<part>-<n>`, documents in input order) for recipes that pin it.
 """
 
@@ -25,33 +32,30 @@ import re
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
-from pydantic import Field
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
 
 from corpusmill.core import schema
-from corpusmill.core.atomic import atomic_path
 from corpusmill.core.hashing import hash64
 from corpusmill.core.stage import SinkContext, SinkStage, StageParams, register
 from corpusmill.shards.formats import DTYPE_OF, MANIFEST_FORMAT_OF, new_writer
-from corpusmill.shards.manifest import RecipeRef, ShardEntry, ShardManifest, ShuffleInfo
+from corpusmill.shards.manifest import HeldoutInfo, RecipeRef, ShardEntry, ShardManifest, ShuffleInfo
 from corpusmill.shards.megatron import MegatronWriter, ShardInfo
+from corpusmill.shards.split import HELDOUT, MIX_COPY, SPLITS, TRAIN, Split, heldout_mask, heldout_threshold
+from corpusmill.shards.staging import RUN_TOKENS, TOKEN_TYPE, RunStager, read_range
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 SHARD_DTYPE = np.int32
 FILL_FACTOR = 0.9  # hash ranges are sized to 90% of the limit, so random variation rarely forces a roll-over
-KEY_SPACE = 1 << 64
 _TOKENS = "tokens"
 _STAGING = "staging"
-_STAGING_ROW_GROUP = 1024
-STAGING_SCHEMA = pa.schema(
-    [pa.field("key", pa.uint64()), pa.field("id", pa.string()), pa.field(_TOKENS, pa.list_(pa.int32()))]
-)
+_SHARD_PREFIX: dict[Split, str] = {TRAIN: "shard", HELDOUT: "heldout"}
 
 
 class WriteShardsParams(StageParams):
@@ -69,87 +73,98 @@ class WriteShardsV1Params(WriteShardsParams):
     shuffle: bool = False
 
 
+class WriteShardsV3Params(WriteShardsParams):
+    """Version 3 adds a held-out split of whole documents (0: none)."""
+
+    heldout_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _heldout_needs_shuffle(self) -> Self:
+        if self.heldout_fraction > 0 and not self.shuffle:
+            raise ValueError(
+                f"heldout_fraction {self.heldout_fraction} needs shuffle: true (held-out shards are cut "
+                "from the global shuffle); remove heldout_fraction or set shuffle: true"
+            )
+        return self
+
+
 @register
 class WriteShardsStage(SinkStage):
-    """Writes kept documents' tokens as globally shuffled shards and the run's manifest."""
+    """Writes kept documents' tokens as globally shuffled train (and held-out) shards and the run's manifest."""
 
     name = "write_shards"
-    version = 2
-    Params = WriteShardsParams
+    version = 3
+    Params = WriteShardsV3Params
     requires = (_TOKENS,)
+    # The scatter phase's memory budget, in tokens per staged run; tests and benchmarks set it per instance.
+    run_tokens: int = RUN_TOKENS
 
     @property
     def _params(self) -> WriteShardsParams:
         return self.params  # type: ignore[return-value]
 
+    @property
+    def heldout_fraction(self) -> float:
+        """The fraction of documents held out (always 0 before version 3)."""
+        return float(getattr(self.params, "heldout_fraction", 0.0))
+
     def write_part(
         self, batches: Iterable[pa.RecordBatch], out_dir: Path, part_name: str, context: SinkContext
     ) -> dict[str, Any]:
-        """Stage the part sorted by shuffle key (or, unshuffled, write its shards directly)."""
+        """Stream the part into key-sorted staged runs (or, unshuffled, write its shards directly)."""
         if not self._params.shuffle:
             documents = (tokens for _, tokens in _documents(batches, part_name, self))
-            shards = self._write_shards(documents, Path(out_dir), part_name)
+            shards = self._write_shards(documents, Path(out_dir), part_name, TRAIN)
             return {"part": part_name, "shards": shards}
         seed = self._seed(context)
-        ids: list[str] = []
-        token_lists: list[np.ndarray] = []
-        for doc_id, tokens in _documents(batches, part_name, self):
-            ids.append(doc_id)
-            token_lists.append(tokens)
-        keys = [hash64(seed, doc_id) for doc_id in ids]
-        order = sorted(range(len(ids)), key=lambda i: (keys[i], ids[i]))
-        staged = Path(context.work_dir) / _STAGING / f"{part_name}.parquet"
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        lengths = np.asarray([len(token_lists[i]) for i in order], dtype=np.int64)
-        offsets = np.zeros(len(order) + 1, dtype=np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        values = (
-            np.concatenate([token_lists[i] for i in order]).astype(np.int32)
-            if order
-            else np.zeros(0, np.int32)
-        )
-        table = pa.table(
-            {
-                "key": pa.array([keys[i] for i in order], pa.uint64()),
-                "id": pa.array([ids[i] for i in order], pa.string()),
-                _TOKENS: pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)),
-            },
-            schema=STAGING_SCHEMA,
-        )
-        with atomic_path(staged) as tmp:
-            pq.write_table(table, tmp, row_group_size=_STAGING_ROW_GROUP)
-        num_tokens = int(lengths.sum())
-        self.stats.incr("staged_documents", len(ids))
-        return {"part": part_name, "staged": str(staged), "documents": len(ids), "tokens": num_tokens}
+        threshold = heldout_threshold(self.heldout_fraction)
+        stager = RunStager(Path(context.work_dir) / _STAGING / part_name, self.run_tokens)
+        for ids, copies, tokens in _kept_batches(batches, part_name, self):
+            keys = [hash64(seed, doc_id) for doc_id in ids]
+            stager.add(keys, ids, heldout_mask(seed, ids, copies, threshold), tokens)
+        runs = stager.finish()
+        documents = {split: sum(r["documents"] for r in runs if r["split"] == split) for split in SPLITS}
+        self.stats.incr("staged_documents", sum(documents.values()))
+        if documents[HELDOUT]:
+            self.stats.incr("heldout_documents", documents[HELDOUT])
+        return {
+            "part": part_name,
+            "runs": runs,
+            "documents": sum(documents.values()),
+            "tokens": sum(int(r["tokens"]) for r in runs),
+        }
 
     def plan_gather(self, parts: list[dict[str, Any]], context: SinkContext) -> list[dict[str, Any]]:
-        """One task per hash range, sized from the parts' token counts."""
+        """One task per hash range of each split, the ranges sized from that split's token count."""
         if not self._params.shuffle:
             return []
-        total = sum(int(part["tokens"]) for part in parts)
-        staged = sorted(part["staged"] for part in parts if part["documents"])
-        if not staged:
-            return []
-        ranges = max(1, math.ceil(total / (FILL_FACTOR * self._params.max_tokens_per_shard)))
-        return [
-            {"name": f"shard-{index:05d}", "range": index, "ranges": ranges, "staged": staged}
-            for index in range(ranges)
-        ]
+        runs = [run for part in parts for run in _staged_runs(part)]
+        tasks: list[dict[str, Any]] = []
+        for split in SPLITS:
+            mine = [run for run in runs if run["split"] == split]
+            if not mine:
+                continue
+            total = sum(int(run["tokens"]) for run in mine)
+            ranges = max(1, math.ceil(total / (FILL_FACTOR * self._params.max_tokens_per_shard)))
+            staged = sorted(run["path"] for run in mine)
+            tasks.extend(
+                {
+                    "name": f"{_SHARD_PREFIX[split]}-{index:05d}",
+                    "split": split,
+                    "range": index,
+                    "ranges": ranges,
+                    "staged": staged,
+                }
+                for index in range(ranges)
+            )
+        return tasks
 
     def gather(self, task: dict[str, Any], out_dir: Path, context: SinkContext) -> dict[str, Any]:
-        """Write one hash range's documents, from every staged part, in key order."""
-        import pyarrow.dataset as ds  # imports pandas (0.2 s): only in the gather phase that needs it
-
-        low = task["range"] * KEY_SPACE // task["ranges"]
-        high = (task["range"] + 1) * KEY_SPACE // task["ranges"]
-        key = ds.field("key")
-        condition = key >= pa.scalar(low, pa.uint64())
-        if high < KEY_SPACE:
-            condition = condition & (key < pa.scalar(high, pa.uint64()))
-        table = ds.dataset(task["staged"], format="parquet", schema=STAGING_SCHEMA).to_table(filter=condition)
-        table = table.sort_by([("key", "ascending"), ("id", "ascending")])
-        shards = self._write_shards(_TokenViews(table.column(_TOKENS)), Path(out_dir), task["name"])
-        return {"name": task["name"], "shards": shards}
+        """Write one hash range of one split, from every staged run of that split, in key order."""
+        table = read_range(task["staged"], task["range"], task["ranges"])
+        views = _TokenViews(table.column(_TOKENS))
+        shards = self._write_shards(views, Path(out_dir), task["name"], task["split"])
+        return {"name": task["name"], "split": task["split"], "shards": shards}
 
     def finalize(
         self,
@@ -161,18 +176,7 @@ class WriteShardsStage(SinkStage):
         """Write `out_dir/manifest.json` listing every shard, then drop the staged files; returns the manifest."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        params = self._params
-        written = gathered if params.shuffle else parts
-        entries = [ShardEntry.model_validate(shard) for item in written for shard in item.get("shards", [])]
-        manifest = ShardManifest.from_shards(
-            entries,
-            dtype=DTYPE_OF[params.format],
-            format=MANIFEST_FORMAT_OF[params.format],
-            recipe=RecipeRef(name=context.recipe_name, fingerprint=context.recipe_fingerprint),
-            shuffle=ShuffleInfo(method="hash-range", seed=self._seed(context))
-            if params.shuffle
-            else ShuffleInfo(method="per-part"),
-        )
+        manifest = self._manifest(gathered if self._params.shuffle else parts, context)
         problems = manifest.verify(out_dir, check_hashes=False)
         if problems:
             raise FileNotFoundError(
@@ -181,20 +185,40 @@ class WriteShardsStage(SinkStage):
             )
         manifest.write(out_dir / MANIFEST_NAME)
         shutil.rmtree(Path(context.work_dir) / _STAGING, ignore_errors=True)
-        logger.info(
-            "wrote %s: %d shards, %d documents, %d tokens",
-            out_dir / MANIFEST_NAME,
-            len(manifest.shards),
-            manifest.total_documents,
-            manifest.total_tokens,
-        )
+        for split, totals in manifest.splits.items():
+            logger.info(
+                "%s: %s split: %d shards, %d documents, %d tokens",
+                out_dir / MANIFEST_NAME,
+                split,
+                totals.shards,
+                totals.documents,
+                totals.tokens,
+            )
         return manifest.model_dump(mode="json")
+
+    def _manifest(self, written: list[dict[str, Any]], context: SinkContext) -> ShardManifest:
+        """The manifest of every shard the tasks reported, with how documents were ordered and split."""
+        params = self._params
+        entries = [ShardEntry.model_validate(shard) for item in written for shard in item.get("shards", [])]
+        heldout = None
+        if self.heldout_fraction > 0:
+            heldout = HeldoutInfo(fraction=self.heldout_fraction, seed=self._seed(context))
+        return ShardManifest.from_shards(
+            entries,
+            dtype=DTYPE_OF[params.format],
+            format=MANIFEST_FORMAT_OF[params.format],
+            recipe=RecipeRef(name=context.recipe_name, fingerprint=context.recipe_fingerprint),
+            shuffle=ShuffleInfo(method="hash-range", seed=self._seed(context))
+            if params.shuffle
+            else ShuffleInfo(method="per-part"),
+            heldout=heldout,
+        )
 
     def _seed(self, context: SinkContext) -> int:
         return context.seed if self._params.seed is None else self._params.seed
 
     def _write_shards(
-        self, documents: Iterable[np.ndarray], out_dir: Path, name: str
+        self, documents: Iterable[np.ndarray], out_dir: Path, name: str, split: Split
     ) -> list[dict[str, Any]]:
         """Write documents as `<name>-NNNNN` shards, rolling over before one would pass the token limit."""
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -220,7 +244,15 @@ class WriteShardsStage(SinkStage):
             self.stats.incr("shards")
             self.stats.incr("shard_tokens", info.num_tokens)
             self.stats.observe("tokens_per_shard", info.num_tokens)
-        return [ShardEntry.from_info(info, out_dir).model_dump(mode="json") for info in shards]
+        return [ShardEntry.from_info(info, out_dir, split).model_dump(mode="json") for info in shards]
+
+
+@register
+class WriteShardsV2Stage(WriteShardsStage):
+    """The second version: the global shuffle, every document in training shards."""
+
+    version = 2
+    Params = WriteShardsParams
 
 
 @register
@@ -236,37 +268,78 @@ def shard_name(info: ShardInfo) -> str:
     return info.bin_path.name.split(".", 1)[0]
 
 
+def _staged_runs(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """A part's staged runs. A part staged before runs existed (a run resumed across an upgrade) names one
+    file of training documents, with int32 offsets that the gather reads as 64-bit ones."""
+    if "runs" in part:
+        return list(part["runs"])
+    if not part.get("documents"):
+        return []
+    return [
+        {"split": TRAIN, "path": part["staged"], "documents": part["documents"], "tokens": part["tokens"]}
+    ]
+
+
+def _kept_rows(
+    batch: pa.RecordBatch, part_name: str, stage: WriteShardsStage
+) -> tuple[np.ndarray, list[str] | None]:
+    """The rows of a batch to write (not marked dropped) and the batch's ids; checks every kept row has tokens."""
+    if _TOKENS not in batch.schema.names:
+        raise KeyError(
+            f"part {part_name}: write_shards needs a `{_TOKENS}` column (run `tokenize` first); "
+            f"the batch has {batch.schema.names}"
+        )
+    column = batch.column(_TOKENS)
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        raise TypeError(f"part {part_name}: `{_TOKENS}` must be a list of integers, got {column.type}")
+    has_tokens = column.is_valid().to_numpy(zero_copy_only=False)
+    keep = np.ones(batch.num_rows, dtype=bool)
+    if schema.DROP_REASON in batch.schema.names:
+        keep = ~batch.column(schema.DROP_REASON).is_valid().to_numpy(zero_copy_only=False)
+        stage.stats.incr("skipped_dropped", int((~keep).sum()))
+    ids = batch.column(schema.ID).to_pylist() if schema.ID in batch.schema.names else None
+    missing = np.flatnonzero(keep & ~has_tokens)
+    if missing.size:
+        example = ids[missing[0]] if ids else f"row {missing[0]}"
+        raise ValueError(
+            f"part {part_name}: {missing.size} kept documents have no tokens (e.g. {example}); "
+            "every kept document must pass through `tokenize` before `write_shards`"
+        )
+    if ids is None and stage._params.shuffle:
+        raise KeyError(f"part {part_name}: shuffling needs the `{schema.ID}` column to key documents")
+    return np.flatnonzero(keep), ids
+
+
 def _documents(
     batches: Iterable[pa.RecordBatch], part_name: str, stage: WriteShardsStage
 ) -> Iterator[tuple[str, np.ndarray]]:
-    """Each kept document's id and tokens (a numpy view); rows marked dropped are skipped."""
+    """Each kept document's id and tokens (a numpy view), one at a time, for the unshuffled layout."""
     for batch in batches:
-        if _TOKENS not in batch.schema.names:
-            raise KeyError(
-                f"part {part_name}: write_shards needs a `{_TOKENS}` column (run `tokenize` first); "
-                f"the batch has {batch.schema.names}"
-            )
-        column = batch.column(_TOKENS)
-        if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
-            raise TypeError(f"part {part_name}: `{_TOKENS}` must be a list of integers, got {column.type}")
-        has_tokens = column.is_valid().to_numpy(zero_copy_only=False)
-        keep = np.ones(batch.num_rows, dtype=bool)
-        if schema.DROP_REASON in batch.schema.names:
-            keep = ~batch.column(schema.DROP_REASON).is_valid().to_numpy(zero_copy_only=False)
-            stage.stats.incr("skipped_dropped", int((~keep).sum()))
-        ids = batch.column(schema.ID).to_pylist() if schema.ID in batch.schema.names else None
-        missing = np.flatnonzero(keep & ~has_tokens)
-        if missing.size:
-            example = ids[missing[0]] if ids else f"row {missing[0]}"
-            raise ValueError(
-                f"part {part_name}: {missing.size} kept documents have no tokens (e.g. {example}); "
-                "every kept document must pass through `tokenize` before `write_shards`"
-            )
-        if ids is None and stage._params.shuffle:
-            raise KeyError(f"part {part_name}: shuffling needs the `{schema.ID}` column to key documents")
-        views = _TokenViews(column)
-        for row in np.flatnonzero(keep):
+        rows, ids = _kept_rows(batch, part_name, stage)
+        views = _TokenViews(batch.column(_TOKENS))
+        for row in rows:
             yield (ids[row] if ids else ""), views[row]
+
+
+def _kept_batches(
+    batches: Iterable[pa.RecordBatch], part_name: str, stage: WriteShardsStage
+) -> Iterator[tuple[list[str], list[int] | None, pa.LargeListArray]]:
+    """Per batch, the kept documents' ids, `mix_copy` numbers (None without a mix) and tokens (a copy).
+
+    The tokens are taken out of the batch as `large_list<int32>`, so the batch (text and all) is freed as soon
+    as the next one is read, and offsets cannot wrap however many tokens a run collects.
+    """
+    for batch in batches:
+        rows, ids = _kept_rows(batch, part_name, stage)
+        if not rows.size:
+            continue
+        assert ids is not None  # _kept_rows insists on ids when shuffling
+        take = pa.array(rows, pa.int64())
+        tokens = pc.cast(batch.column(_TOKENS).take(take), TOKEN_TYPE)
+        copies = None
+        if MIX_COPY in batch.schema.names:
+            copies = batch.column(MIX_COPY).take(take).to_pylist()
+        yield [ids[row] for row in rows], copies, tokens
 
 
 class _TokenViews:

@@ -4,7 +4,8 @@ A config is a preset plus overrides, so a YAML file only names what differs from
 point (`preset: tiny` then `max_steps: 50`). Unknown keys are errors rather than silently ignored, because
 a misspelt `learnig_rate` that trains with the default is worse than a failed start. The learning-rate
 schedule is always computed from `max_steps` here; stopping a run earlier does not change it, which is
-what makes an interrupted run resume onto the same curve.
+what makes an interrupted run resume onto the same curve. `heldout_windows` sizes evaluation: that many
+windows of the shards' held-out split are scored at every evaluation.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class TrainConfig(BaseModel):
     seq_len: int = Field(default=128, ge=1)
     micro_batch_size: int = Field(default=4, ge=1)
     grad_accum_steps: int = Field(default=1, ge=1)
-    heldout_windows: int = Field(default=16, ge=1)
+    heldout_windows: int = Field(default=16, ge=1)  # held-out windows scored per evaluation
     # Optimisation.
     lr: float = Field(default=3e-3, gt=0)
     min_lr: float = Field(default=3e-4, ge=0)
@@ -50,11 +51,21 @@ class TrainConfig(BaseModel):
     grad_clip: float = Field(default=1.0, ge=0)
     # Bookkeeping.
     eval_every: int = Field(default=50, ge=0)
-    eval_batches: int = Field(default=4, ge=1)
     checkpoint_every: int = Field(default=100, ge=0)
     log_every: int = Field(default=10, ge=1)
     seed: int = Field(default=1234, ge=0)
     dtype: Literal["float32", "bfloat16"] = "float32"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_fields(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "eval_batches" in values:
+            raise ValueError(
+                "eval_batches is replaced by heldout_windows: each evaluation scores heldout_windows windows "
+                "of the shards' held-out split; set heldout_windows instead (e.g. eval_batches * "
+                "micro_batch_size)"
+            )
+        return values
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -122,7 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warmup_steps": 500,
         "max_steps": 20_000,
         "eval_every": 500,
-        "eval_batches": 20,
+        "heldout_windows": 160,
         "checkpoint_every": 1000,
         "log_every": 10,
         "dtype": "bfloat16",

@@ -6,6 +6,10 @@ So `train()` called again on the same output directory continues exactly where t
 and the losses match an uninterrupted run step for step. `max_steps` only stops a call early; the schedule
 always follows `config.max_steps`.
 
+Evaluation scores the same `heldout_windows` windows of the manifest's held-out shards every time; how much
+was held out (documents, tokens, windows used) is logged, written to `data.json` beside the metrics and
+returned, so a reported held-out loss always says what it was measured on.
+
 Under `torchrun` with WORLD_SIZE > 1 the model is wrapped in DistributedDataParallel; each global batch
 is split by rank, gradients sync on the last micro-batch only, and rank 0 alone writes files.
 """
@@ -25,6 +29,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from corpusmill.core.atomic import write_json
 from corpusmill.training.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,
@@ -33,7 +38,7 @@ from corpusmill.training.checkpoint import (
     save_checkpoint,
 )
 from corpusmill.training.config import TrainConfig
-from corpusmill.training.data import ShardData, open_shards
+from corpusmill.training.data import ShardData, SplitSize, open_shards
 from corpusmill.training.distributed import DistInfo, all_mean, barrier, setup_distributed
 from corpusmill.training.metrics import (
     METRICS_NAME,
@@ -45,6 +50,9 @@ from corpusmill.training.metrics import (
 from corpusmill.training.model import build_model, build_optimizer, build_scheduler
 
 logger = logging.getLogger(__name__)
+
+# What the run trained and evaluated on: each split's shards, documents, tokens and windows.
+DATA_NAME = "data.json"
 
 # Settings that change what a checkpoint's tensors mean or which batch a step sees; resuming with different
 # values would silently train a different run.
@@ -73,6 +81,8 @@ class TrainResult:
     start_step: int
     samples_seen: int
     tokens_seen: int
+    train_data: SplitSize
+    heldout: SplitSize
     losses: dict[int, float] = field(default_factory=dict)
     eval_losses: dict[int, float] = field(default_factory=dict)
 
@@ -85,6 +95,11 @@ class TrainResult:
     def metrics_path(self) -> Path:
         """One JSON line per logged step."""
         return self.out_dir / METRICS_NAME
+
+    @property
+    def data_path(self) -> Path:
+        """The train and held-out sizes this run used."""
+        return self.out_dir / DATA_NAME
 
     @property
     def plot_path(self) -> Path:
@@ -122,8 +137,8 @@ def _lm_loss(
 
 
 def evaluate(model: torch.nn.Module, data: ShardData, config: TrainConfig, info: DistInfo) -> float:
-    """Mean loss over the same first held-out windows every time, split across ranks."""
-    indices = data.heldout_indices(config.eval_batches * config.micro_batch_size)
+    """Mean loss over the same `heldout_windows` held-out windows every time, split across ranks."""
+    indices = data.heldout_indices()
     batches = [
         indices[i : i + config.micro_batch_size] for i in range(0, len(indices), config.micro_batch_size)
     ]
@@ -163,6 +178,32 @@ def _check_resumable(state: dict[str, Any], config: TrainConfig, path: Path, inf
             path,
             state.get("world_size"),
             info.world_size,
+        )
+
+
+def _report_data(
+    shards_dir: Path, data: ShardData, config: TrainConfig, out_dir: Path, info: DistInfo
+) -> None:
+    """Log the held-out size and write both splits' sizes to `data.json` (rank 0)."""
+    held = data.heldout_size
+    if info.is_main:
+        logger.info(
+            "held out: %d documents, %d tokens in %d shards; evaluating on %d of its %d windows of %d tokens",
+            held.documents,
+            held.tokens,
+            held.shards,
+            held.windows_used,
+            held.windows,
+            config.seq_len,
+        )
+        write_json(
+            out_dir / DATA_NAME,
+            {
+                "shards_dir": str(shards_dir),
+                "seq_len": config.seq_len,
+                "train": data.train_size.to_dict(),
+                "heldout": held.to_dict(),
+            },
         )
 
 
@@ -223,7 +264,10 @@ def train(
         start_step=step,
         samples_seen=samples,
         tokens_seen=samples * config.seq_len,
+        train_data=data.train_size,
+        heldout=data.heldout_size,
     )
+    _report_data(shards_dir, data, config, out_dir, info)
     log(
         "training %s params on %d train / %d held-out windows of %d tokens; steps %d -> %d",
         f"{sum(p.numel() for p in params):,}",
@@ -301,7 +345,7 @@ def train(
         if (config.eval_every and step % config.eval_every == 0) or step == stop:
             eval_loss = evaluate(model, data, config, info)
             result.eval_losses[step] = eval_loss
-            record.update(step=step, eval_loss=eval_loss)
+            record.update(step=step, eval_loss=eval_loss, eval_windows=data.heldout_size.windows_used)
             log("step %d held-out loss %.4f", step, eval_loss)
         if record and info.is_main:
             append_metrics(metrics_path, record)
