@@ -213,3 +213,35 @@ def test_composite_hash_keys_are_unambiguous() -> None:
     assert hash64(0, "a", "bc") != hash64(0, "ab", "c")
     assert hash64(1, "x") != hash64(0, "1:x")
     assert hash64(0, "doc", 1) == hash64(0, "doc", 1)
+
+
+# --- held-out data ----------------------------------------------------------------------------------------
+
+
+def test_a_mixed_run_with_repeats_holds_out_whole_documents_with_all_their_copies(tmp_path: Path) -> None:
+    from corpusmill.shards.formats import open_shard
+    from corpusmill.shards.manifest import ShardManifest
+
+    rows = [{"text": _text(n), "lang": "en" if n % 3 else "de"} for n in range(90)]
+    _write_jsonl(tmp_path / "in" / "docs.jsonl", rows)
+    stages = [
+        {"stage": "tokenize"},
+        {"stage": "mix", "domain_column": "lang", "multipliers": {"en": 1.0, "de": 2.6}},
+        {"stage": "write_shards", "heldout_fraction": 0.25, "max_tokens_per_shard": 1500},
+    ]
+    recipe = _recipe([str(tmp_path / "in" / "docs.jsonl")], stages, lang_field="lang")
+    run_dir = tmp_path / "run"
+    run_recipe(recipe, engine="local", output=run_dir)
+    documents = pq.read_table(run_dir / "documents", columns=["id", "mix_copy", "tokens"]).to_pylist()
+    assert any(row["mix_copy"] >= 2 for row in documents)  # documents repeated three times
+    original_of = {tuple(row["tokens"]): row["id"].split("#")[0] for row in documents}
+    manifest = ShardManifest.read(run_dir / "shards" / "manifest.json")
+    seen: dict[str, list[str]] = {"train": [], "heldout": []}
+    for entry in manifest.shards:
+        reader = open_shard(manifest.format, run_dir / "shards", entry.bin_file)
+        seen[entry.split] += [original_of[tuple(int(t) for t in reader[i])] for i in range(len(reader))]
+    assert len(seen["train"]) + len(seen["heldout"]) == len(documents)  # every copy is in one shard
+    assert seen["heldout"] and seen["train"]
+    assert not set(seen["heldout"]) & set(seen["train"])  # no document, nor a copy of one, on both sides
+    assert len(seen["heldout"]) > len(set(seen["heldout"]))  # held-out documents brought their copies along
+    assert manifest.splits["heldout"].documents == len(seen["heldout"])
