@@ -244,6 +244,11 @@ def train(
             f"trained steps {result.start_step + 1}-{result.final_step}: loss {sum(head) / len(head):.3f} -> "
             f"{sum(tail) / len(tail):.3f} ({result.tokens_seen:,} tokens)"
         )
+    held = result.heldout
+    console.print(
+        f"held out (never trained on): {held.documents:,} documents, {held.tokens:,} tokens in {held.shards} "
+        f"shard(s); evaluated on {held.windows_used} of its {held.windows} windows"
+    )
     console.print(
         f"metrics: {result.metrics_path}   plot: {result.plot_path}   checkpoint: {result.checkpoint_path}"
     )
