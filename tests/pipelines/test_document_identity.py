@@ -124,6 +124,17 @@ def _resumable_corpus(directory: Path) -> None:
         _write_jsonl(directory / f"f{index}.jsonl", [{"text": _text(10 * index + n)} for n in range(8)])
 
 
+def _finished_run(tmp_path: Path) -> tuple[Path, object, Path]:
+    """A corpus of three files, a recipe over it, and the run directory of its finished run."""
+    corpus = tmp_path / "in"
+    _resumable_corpus(corpus)
+    stages = [{"stage": "dedup_exact"}, {"stage": "tokenize"}, {"stage": "write_shards"}]
+    recipe = _recipe([str(corpus / "*.jsonl")], stages)
+    run_dir = tmp_path / "run"
+    run_recipe(recipe, engine="local", output=run_dir)
+    return corpus, recipe, run_dir
+
+
 def _interrupt(run_dir: Path) -> None:
     """Leave the run as a crash in its last step would: no manifest, the shard step's markers gone."""
     (run_dir / "manifest.json").unlink()
@@ -164,12 +175,7 @@ def _replace_same_size(directory: Path) -> str:
 @pytest.mark.parametrize("change", [_grow, _shrink, _add, _remove, _replace_same_size])
 @pytest.mark.parametrize("finished", [True, False])
 def test_changed_inputs_are_refused_and_restart_equals_a_fresh_run(tmp_path: Path, change, finished) -> None:
-    corpus = tmp_path / "in"
-    _resumable_corpus(corpus)
-    stages = [{"stage": "dedup_exact"}, {"stage": "tokenize"}, {"stage": "write_shards"}]
-    recipe = _recipe([str(corpus / "*.jsonl")], stages)
-    run_dir = tmp_path / "run"
-    run_recipe(recipe, engine="local", output=run_dir)
+    corpus, recipe, run_dir = _finished_run(tmp_path)
     if not finished:
         _interrupt(run_dir)
     expected = change(corpus)
@@ -190,12 +196,7 @@ def test_changed_inputs_are_refused_and_restart_equals_a_fresh_run(tmp_path: Pat
 
 
 def test_a_marker_is_never_reused_for_other_files(tmp_path: Path) -> None:
-    corpus = tmp_path / "in"
-    _resumable_corpus(corpus)
-    stages = [{"stage": "dedup_exact"}, {"stage": "tokenize"}, {"stage": "write_shards"}]
-    recipe = _recipe([str(corpus / "*.jsonl")], stages)
-    run_dir = tmp_path / "run"
-    run_recipe(recipe, engine="local", output=run_dir)
+    _, recipe, run_dir = _finished_run(tmp_path)
     # Pretend part-00000's marker of the tokenize step was written for other files.
     marker = next((run_dir / "stages").glob("02-*/part-00000.done.json"))
     data = json.loads(marker.read_text())
