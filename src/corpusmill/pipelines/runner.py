@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -275,11 +275,19 @@ def _source(state: _RunState, first: bool) -> PartSource:
 
 
 def _map(
-    state: _RunState, description: str, task: Any, parts: list[PartSpec], num_cpus: float
+    state: _RunState,
+    description: str,
+    task: Any,
+    parts: list[PartSpec],
+    num_cpus: float,
+    fold: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
+    """Run a phase; `fold` sees each result as it arrives (and may take its bulky fields out of it)."""
     state.progress.phase(description, len(parts))
     results = []
     for result in state.engine.map_parts(task, parts, num_cpus=num_cpus):
+        if fold is not None:
+            fold(result)
         results.append(result)
         state.progress.advance()
     results.sort(key=lambda r: r["part"])
@@ -364,12 +372,17 @@ def _run_plan_step(
     plan: dict[str, Any] | None = None
     for round_number in range(1, 100):
         task = AccountTask(planned, _source(state, first), step_dir / f"account-{round_number}", plan)
-        results = _map(state, f"{step.dirname} account {round_number}", task, parts, cpus)
         merged: dict[str, Any] | None = None
-        for result in results:
-            if result.get("account") is not None:
-                merged = result["account"] if merged is None else stage.merge(merged, result["account"])
-        plan, final = stage.plan(merged or {}, plan)
+
+        def fold(result: dict[str, Any]) -> None:
+            # Summaries are merged as they arrive, so the driver holds one, not one per part.
+            nonlocal merged
+            account = result.pop("account", None)
+            if account is not None:
+                merged = account if merged is None else stage.merge(merged, account)
+
+        _map(state, f"{step.dirname} account {round_number}", task, parts, cpus, fold)
+        plan, final = stage.plan(_canonical(merged or {}), plan)
         if final:
             break
     else:  # pragma: no cover - a stage that never settles is a bug in the stage
@@ -385,6 +398,12 @@ def _run_plan_step(
         state.recipe.output.keep_rejected,
     )
     return _outputs(_map(state, f"{step.dirname} apply", task, parts, cpus))
+
+
+def _canonical(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with every mapping in key order: merging adds integers, so only key order can differ
+    between arrival orders, and the plan must not depend on it."""
+    return json.loads(json.dumps(summary, sort_keys=True))
 
 
 def _link_documents(run_dir: Path, parts: list[PartSpec]) -> None:
