@@ -4,24 +4,62 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
+from corpusmill.core.faults import describe, find_os_error
 from corpusmill.core.recipe import RecipeError, load_recipe
 from corpusmill.pipelines.summary import RunSummary
 
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class _Options:
+    """The app's global options, set by its callback before any command runs."""
+
+    debug = False
+
+
+def _fail(exc: BaseException, code: int = 1) -> NoReturn:
+    """End a command on an expected error: one line on stderr (an OSError with its file and errno), or,
+    under --debug, the exception itself with its traceback."""
+    if _Options.debug:
+        raise exc
+    os_error = find_os_error(exc)
+    message = describe(os_error) if os_error is not None else str(exc)
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code) from None
+
+
+class _Commands(TyperGroup):
+    """The command group: an OSError from any command (a full disk, a read-only file system, a permission, even
+    from a Ray or Beam worker) ends it with one line rather than a traceback; other exceptions are bugs and keep
+    theirs."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if find_os_error(exc) is None:
+                raise
+            _fail(exc)
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Turn raw web crawls into a curated, deduplicated mixture and training-ready token shards.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 
 class _BarProgress:
@@ -47,8 +85,7 @@ def _load_or_exit(recipe: Path):
     try:
         return load_recipe(recipe)
     except RecipeError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -57,11 +94,15 @@ def _print_summary(summary: RunSummary) -> None:
     table.add_column("in", justify="right")
     table.add_column("out", justify="right")
     table.add_column("dropped / skipped (reason: count)")
-    for row in summary.stages:
-        reasons = ", ".join(
-            f"{reason}: {n}" for reason, n in sorted(row.dropped.items(), key=lambda kv: -kv[1])
+    lines = summary.lines()
+    for line, following in zip(lines, [*lines[1:], None], strict=True):
+        table.add_row(
+            line.label,
+            "" if line.docs_in is None else f"{line.docs_in:,}",
+            "" if line.docs_out is None else f"{line.docs_out:,}",
+            line.reasons,
+            end_section=following is not None and following.group != line.group,
         )
-        table.add_row(row.label, f"{row.docs_in:,}", f"{row.docs_out:,}", reasons)
     console.print(table)
     console.print(f"documents kept: {summary.documents_out:,}   tokens written: {summary.tokens_written:,}")
 
@@ -69,7 +110,11 @@ def _print_summary(summary: RunSummary) -> None:
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, show the full traceback instead of one line.")
+    ] = False,
 ) -> None:
+    _Options.debug = debug
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -97,6 +142,12 @@ def run(
             "--restart", help="Discard what an earlier run left in the run directory and start from scratch."
         ),
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Stop at the first input file that cannot be read, instead of skipping it."
+        ),
+    ] = False,
 ) -> None:
     """Run a recipe; a finished run is not redone, an interrupted one resumes.
 
@@ -105,6 +156,7 @@ def run(
     With --engine beam, arguments after `--` go to Beam as pipeline options, e.g.
     `-- --runner=FlinkRunner --flink_master=host:8081`.
     """
+    from corpusmill.pipelines.part_source import InputFileError
     from corpusmill.pipelines.runner import RunDirError, run_recipe
 
     parsed = _load_or_exit(recipe)
@@ -120,10 +172,10 @@ def run(
                 engine_args=list(ctx.args),
                 progress=_BarProgress(bars),
                 restart=restart,
+                strict=strict,
             )
-    except (RunDirError, FileNotFoundError, ValueError, ConnectionError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    except (RunDirError, InputFileError, OSError, ValueError) as exc:
+        _fail(exc)
     if result.already_complete:
         console.print("This run is already complete; nothing to do.")
     _print_summary(result.summary)
@@ -174,8 +226,7 @@ def shards_inspect(
     try:
         report = inspect_shards(shards_dir, sample=sample, verify=verify)
     except (FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
     table = Table(title=f"{report.num_shards} shards in {shards_dir}")
     for column in ("shard", "documents", "tokens", "dtype", "bytes", "min doc", "max doc"):
         table.add_column(column, justify="left" if column in ("shard", "dtype") else "right")
@@ -229,13 +280,11 @@ def train(
     try:
         parsed = load_config(config)
     except (FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
     try:
         result = run_training(shards_dir, parsed, output, max_steps=max_steps)
     except (FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
     steps = sorted(result.losses)
     if steps:
         head = [result.losses[s] for s in steps[: max(1, len(steps) // 10)]]
@@ -314,8 +363,7 @@ def annotate(
                 progress=progress,
             )
     except (FileNotFoundError, ValueError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
     console.print(
         f"annotated {result.sampled} sampled documents with {result.model} ({result.prompt_version}): "
         f"{result.cached} cached, {result.asked} asked -> {result.ok} ok, {result.unparseable} unparseable, "
@@ -360,8 +408,7 @@ def distill(
             model=model,
         )
     except (FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
     table = Table(title=f"distilled models in {result.out_dir} (held-out agreement with the annotator)")
     for column in ("model", "train", "held out", "accuracy", "macro F1", "MAE", "Spearman"):
         table.add_column(column, justify="left" if column == "model" else "right")
@@ -426,8 +473,7 @@ def plan(
     try:
         mixture = replan(run_dir, params)
     except FileNotFoundError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
     total = mixture.expected_tokens or 1.0
     budget = f"budget {mixture.budget:,} tokens" if mixture.budget else "no budget"
     table = Table(title=f"mixture plan ({mixture.mode}, {budget}, at most {mixture.max_epochs:g} epochs)")
@@ -457,8 +503,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A finished run director
     try:
         out = build_report(run_dir)
     except (FileNotFoundError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
     console.print(f"report: {out / 'index.html'}   data: {out / 'mixture.json'}")
 
 
@@ -513,8 +558,7 @@ def serve(
             job_python=job_python,
         )
     except SettingsError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
 
 
 @app.command("demo-corpus")

@@ -25,9 +25,11 @@ import trafilatura
 from corpusmill.core import schema
 from corpusmill.core.stage import resolve_stage
 from corpusmill.filters.extract import ExtractParams, ExtractStage
-from corpusmill.filters.sandbox import Sandbox
+from corpusmill.filters.sandbox import Sandbox, Truncated
 
 # ---- module-level extraction functions: the child process imports this module to find them ----
+
+CUT_DETAIL = "elements nest 9000 deep; the HTML parser stops at depth 2048"
 
 
 def scripted(payload: str, options: Mapping[str, Any]) -> str | None:
@@ -42,6 +44,8 @@ def scripted(payload: str, options: Mapping[str, Any]) -> str | None:
         raise MemoryError("simulated")
     if "RAISE" in payload:
         raise ValueError("bad markup")
+    if "TRUNCATE" in payload:
+        raise Truncated(CUT_DETAIL)
     if "NONE" in payload:
         return None
     if "BLANK" in payload:
@@ -128,6 +132,11 @@ def test_sandbox_recovers_from_timeout_crash_and_errors() -> None:
         assert box.run("still serving").status == "ok"
         assert box.pid == pid_before  # an exception does not cost a restart
 
+        cut = box.run("TRUNCATE")  # the input's fault, not the function's: an outcome of its own
+        assert (cut.status, cut.detail) == ("truncated", CUT_DETAIL)
+        assert box.run("still serving").status == "ok"
+        assert box.pid == pid_before
+
         # initial start + one restart after each of: timeout, exit, SIGKILL, MemoryError
         assert box.starts == 5
     assert not box.alive
@@ -184,6 +193,7 @@ def test_stage_marks_every_failure_and_keeps_row_order() -> None:
         slow="SLEEP",
         crash="EXIT",
         bad="RAISE",
+        cut="TRUNCATE",
         none="NONE",
         blank="BLANK",
         nfc="DECOMPOSED",
@@ -212,6 +222,7 @@ def test_stage_marks_every_failure_and_keeps_row_order() -> None:
         "slow": "extract_timeout",
         "crash": "extract_crash",
         "bad": "extract_error",
+        "cut": "extract_truncated",
         "none": "extract_empty",
         "blank": "extract_empty",
         "nfc": None,
@@ -223,10 +234,12 @@ def test_stage_marks_every_failure_and_keeps_row_order() -> None:
         zip(out.column(schema.ID).to_pylist(), out.column(schema.DROP_DETAIL).to_pylist(), strict=True)
     )
     assert details["bad"] == "ValueError: bad markup"
+    assert details["cut"] == CUT_DETAIL
     assert details["big"].startswith("2000 bytes")
     counters = stage.stats.counters
     assert counters["extract.ok"] == 2 and counters["extract.timeout"] == 1 and counters["extract.crash"] == 1
     assert counters["extract.error"] == 1 and counters["extract.empty"] == 3
+    assert counters["extract.truncated"] == 1
     assert counters["extract.html_too_large"] == 1 and counters["extract.passthrough"] == 1
     assert stage.stats.moments["extract.chars"].count == 2
 
@@ -406,7 +419,6 @@ def lookups() -> Any:
         else:
             for parser in parsers:
                 parser.set_element_class_lookup(lxml.html.HtmlElementClassLookup())
-            sandbox._lookup_installed = False
 
     yield parsers, use
     use("lxml")

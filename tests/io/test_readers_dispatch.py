@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import inspect
 import json
 import shutil
 from pathlib import Path
@@ -11,8 +12,9 @@ import fsspec
 import pytest
 
 from corpusmill.core import schema
+from corpusmill.core.skips import SkipLog
 from corpusmill.core.stats import Stats
-from corpusmill.io import detect_format, expand_inputs, read_batches
+from corpusmill.io import FORMATS, detect_format, expand_inputs, read_batches
 from corpusmill.io.inputs import list_inputs
 
 
@@ -102,6 +104,28 @@ def test_explicit_format_and_options_are_checked(tmp_path: Path) -> None:
         read_batches(str(path), "warc", batch_size=10, stats=Stats(), text_field="body")
     with pytest.raises(ValueError, match="unknown input format 'csv'"):
         read_batches(str(path), "csv", batch_size=10, stats=Stats())
+
+
+def test_read_batches_hands_the_skip_log_to_the_reader(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": "kept"}\nnot json\n{"text": 1}\n')
+    stats = Stats()
+    skips = SkipLog("docs.jsonl", stats)
+    batches = list(read_batches(str(path), None, batch_size=10, stats=stats, skips=skips, name="docs.jsonl"))
+    assert sum(b.num_rows for b in batches) == 1
+    assert [(s.file, s.position, s.reason) for s in skips.records] == [
+        ("docs.jsonl", 2, "bad_json"),
+        ("docs.jsonl", 3, "missing_text"),
+    ]
+    assert stats.counters["reader.bad_json"] == 1
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_every_reader_takes_a_skip_log_and_the_replacement_limit(fmt: str) -> None:
+    params = inspect.signature(FORMATS[fmt]).parameters
+    for option in ("skips", "max_replacement_share", "name"):
+        assert params[option].kind is inspect.Parameter.KEYWORD_ONLY, option
+    assert params["max_replacement_share"].default == 0.0
 
 
 def test_any_fsspec_filesystem_works_end_to_end(shared_data: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from corpusmill.core import schema
+from corpusmill.core.skips import SkipLog
 from corpusmill.core.stats import Stats
 from corpusmill.io.decoding import decode_html, is_utf8, normalize_charset, sniff_meta_charset
 from corpusmill.io.html_files import page_url, read_html
@@ -138,14 +139,36 @@ def test_damaged_empty_and_oversized_files_are_counted_not_raised(tmp_path: Path
     big = tmp_path / "big.html"
     big.write_bytes(b"<p>" + b"x" * 5000 + b"</p>")
     stats = Stats()
-    assert read_one(truncated, stats) is None
-    assert read_one(not_gzip, stats) is None
-    assert read_one(empty, stats) is None
-    assert read_one(big, stats, max_document_bytes=1000) is None
+    skips = SkipLog("pages", stats)
+    assert read_one(truncated, stats, skips=skips) is None
+    assert read_one(not_gzip, stats, skips=skips) is None
+    assert read_one(empty, stats, skips=skips) is None
+    assert read_one(big, stats, max_document_bytes=1000, skips=skips) is None
     assert stats.counters["reader.corrupt_file"] == 2
     assert stats.counters["reader.empty_document"] == 1
     assert stats.counters["reader.too_large"] == 1
+    assert [(s.unit, s.position, s.reason) for s in skips.records] == [
+        ("file", None, "corrupt_file"),
+        ("file", None, "corrupt_file"),
+        ("file", None, "empty_document"),
+        ("file", None, "too_large"),
+    ]
     assert read_one(big, stats)["html"].startswith("<p>xxx")
+
+
+def test_undecodable_pages_are_skipped_unless_the_share_allows(tmp_path: Path) -> None:
+    path = tmp_path / "binary.html"
+    path.write_bytes(b"<p>ok</p>" + bytes(range(0x80, 0x100)) * 4)  # declares nothing; mostly not UTF-8
+    stats = Stats()
+    skips = SkipLog("binary.html", stats)
+    assert read_one(path, stats, skips=skips) is None
+    assert [(s.reason, s.unit) for s in skips.records] == [("undecodable_text", "file")]
+    assert read_one(path, Stats(), max_replacement_share=1.0)["html"].startswith("<p>ok</p>\ufffd")
+    genuine = tmp_path / "genuine.html"
+    genuine.write_bytes("<p>a real \ufffd in UTF-8</p>".encode())
+    stats = Stats()
+    assert read_one(genuine, stats)["html"] == "<p>a real \ufffd in UTF-8</p>"
+    assert "reader.undecodable_text" not in stats.counters
 
 
 # --- charset decisions ---------------------------------------------------------------------------------
@@ -176,6 +199,28 @@ def test_browser_label_mapping_and_unusable_labels() -> None:
     # \x93 \x94 are curly quotes in windows-1252 but control characters in true ISO-8859-1.
     assert decode_html(b"\x93quoted\x94", "iso-8859-1").text == "\u201cquoted\u201d"
     assert decode_html(b"caf\xe9", "x-unknown").text == "caf\ufffd"
+
+
+@pytest.mark.parametrize("label", ["utf-16", "UTF-16LE", "utf-32"])
+def test_a_utf16_declaration_does_not_destroy_a_valid_utf8_page(label: str) -> None:
+    data = "<html><p>naïve café – 漢字</p></html>".encode()
+    decoded = decode_html(data, label)
+    assert decoded.text == data.decode("utf-8")
+    assert decoded.encoding == "utf-8" and decoded.replacements == 0
+
+
+def test_a_real_utf16_page_without_byte_order_mark_follows_its_declaration() -> None:
+    page = "<html><p>naïve café</p></html>"
+    assert decode_html(page.encode("utf-16-le"), "utf-16le").text == page
+    assert decode_html(page.encode("utf-16-be"), "utf-16be").text == page
+
+
+def test_replacements_count_only_what_decoding_put_in() -> None:
+    assert decode_html("real \ufffd kept".encode()).replacements == 0
+    broken = decode_html(b"\xef\xbf\xbd bad \xff\xfe and \xc3")
+    assert broken.replacements == 3 and broken.chars == len(broken.text)
+    legacy = decode_html(b"caf\xe9 \x81", "windows-1252")  # 0x81 is a hole in windows-1252
+    assert legacy.text == "café \ufffd" and legacy.replacements == 1 and legacy.encoding == "cp1252"
 
 
 def test_byte_order_mark_overrides_everything() -> None:

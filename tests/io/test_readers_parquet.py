@@ -1,7 +1,8 @@
-"""Parquet reading: streaming by batch, field options, derived ids by row index, damaged files."""
+"""Parquet reading: streaming by batch, field options, derived ids by row index, skipped rows, damage."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -9,7 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpusmill.core import schema
+from corpusmill.core.skips import SkipLog
 from corpusmill.core.stats import Stats
+from corpusmill.io.jsonl import read_jsonl
 from corpusmill.io.parquet import read_parquet
 
 
@@ -81,12 +84,78 @@ def test_absent_optional_columns_give_nulls_and_derived_ids(tmp_path: Path) -> N
     assert all(r["url"] is None and r["lang"] is None for r in rows)
 
 
-def test_binary_text_with_invalid_utf8_is_replaced(tmp_path: Path) -> None:
+def test_binary_text_with_invalid_utf8_is_replaced_when_allowed(tmp_path: Path) -> None:
     path = tmp_path / "binary.parquet"
     pq.write_table(pa.table({"text": pa.array([b"fine", b"caf\xe9"], pa.binary())}), path)
     stats = Stats()
-    assert [r["text"] for r in read_rows(path, stats)] == ["fine", "caf\ufffd"]
+    assert [r["text"] for r in read_rows(path, stats, max_replacement_share=1.0)] == ["fine", "caf\ufffd"]
     assert stats.counters["reader.invalid_utf8"] == 1
+    assert stats.counters["reader.documents_with_replacements"] == 1
+
+
+def test_binary_text_with_invalid_utf8_is_skipped_by_default(tmp_path: Path) -> None:
+    values = [b"fine", b"caf\xe9", "real \ufffd".encode(), None, b"x" * 98 + b"\xff\xfe"]
+    path = tmp_path / "binary.parquet"
+    pq.write_table(pa.table({"text": pa.array(values, pa.binary())}), path)
+    stats = Stats()
+    skips = SkipLog("binary.parquet", stats)
+    assert [r["text"] for r in read_rows(path, stats, skips=skips)] == ["fine", "real \ufffd"]
+    assert [(s.reason, s.unit, s.position) for s in skips.records] == [
+        ("undecodable_text", "row", 1),
+        ("missing_text", "row", 3),
+        ("undecodable_text", "row", 4),
+    ]
+    assert "2 of 100 characters" in skips.records[2].detail
+    # Two bad bytes in 100 characters is a share of 2%.
+    kept = read_rows(path, Stats(), max_replacement_share=0.02)
+    assert [r["id"] for r in kept] == [f"{path}:{i}" for i in (0, 2, 4)]
+
+
+def test_skipped_rows_are_recorded_in_row_order_with_sizes(tmp_path: Path) -> None:
+    path = tmp_path / "rows.parquet"
+    texts = ["x" * 3000, None, "ok", "", "y" * 2000, "fine"]
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=4)
+    stats = Stats()
+    skips = SkipLog("dump/rows.parquet", stats)
+    rows = read_rows(
+        path, stats, batch_size=3, skips=skips, max_document_bytes=1000, name="dump/rows.parquet"
+    )
+    assert [r["id"] for r in rows] == ["dump/rows.parquet:2", "dump/rows.parquet:5"]
+    assert [(s.file, s.unit, s.position, s.reason, s.bytes) for s in skips.records] == [
+        ("dump/rows.parquet", "row", 0, "too_large", 3000),
+        ("dump/rows.parquet", "row", 1, "missing_text", None),
+        ("dump/rows.parquet", "row", 3, "missing_text", None),
+        ("dump/rows.parquet", "row", 4, "too_large", 2000),
+    ]
+    assert stats.counters["reader.too_large"] == 2
+    assert stats.counters["reader.missing_text"] == 2
+
+
+def test_text_that_is_not_a_string_is_missing_as_in_jsonl(tmp_path: Path) -> None:
+    records = [{"id": "a", "text": 1}, {"id": "b", "text": 2}]
+    parquet_path = tmp_path / "numbers.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "text": pa.array([1, 2], pa.int64())}), parquet_path)
+    jsonl_path = tmp_path / "numbers.jsonl"
+    jsonl_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    outcomes = []
+    for path, reader in ((parquet_path, read_parquet), (jsonl_path, read_jsonl)):
+        stats = Stats()
+        skips = SkipLog(path.name, stats)
+        rows = [r for b in reader(str(path), batch_size=10, stats=stats, skips=skips) for r in b.to_pylist()]
+        assert rows == []
+        outcomes.append(([s.reason for s in skips.records], stats.counters["reader.missing_text"]))
+    assert outcomes[0] == outcomes[1] == (["missing_text", "missing_text"], 2)
+
+
+def test_html_rows_are_kept_beside_a_text_column_of_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.parquet"
+    pq.write_table(pa.table({"text": pa.array([7, 8], pa.int32()), "page": ["<p>a</p>", None]}), path)
+    stats = Stats()
+    skips = SkipLog("mixed.parquet", stats)
+    rows = read_rows(path, stats, skips=skips, html_field="page")
+    assert [(r["text"], r["html"]) for r in rows] == [(None, "<p>a</p>")]
+    assert [(s.reason, s.position) for s in skips.records] == [("missing_text", 1)]
+    assert "int32" in skips.records[0].detail
 
 
 def test_oversized_rows_are_skipped(tmp_path: Path) -> None:
@@ -108,8 +177,10 @@ def test_corrupt_files_are_counted_and_keep_what_was_readable(tmp_path: Path) ->
     garbage = tmp_path / "garbage.parquet"
     garbage.write_bytes(b"PAR1 this is not parquet at all")
     stats = Stats()
-    assert read_rows(garbage, stats) == []
+    skips = SkipLog("garbage.parquet", stats)
+    assert read_rows(garbage, stats, skips=skips) == []
     assert stats.counters["reader.corrupt_file"] == 1
+    assert [(s.reason, s.unit, s.position) for s in skips.records] == [("corrupt_file", "file", None)]
 
     good = tmp_path / "good.parquet"
     pq.write_table(pa.table({"text": [f"t{i}" for i in range(100)]}), good, row_group_size=50)
@@ -120,6 +191,9 @@ def test_corrupt_files_are_counted_and_keep_what_was_readable(tmp_path: Path) ->
     damaged = tmp_path / "damaged.parquet"
     damaged.write_bytes(bytes(data))
     stats = Stats()
-    rows = read_rows(damaged, stats, batch_size=50)
+    skips = SkipLog("damaged.parquet", stats)
+    rows = read_rows(damaged, stats, batch_size=50, skips=skips)
     assert [r["text"] for r in rows] == [f"t{i}" for i in range(50)]
     assert stats.counters["reader.corrupt_file"] == 1
+    assert [s.reason for s in skips.records] == ["corrupt_file"]
+    assert "rows from 50 on" in skips.records[0].detail

@@ -12,8 +12,10 @@ import fastwarc.warc as fw
 import pyarrow as pa
 import pytest
 import zstandard
+from warc_builders import http, warc_record
 
 from corpusmill.core import schema
+from corpusmill.core.skips import SkipLog
 from corpusmill.core.stats import Stats
 from corpusmill.io.langcodes import first_language
 from corpusmill.io.warc import read_warc, read_wet
@@ -68,6 +70,7 @@ def responses(path: Path) -> list[dict]:
                 "status": int(http_head.split(b" ", 2)[1]),
                 "type": content_type.group(1).strip().lower().decode() if content_type else None,
                 "body_len": len(body),
+                "block_len": len(record["block"]),
             }
         )
     return out
@@ -101,6 +104,23 @@ def test_whirlwind_yields_its_one_html_response(shared_data: Path) -> None:
         assert stats.counters[f"reader.skipped_record_type.{record_type}"] == 1
     assert stats.counters["reader.documents"] == 1
     assert "reader.corrupt_file" not in stats.counters
+
+
+def test_every_record_not_kept_is_a_skip_row_at_its_offset(shared_data: Path) -> None:
+    path = shared_data / "warc" / "whirlwind.warc.gz"
+    stats = Stats()
+    skips = SkipLog("crawl/whirlwind.warc.gz", stats)
+    rows = read_all(path, stats, skips=skips, name="crawl/whirlwind.warc.gz")
+    members = gzip_members(path.read_bytes())
+    types = [re.search(rb"WARC-Type: (\w+)", out).group(1).decode() for _, _, out in members]
+    offsets = dict(zip(types, (start for start, _, _ in members), strict=True))
+    assert [(s.file, s.unit, s.position, s.reason) for s in skips.records] == [
+        ("crawl/whirlwind.warc.gz", "byte", offsets[t], f"skipped_record_type.{t}")
+        for t in types
+        if t != "response"
+    ]
+    assert rows[0]["id"] == f"crawl/whirlwind.warc.gz:{offsets['response']}"
+    assert all(s.bytes and s.bytes > 0 for s in skips.records)
 
 
 def test_dolma_samples_give_every_response_with_clean_ids_and_urls(shared_data: Path) -> None:
@@ -162,9 +182,12 @@ def test_documents_over_the_size_limit_are_skipped_and_counted(shared_data: Path
     big = [e for e in expected if e["body_len"] > limit]
     assert 0 < len(big) < len(expected)
     stats = Stats()
-    rows = read_all(path, stats, max_document_bytes=limit)
+    skips = SkipLog("dolma", stats)
+    rows = read_all(path, stats, max_document_bytes=limit, skips=skips)
     assert stats.counters["reader.too_large"] == len(big)
     assert {r["source_id"] for r in rows} == {e["id"] for e in expected if e["body_len"] <= limit}
+    too_large = [s for s in skips.records if s.reason == "too_large"]
+    assert sorted(s.bytes for s in too_large) == sorted(e["block_len"] for e in big)  # the record's block
 
 
 # --- damaged copies --------------------------------------------------------------------------------------
@@ -191,8 +214,8 @@ def test_truncated_file_keeps_documents_before_the_cut(shared_data: Path, tmp_pa
     assert [r["source_id"] for r in rows] == [m[2] for m in members[:9]]
     assert cut_id not in {r["source_id"] for r in rows}
     assert stats.counters["reader.corrupt_file"] == 1
-    assert stats.counters["reader.corrupt_records"] == 1
-    assert any("truncated.warc.gz" in m and "byte" in m for m in caplog.messages)
+    assert stats.counters["reader.truncated_record"] == 1
+    assert any("truncated.warc.gz" in m and f"byte {start}" in m for m in caplog.messages)
 
 
 def test_cut_inside_the_last_record_is_detected(shared_data: Path, tmp_path: Path) -> None:
@@ -201,9 +224,12 @@ def test_cut_inside_the_last_record_is_detected(shared_data: Path, tmp_path: Pat
     damaged = tmp_path / "short.warc.gz"
     damaged.write_bytes(data[: end - 200])  # the response record loses its end
     stats = Stats()
-    assert read_all(damaged, stats) == []
+    skips = SkipLog("short", stats)
+    assert read_all(damaged, stats, skips=skips) == []
     assert stats.counters["reader.corrupt_file"] == 1
-    assert stats.counters["reader.corrupt_records"] == 1
+    assert stats.counters["reader.truncated_record"] == 1
+    truncated = next(s for s in skips.records if s.reason == "truncated_record")
+    assert truncated.position == _response_members(data)[0][0] and "cut short" in truncated.detail
 
 
 def test_garbage_inside_a_record_loses_only_that_record(shared_data: Path, tmp_path: Path, caplog) -> None:
@@ -219,6 +245,7 @@ def test_garbage_inside_a_record_loses_only_that_record(shared_data: Path, tmp_p
     assert stats.counters["reader.corrupt_file"] == 1
     assert stats.counters["reader.corrupt_records"] == 1
     assert stats.counters["reader.resynced"] >= 1
+    assert "reader.bad_warc_header" not in stats.counters
     assert any("garbage.warc.gz" in m and f"byte {start}" in m for m in caplog.messages)
 
 
@@ -229,9 +256,16 @@ def test_garbage_between_records_loses_nothing(shared_data: Path, tmp_path: Path
     damaged = tmp_path / "between.warc.gz"
     damaged.write_bytes(data[:boundary] + b"GARBAGE" * 500 + data[boundary:])
     stats = Stats()
-    rows = read_all(damaged, stats)
+    skips = SkipLog("between", stats)
+    rows = read_all(damaged, stats, skips=skips)
     assert [r["source_id"] for r in rows] == [m[2] for m in members]
     assert stats.counters["reader.corrupt_file"] == 1
+    lost = [
+        (s.reason, s.position, s.bytes)
+        for s in skips.records
+        if s.unit == "byte" and "skipped" not in s.reason
+    ]
+    assert lost == [("unreadable_bytes", boundary, 3500)]
 
 
 def test_uncompressed_warc_resumes_at_the_next_record_header(shared_data: Path, tmp_path: Path) -> None:
@@ -245,24 +279,10 @@ def test_uncompressed_warc_resumes_at_the_next_record_header(shared_data: Path, 
     assert len(rows) == len(responses(shared_data / "warc" / DOLMA[0]))
     assert stats.counters["reader.corrupt_file"] == 1
     assert stats.counters["reader.resynced"] == 1
+    assert stats.counters["reader.unreadable_bytes"] == 1
 
 
 # --- hand-built records ----------------------------------------------------------------------------------
-
-
-def warc_record(warc_type: str, uri: str, block: bytes, number: int, extra: str = "") -> bytes:
-    head = (
-        f"WARC/1.0\r\nWARC-Type: {warc_type}\r\n{extra}"
-        f"WARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{number:012d}>\r\n"
-        f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Target-URI: {uri}\r\n"
-        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(block)}\r\n\r\n"
-    ).encode()
-    return gzip.compress(head + block + b"\r\n\r\n")
-
-
-def http(status: str, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def test_hand_built_records_cover_charsets_filters_and_encodings(tmp_path: Path) -> None:
@@ -284,7 +304,7 @@ def test_hand_built_records_cover_charsets_filters_and_encodings(tmp_path: Path)
     path = tmp_path / "built.warc.gz"
     path.write_bytes(b"".join(warc_record(t, u, b, i) for i, (t, u, b) in enumerate(records)))
     stats = Stats()
-    rows = {r["url"]: r for r in read_all(path, stats)}
+    rows = {r["url"]: r for r in read_all(path, stats, max_replacement_share=0.5)}
     assert set(rows) == {
         "https://a.example/latin",
         "https://a.example/meta",
@@ -298,9 +318,14 @@ def test_hand_built_records_cover_charsets_filters_and_encodings(tmp_path: Path)
     assert "\ufffd" in rows["https://a.example/broken"]["html"]
     assert rows["https://a.example/gzipped"]["html"] == "<p>inflated</p>"
     assert stats.counters["reader.invalid_utf8"] == 1
+    assert stats.counters["reader.documents_with_replacements"] == 1
     assert stats.counters["reader.skipped_http_status"] == 1
     assert stats.counters["reader.skipped_non_html"] == 1
     assert stats.counters["reader.skipped_record_type.revisit"] == 1
+    # By default no page with replacement characters is kept.
+    stats = Stats()
+    assert "https://a.example/broken" not in {r["url"] for r in read_all(path, stats)}
+    assert stats.counters["reader.undecodable_text"] == 1
 
 
 def test_crawler_truncated_payloads_are_kept_and_counted(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def _domain(
 
 
 def hand_stats() -> dict[str, Any]:
-    """A run of 1002 records: read, langid, quality, tokenize, mix to 60k tokens over three domains, shards.
+    """A run of 1000 records and two unreadable files: read, langid, quality, tokenize, mix to 60k tokens over three domains, shards.
 
     news: 500 docs / 50,000 tokens, weight 0.5 -> rate 0.6, 300 docs and 30,150 tokens kept (200 down-sampled).
     science: 300 docs / 30,000 tokens, 250 above its quality floor, weight 0.5 -> rate 1.2, 250 docs + 50 repeats
@@ -61,7 +61,12 @@ def hand_stats() -> dict[str, Any]:
         "stages": [
             {
                 "label": "00-read",
-                "counters": {"docs_out": 1000, "reader.documents": 1000, "reader.corrupt_file": 2},
+                "counters": {
+                    "docs_out": 1000,
+                    "reader.documents": 1000,
+                    "reader.corrupt_file": 2,
+                    "skipped.corrupt_file": 2,
+                },
             },
             {
                 "label": "01-langid_v1",
@@ -169,7 +174,9 @@ def _by_domain(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_funnel_counts_documents_drops_and_tokens_per_stage(tmp_path: Path) -> None:
     out = build_report(write_run(tmp_path, hand_stats()))
     funnel = {row["label"]: row for row in json.loads((out / "mixture.json").read_text())["funnel"]}
-    assert funnel["00-read"]["documents_in"] == 1002 and funnel["00-read"]["dropped"] == {"corrupt_file": 2}
+    read = funnel["00-read"]
+    assert (read["records_in"], read["documents_out"], read["failed_files"]) == (1000, 1000, 2)
+    assert read["skipped"] == {"corrupt_file": 2} and read["dropped"] == {}  # unreadable files: not documents
     assert funnel["01-langid_v1"]["dropped"] == {"lang_not_allowed": 100}
     assert funnel["03-tokenize_v1"]["tokens_out"] == 90_000
     mix = funnel["04-mix_v1"]

@@ -3,23 +3,97 @@
 Every output of a run (parts, stats, shards, manifests) is written under a temporary name in the same
 directory and renamed into place, which POSIX guarantees to be atomic. Resume logic can then trust that a
 file which exists is complete.
+
+A temporary is named `.<target name>.<8 random characters>.tmp` (`temporary_file`), and nothing else the project
+writes is, so a file left by a writer that was killed can be recognised by its name alone (`is_temporary`):
+resuming a run removes them (`remove_temporaries`) and `corpusmill verify` reports any that remain.
+
+A failed write names the file it was writing (`naming_errors`): an OSError raised by a write to an open file
+(`[Errno 28] No space left on device`) carries no file name of its own, and a user needs one to act on it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
+
+TEMP_SUFFIX = ".tmp"
+
+# `.<target>.<tempfile's 8 random characters>.tmp`: what `temporary_file` creates, and only that.
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
+
+# Errors that only a write can raise: an OSError with one of these and no file name is about the file being
+# written, so that file's name can be given to it. A read error (EIO, ENOENT) is never renamed this way.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def temporary_file(target: str | os.PathLike[str]) -> Path:
+    """Create an empty temporary file beside `target`, named so that `is_temporary` recognises it."""
+    target = Path(target)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def is_temporary(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is named like a temporary of `temporary_file` (a write that was never finished)."""
+    return _TEMPORARY.match(Path(path).name) is not None
+
+
+def target_of(path: str | os.PathLike[str]) -> Path:
+    """The file a temporary stands for (`.a.parquet.x1y2z3w4.tmp` -> `a.parquet`); other paths unchanged."""
+    path = Path(path)
+    found = _TEMPORARY.match(path.name)
+    return path.with_name(found["target"]) if found else path
+
+
+def find_temporaries(root: str | os.PathLike[str]) -> list[Path]:
+    """Every temporary under `root`, sorted; nothing else (user files are never matched)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(path for path in root.rglob(f"*{TEMP_SUFFIX}") if path.is_file() and is_temporary(path))
+
+
+def remove_temporaries(root: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporaries a killed writer left under `root`; call only while nothing writes there."""
+    found = find_temporaries(root)
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
+def raise_naming(exc: OSError, path: str | os.PathLike[str]) -> NoReturn:
+    """Raise `exc`, or, for a write error that names no file (a full disk met by `write()`), one naming `path`.
+
+    For a hot loop's `except OSError as exc:` clause, where a `with naming_errors(...)` block would cost about a
+    microsecond per call.
+    """
+    if exc.filename is None and exc.errno in _WRITE_ERRNOS:
+        raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
+    raise exc
+
+
+@contextlib.contextmanager
+def naming_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Give a write error that names no file (a full disk met by `write()`) the name of `path`."""
+    try:
+        yield
+    except OSError as exc:
+        raise_naming(exc, path)
 
 
 def publish(tmp: Path, target: Path) -> None:
@@ -33,12 +107,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temporary_file(target)
     try:
-        yield tmp
-        publish(tmp, target)
+        with naming_errors(target):
+            yield tmp
+            publish(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -69,6 +69,8 @@ class InputSpec(_Strict):
     lang_field: str | None = None
     html_field: str | None = None
     max_document_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Largest share of a document's characters that may be U+FFFD put in by decoding (0: none at all).
+    max_replacement_share: float = Field(default=0.0, ge=0.0, le=1.0)
     part_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
 
 

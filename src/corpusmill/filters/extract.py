@@ -3,9 +3,11 @@
 The extractor runs in a child process (see `corpusmill.filters.sandbox`) so that a page that hangs or crashes
 the parser costs one document and one restart, never the engine worker. Every row keeps its place: rows that
 yield no text are marked dropped with the reason (`extract_timeout`, `extract_crash`, `extract_error`,
-`extract_empty`, `html_too_large`). Sources that already carry text (WET files, JSONL) may be mixed in: rows
-with text and no HTML pass through untouched. The `html` column is removed from the output, as it is by far
-the heaviest column and nothing downstream needs it.
+`extract_truncated`, `extract_empty`, `html_too_large`). `extract_truncated` is a page whose elements nest
+deeper than the HTML parser follows (2048 levels, see `corpusmill.filters.html_depth`): the parser would keep
+only what comes before that point, and part of a page must not pass as the page. Sources that already carry
+text (WET files, JSONL) may be mixed in: rows with text and no HTML pass through untouched. The `html` column
+is removed from the output, as it is by far the heaviest column and nothing downstream needs it.
 
 Extracted text is NFC-normalised (so that later dedup and tokenization see one spelling of each character)
 and stripped.
@@ -36,7 +38,10 @@ _REASONS = {
     "timeout": "extract_timeout",
     "crash": "extract_crash",
     "error": "extract_error",
+    "truncated": "extract_truncated",
 }
+# Outcomes that say something about the page rather than the worker: counted, not logged one by one.
+_QUIET = frozenset({"error", "truncated"})
 
 
 class ExtractParams(StageParams):
@@ -144,7 +149,7 @@ class ExtractStage(MapStage):
         outcome = self._sandbox.run(html)
         if outcome.status != "ok":
             self.stats.incr(f"extract.{outcome.status}")
-            if outcome.status != "error":
+            if outcome.status not in _QUIET:
                 logger.warning(
                     "extract: document %s dropped (%s: %s)", doc_id, outcome.status, outcome.detail
                 )

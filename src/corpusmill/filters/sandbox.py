@@ -9,7 +9,9 @@ per-document deadline:
 - past the deadline the child is killed and the document reported as `timeout`;
 - if the child dies (segfault, OOM killer, `MemoryError`, which the child turns into an exit because the heap
   may be unusable afterwards) the document is reported as `crash`;
-- an ordinary exception inside the function is reported as `error` and the child keeps serving.
+- an ordinary exception inside the function is reported as `error` and the child keeps serving;
+- a function that finds its input was cut short (raising `Truncated`) has it reported as `truncated`, and the
+  child keeps serving.
 
 After a timeout or crash the child is started again on the next document, so the cost of a bad page is one
 restart, not a lost worker. The child is a fresh interpreter (`python -c`, connected by a socket pair), never a
@@ -47,15 +49,15 @@ from typing import Any, Literal
 logger = logging.getLogger(__name__)
 
 ExtractFn = Callable[[str, Mapping[str, Any]], str | None]
-Status = Literal["ok", "timeout", "crash", "error"]
+Status = Literal["ok", "timeout", "crash", "error", "truncated"]
 
 # Exit code the child uses after a MemoryError: distinguishes it from a signal in the crash detail.
 MEMORY_ERROR_EXIT = 75
 _READY = "ready"
 # A child whose pipe reported EOF is normally already exiting: wait this long for its real exit status.
 _DYING_GRACE_S = 2.0
-# Whether this process's lxml HTML parsers use the C-level element-class lookup (`_install_element_lookup`).
-_lookup_installed = False
+# Whether this process's trafilatura has been adjusted (`_prepare_trafilatura`).
+_prepared = False
 
 
 @dataclass(frozen=True)
@@ -67,19 +69,37 @@ class Outcome:
     detail: str | None = None
 
 
+class Truncated(Exception):
+    """Raised by a function whose parser kept only part of its input: a partial page must not pass as whole.
+
+    It is the input's fault, not the function's, so it gets its own outcome (`truncated`, the message as the
+    detail) instead of `error`, and the child keeps serving.
+    """
+
+
 def trafilatura_text(html: str, options: Mapping[str, Any]) -> str | None:
-    """Default extraction function: a page's main text by trafilatura (here, so the child stays lean)."""
+    """Default extraction function: a page's main text by trafilatura (here, so the child stays lean).
+
+    Raises `Truncated` for a page nested deeper than the HTML parser can follow (see
+    `corpusmill.filters.html_depth`).
+    """
     import trafilatura
 
-    if not _lookup_installed:
-        _install_element_lookup()
+    if not _prepared:
+        _prepare_trafilatura()
     return trafilatura.extract(html, output_format="txt", **options)
 
 
 def _prepare_trafilatura() -> None:
-    """Import trafilatura and install the lookup in the child before it reports ready."""
-    if not _lookup_installed:
-        _install_element_lookup()
+    """Import and adjust trafilatura for this process, once; the child does it before it reports ready."""
+    global _prepared
+    from corpusmill.filters.html_depth import install_whole_page_parsing
+
+    if _prepared:
+        return
+    install_whole_page_parsing()
+    _install_element_lookup()  # on the parser just installed
+    _prepared = True
 
 
 # Run by the child before it reports ready (see `_serve`).
@@ -98,7 +118,6 @@ def _install_element_lookup() -> None:
     lookup's `name.lower()` is there for.) It is installed on the two parsers trafilatura and its fallbacks
     parse with, in the process that extracts, which is the sandbox's child.
     """
-    global _lookup_installed
     import lxml.html
     import trafilatura.utils
     from lxml import etree
@@ -116,7 +135,6 @@ def _install_element_lookup() -> None:
         tags[tag] = element_class
     for parser in (trafilatura.utils.HTML_PARSER, lxml.html.html_parser):
         parser.set_element_class_lookup(lookup)
-    _lookup_installed = True
 
 
 def _raise_oom_priority() -> None:
@@ -164,6 +182,9 @@ def _serve(conn: Connection, fn: ExtractFn, options: Mapping[str, Any]) -> None:
             result = fn(payload, options)
         except MemoryError:
             os._exit(MEMORY_ERROR_EXIT)
+        except Truncated as exc:
+            conn.send(("truncated", str(exc)))
+            continue
         except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
             continue
@@ -301,7 +322,7 @@ class Sandbox:
                 return self._crashed(child)
             if status == "ok":
                 return Outcome("ok", value=value)
-            return Outcome("error", detail=value)
+            return Outcome("truncated" if status == "truncated" else "error", detail=value)
 
     def stop(self) -> None:
         """Stop the child (if any); a later `run` starts a new one."""

@@ -3,8 +3,8 @@
 The package front is deliberately small: `expand_inputs` turns a recipe's patterns into a sorted list of
 files (one part each), `detect_format` names the reader a file needs from its suffix, and `read_batches`
 streams a file through that reader. Readers live in one module per format and share only batch building
-(`batching`) and charset handling (`decoding`). They count what they skip into the `Stats` they are given
-and never stop a run over a damaged file.
+(`batching`) and charset handling (`decoding`). Every record they pass over is a row of the file's `SkipLog`
+(counted as `reader.<reason>` in the `Stats` they are given), and they never stop a run over a damaged file.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import fsspec
 import pyarrow as pa
 
+from corpusmill.core.skips import SkipLog
 from corpusmill.core.stats import Stats
 from corpusmill.io.html_files import read_html
 from corpusmill.io.jsonl import read_jsonl
@@ -80,9 +81,18 @@ def expand_inputs_with_info(patterns: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def read_batches(
-    uri: str, fmt: str | None, *, batch_size: int, stats: Stats, **options: Any
+    uri: str,
+    fmt: str | None,
+    *,
+    batch_size: int,
+    stats: Stats,
+    skips: SkipLog | None = None,
+    **options: Any,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream one input file as reader-schema batches of at most `batch_size` rows."""
+    """Stream one input file as reader-schema batches of at most `batch_size` rows.
+
+    Records the reader passes over go to `skips` (the file's log; one is made on `stats` when none is given).
+    """
     fmt = fmt if fmt not in (None, "auto") else detect_format(uri)
     reader = FORMATS.get(fmt)
     if reader is None:
@@ -94,12 +104,13 @@ def read_batches(
             f"the {fmt} reader (reading {uri!r}) does not take option(s) {', '.join(unknown)}; "
             f"it takes: {', '.join(sorted(accepted)) or 'none'}"
         )
-    return reader(uri, batch_size=batch_size, stats=stats, **options)
+    return reader(uri, batch_size=batch_size, stats=stats, skips=skips, **options)
 
 
 def _options_of(reader: Callable[..., Any]) -> set[str]:
     params = inspect.signature(reader).parameters.values()
-    return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"batch_size", "stats"}
+    given = {"batch_size", "stats", "skips"}
+    return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY} - given
 
 
 def _all_suffixes() -> str:

@@ -3,7 +3,8 @@
 Such files come from scrapes and benchmark sets rather than crawls, so there is no record id and no HTTP
 header: the id is the file's name relative to the input root (the same wherever the pages are mounted), the charset comes
 from the page itself (`decoding`), and the URL is the page's own `<link rel="canonical">` or `og:url` when it
-names an absolute http(s) address, since the file name says nothing about where the page lived.
+names an absolute http(s) address, since the file name says nothing about where the page lived. A file that
+gives no document (unreadable, empty, too large, or too much of it undecodable) is one `SkipLog` row.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from collections.abc import Iterator
 import fsspec
 import pyarrow as pa
 
+from corpusmill.core.skips import SkipLog
 from corpusmill.core.stats import Stats
 from corpusmill.io.batching import DEFAULT_MAX_DOCUMENT_BYTES, ColumnBatcher, document_id
-from corpusmill.io.decoding import count_decoding, decode_html
+from corpusmill.io.decoding import ReplacementLimit, count_decoding, decode_html
 
 log = logging.getLogger(__name__)
 
@@ -38,27 +40,38 @@ def read_html(
     batch_size: int,
     stats: Stats,
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    max_replacement_share: float = 0.0,
     name: str | None = None,
+    skips: SkipLog | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream the single document of one HTML file, with `html` filled and `text` null."""
+    """Stream the single document of one HTML file, with `html` filled and `text` null.
+
+    A file skipped is recorded in `skips` (one is made on `stats` when none is given).
+    """
     name = name if name is not None else uri
+    limit = ReplacementLimit(max_replacement_share)
+    skips = skips if skips is not None else SkipLog(name, stats)
     batcher = ColumnBatcher(name, batch_size)
     try:
         with fsspec.open(uri, "rb", compression="infer") as handle:
             data = handle.read(max_document_bytes + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        stats.incr("reader.corrupt_file")
+        skips.skip_file("corrupt_file", f"unreadable HTML file ({exc})")
         log.warning("%s: unreadable HTML file (%s); skipped", uri, exc)
         return
     if len(data) > max_document_bytes:
-        stats.incr("reader.too_large")
+        skips.skip_file("too_large", f"larger than the limit of {max_document_bytes} bytes")
         log.info("%s: larger than %d bytes; skipped", uri, max_document_bytes)
         return
     if not data or data.isspace():
-        stats.incr("reader.empty_document")
+        skips.skip_file("empty_document", "no content", nbytes=len(data))
         return
     decoded = decode_html(data)
     count_decoding(stats, decoded)
+    if not limit.screen(
+        skips, ("file", None), decoded.replacements, decoded.chars, nbytes=len(data), how=decoded.encoding
+    ):
+        return
     stats.incr("reader.documents")
     # No page URL stays null: a file path is no URL, and would tie the output to where the pages are mounted.
     batcher.add(document_id(name), url=page_url(decoded.text), html=decoded.utf8)

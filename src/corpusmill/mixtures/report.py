@@ -5,6 +5,11 @@ the documents, so a report of an 18T-token run costs as little as one of a toy r
 time. The JSON is the single source of the numbers: the HTML page is rendered from it alone, so the two cannot
 disagree. A run without a `mix` stage still gets the funnel and whatever breakdowns its stages counted, and a
 note saying why there is no mixture section.
+
+The funnel begins before the first stage, with the input that never became documents: records the readers
+skipped, by reason (counted in `stats.json`), and the files that could not be read, by name (from the run's
+`skipped/` table). Those are *skipped*, never documents *dropped*, so "what did we lose and why" has one
+answer: a record ends in `documents/`, in `rejected/` with a stage's reason, or in `skipped/` with a reader's.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from typing import Any
 
 import yaml
 
+from corpusmill.core import skips
 from corpusmill.core.atomic import atomic_open, write_json
 from corpusmill.mixtures.accounting import QUALITY_BINS, QUALITY_MAX
-from corpusmill.pipelines.summary import summarize
+from corpusmill.pipelines.summary import FILE_REASONS, StageSummary, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +35,10 @@ TOLERANCE = (
     0.02  # achieved tokens within 2% of plan, or within the domain's largest document, count as on plan
 )
 _LABEL = re.compile(r"^\d+-(?P<stage>.+?)(?:_v\d+)?$")
+# Files that failed to read, listed by name in the report's JSON (all of them are in `skipped/`).
+MAX_FAILED_FILES = 1000
+# Bytes of skipped records per reason, as the runner counts them beside `reader.<reason>`.
+_SKIPPED_BYTES = "skipped_bytes."
 
 
 def stage_name(label: str) -> str:
@@ -63,39 +73,111 @@ def _breakdown(entries: dict[str, dict[str, int]], basis: str) -> dict[str, Any]
 
 
 def funnel(stats: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per stage: documents in and out, drops by reason, and tokens where a stage counted them."""
+    """One row per stage: documents in and out, drops by reason, and tokens where a stage counted them.
+
+    The read row comes first: records in, the documents they became, and what was skipped by reason (not
+    dropped: it never was a document).
+    """
     summary = {row.label: row for row in summarize(stats).stages}
     plans = stats.get("plans", {})
     rows = []
     for stage in stats.get("stages", []):
         label = stage["label"]
-        counters = stage.get("counters", {})
         row = summary[label]
-        tokens_in = tokens_out = None
-        if label in plans and "accounting" in plans[label]:
-            tokens_in = sum(d["tokens"] for d in plans[label]["accounting"].get("domains", {}).values())
-            tokens_out = sum(_prefixed(counters, "tokens_out.").values())
-        elif "tokens" in counters:
-            tokens_out = int(counters["tokens"])
-        elif "shard_tokens" in counters:
-            tokens_in = tokens_out = int(counters["shard_tokens"])
-        dropped = dict(sorted(row.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
-        dropped_total = sum(dropped.values())
-        rows.append(
-            {
-                "label": label,
-                "stage": "read" if label == "00-read" else stage_name(label),
-                "documents_in": row.docs_in,
-                "documents_out": row.docs_out,
-                "dropped": dropped,
-                "dropped_total": dropped_total,
-                # Documents a stage added (the mix stage's repeats): out = in - dropped + added.
-                "added": max(0, row.docs_out - (row.docs_in - dropped_total)),
-                "tokens_in": tokens_in,
-                "tokens_out": tokens_out,
-            }
-        )
+        tokens_in, tokens_out = _tokens(plans.get(label, {}), stage.get("counters", {}))
+        rows.append({**_documents(row), "tokens_in": tokens_in, "tokens_out": tokens_out})
+    rows.sort(key=lambda r: r["stage"] != "read")  # reading first, whatever its label
     return rows
+
+
+def _documents(row: StageSummary) -> dict[str, Any]:
+    """A funnel row's counts; for reading, `records_in` and skips by reason, with nothing dropped."""
+    if row.reads_input:
+        skipped = dict(sorted(row.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+        return {
+            "label": row.label,
+            "stage": "read",
+            "records_in": row.docs_in,
+            "documents_in": row.docs_out,
+            "documents_out": row.docs_out,
+            "skipped": skipped,
+            "skipped_records": row.skipped_records,
+            "failed_files": row.failed_files,
+            "dropped": {},
+            "dropped_total": 0,
+            "added": 0,
+        }
+    dropped = dict(sorted(row.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
+    dropped_total = sum(dropped.values())
+    return {
+        "label": row.label,
+        "stage": stage_name(row.label),
+        "records_in": None,
+        "documents_in": row.docs_in,
+        "documents_out": row.docs_out,
+        "skipped": {},
+        "skipped_records": 0,
+        "failed_files": 0,
+        "dropped": dropped,
+        "dropped_total": dropped_total,
+        # Documents a stage added (the mix stage's repeats): out = in - dropped + added.
+        "added": max(0, row.docs_out - (row.docs_in - dropped_total)),
+    }
+
+
+def _tokens(plan: dict[str, Any], counters: dict[str, int]) -> tuple[int | None, int | None]:
+    if "accounting" in plan:
+        tokens_in = sum(d["tokens"] for d in plan["accounting"].get("domains", {}).values())
+        return tokens_in, sum(_prefixed(counters, "tokens_out.").values())
+    if "tokens" in counters:
+        return None, int(counters["tokens"])
+    if "shard_tokens" in counters:
+        return int(counters["shard_tokens"]), int(counters["shard_tokens"])
+    return None, None
+
+
+def skipped_input(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
+    """What reading lost, by reason (records or files, and bytes where known) and the files that failed, by name.
+
+    Counts come from the reader's counters, which every reader keeps; the names and messages of failed files
+    come from `skipped/` (only its file-level rows are read, so the report stays cheap however many records
+    were skipped).
+    """
+    read = summarize(stats).read
+    counters = {s["label"]: s.get("counters", {}) for s in stats.get("stages", [])}
+    skipped = read.skipped if read is not None else {}
+    nbytes = _prefixed(counters[read.label], _SKIPPED_BYTES) if read is not None else {}
+    reasons = [
+        {
+            "reason": reason,
+            "unit": "files" if reason in FILE_REASONS else "records",
+            "count": n,
+            "bytes": nbytes.get(reason),
+        }
+        for reason, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    failed = _failed_files(run_dir / "skipped")
+    return {
+        "records": read.skipped_records if read is not None else 0,
+        "files_failed": read.failed_files if read is not None else 0,
+        "reasons": reasons,
+        "failed_files": failed[:MAX_FAILED_FILES],
+        "failed_files_listed": len(failed),
+    }
+
+
+def _failed_files(directory: Path) -> list[dict[str, str | None]]:
+    """The files a run's `skipped/` table lists as failed to read, by name (an HTML page skipped whole is a
+    record, not a failure)."""
+    if not directory.is_dir() or not any(directory.glob("*.parquet")):
+        return []
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(directory, format="parquet", schema=skips.SKIP_SCHEMA)
+    failed = (ds.field(skips.UNIT) == "file") & ds.field(skips.REASON).isin(sorted(FILE_REASONS))
+    table = dataset.to_table(columns=[skips.FILE, skips.REASON, skips.DETAIL], filter=failed)
+    rows = table.to_pylist()
+    return sorted(rows, key=lambda r: (r[skips.FILE], r[skips.REASON], r[skips.DETAIL] or ""))
 
 
 def _quality(entry: dict[str, Any]) -> dict[str, Any]:
@@ -272,6 +354,7 @@ def report_data(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
         "format": REPORT_FORMAT,
         "format_version": REPORT_VERSION,
         "run": _run_info(run_dir, stats),
+        "skipped": skipped_input(run_dir, stats),
         "funnel": funnel(stats),
         "mixtures": mixtures,
         "languages": languages,

@@ -9,7 +9,7 @@ string from the data goes through `html.escape`: domain names, reasons and paths
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -29,6 +29,9 @@ MAX_BREAKDOWN_ROWS = 100  # the JSON keeps them all; a page with thousands of so
 MAX_CHART_ROWS = 20
 OFF = ' class="off"'
 KEPT, ADDED = "#009E73", "#56B4E9"
+# Skipped input (never a document) in cool greys, apart from the warm colours of documents dropped.
+SKIP_PALETTE = ("#5f6b7a", "#98a4b3", "#3e4650", "#c3ccd6", "#7a8799", "#dde3ea")
+MAX_FAILED_FILE_ROWS = 100
 BEFORE, PLANNED, AFTER = "#8c8c8c", "#E69F00", "#0072B2"
 
 CSS = """
@@ -109,51 +112,123 @@ def _warnings(data: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _funnel(rows: list[dict[str, Any]]) -> str:
+def _skip_color(index: int) -> str:
+    return SKIP_PALETTE[index % len(SKIP_PALETTE)]
+
+
+def _record_skips(row: dict[str, Any], files: set[str]) -> dict[str, int]:
+    """A read row's skipped records by reason: files that failed are not records and stay off the bar."""
+    return {r: n for r, n in row["skipped"].items() if r not in files}
+
+
+def _funnel(rows: list[dict[str, Any]], skipped: dict[str, Any]) -> str:
     reasons = sorted({r for row in rows for r in row["dropped"]})
     colors = {reason: drop_color(i) for i, reason in enumerate(reasons)}
+    files = {r["reason"] for r in skipped["reasons"] if r["unit"] == "files"}
+    skip_reasons = sorted({r for row in rows for r in _record_skips(row, files)})
+    skip_colors = {reason: _skip_color(i) for i, reason in enumerate(skip_reasons)}
     bars = []
     for row in rows:
         kept = row["documents_in"] - row["dropped_total"]
         segments = [Segment(kept, KEPT, "kept")]
+        segments += [
+            Segment(n, skip_colors[r], f"skipped: {r}") for r, n in sorted(_record_skips(row, files).items())
+        ]
         segments += [Segment(n, colors[r], f"dropped: {r}") for r, n in sorted(row["dropped"].items())]
         segments.append(Segment(row["added"], ADDED, "added (repeats)"))
-        caption = f"{number(row['documents_in'])} → {number(row['documents_out'])}"
-        bars.append((row["label"], segments, caption))
-    chart = stacked_bars(bars, chart_id="funnel-chart", title="Documents per stage, with drops by reason")
-    keys = [("kept", KEPT), *((f"dropped: {r}", colors[r]) for r in reasons), ("added (repeats)", ADDED)]
-    table_rows = []
-    for row in rows:
-        drops = ", ".join(
-            f"<span{_attr('reason', r)}{_attr('count', n)}>{esc(r)} {esc(number(n))}</span>"
-            for r, n in sorted(row["dropped"].items(), key=lambda kv: (-kv[1], kv[0]))
-        )
-        table_rows.append(
-            f'<tr{_attr("stage", row["label"])}><td class="name">{esc(row["label"])}</td>'
-            + _cell("documents-in", row["documents_in"], number(row["documents_in"]))
-            + _cell("documents-out", row["documents_out"], number(row["documents_out"]))
-            + _cell("dropped", row["dropped_total"], number(row["dropped_total"]))
-            + _cell("added", row["added"], number(row["added"]))
-            + _cell("tokens-in", row["tokens_in"], number(row["tokens_in"]))
-            + _cell("tokens-out", row["tokens_out"], number(row["tokens_out"]))
-            + f'<td class="name">{drops}</td></tr>'
-        )
-    headers = [
-        "stage",
-        "documents in",
-        "documents out",
-        "dropped",
-        "added",
-        "tokens in",
-        "tokens out",
-        "drops by reason",
+        bars.append((row["label"], segments, _caption(row)))
+    chart = stacked_bars(
+        bars, chart_id="funnel-chart", title="Input records, then documents per stage, with losses by reason"
+    )
+    keys = [
+        ("kept", KEPT),
+        *((f"skipped: {r}", skip_colors[r]) for r in skip_reasons),
+        *((f"dropped: {r}", colors[r]) for r in reasons),
+        ("added (repeats)", ADDED),
     ]
+    headers = [
+        "stage", "in", "documents out", "skipped", "dropped", "added", "tokens in", "tokens out",
+        "skipped or dropped, by reason",
+    ]  # fmt: skip
     return (
         '<section id="funnel-section"><h2>Funnel</h2>'
+        "<p>Reading turns input records into documents; a record it passes over (bad JSON, a WARC request "
+        "record, a file that cannot be read) is <em>skipped</em>, listed in <code>skipped/</code>. Stages "
+        "then drop documents, listed in <code>rejected/</code>.</p>"
         + chart
         + legend(keys)
-        + _table("funnel", headers, table_rows)
+        + _table("funnel", headers, [_funnel_row(row, files) for row in rows])
+        + _skipped(skipped)
         + "</section>"
+    )
+
+
+def _caption(row: dict[str, Any]) -> str:
+    first = row["documents_in"] if row["records_in"] is None else row["records_in"]
+    return f"{number(first)} → {number(row['documents_out'])}"
+
+
+def _reason_spans(kind: str, counts: dict[str, int], files: Collection[str] = ()) -> str:
+    """Reasons with their counts, largest first; reasons that count files say so."""
+    return ", ".join(
+        f"<span{_attr(kind, r)}{_attr('count', n)}>{esc(r)} {esc(number(n))}{_files(n) if r in files else ''}</span>"
+        for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+
+
+def _files(n: int) -> str:
+    return " file" if n == 1 else " files"
+
+
+def _funnel_row(row: dict[str, Any], files: set[str]) -> str:
+    if row["records_in"] is None:
+        first = _cell("documents-in", row["documents_in"], number(row["documents_in"]))
+        reasons = _reason_spans("reason", row["dropped"])
+    else:
+        first = _cell("records-in", row["records_in"], f"{number(row['records_in'])} records")
+        reasons = _reason_spans("skipped-reason", row["skipped"], files)
+    return (
+        f'<tr{_attr("stage", row["label"])}><td class="name">{esc(row["label"])}</td>'
+        + first
+        + _cell("documents-out", row["documents_out"], number(row["documents_out"]))
+        + _cell("skipped", row["skipped_records"], number(row["skipped_records"]))
+        + _cell("dropped", row["dropped_total"], number(row["dropped_total"]))
+        + _cell("added", row["added"], number(row["added"]))
+        + _cell("tokens-in", row["tokens_in"], number(row["tokens_in"]))
+        + _cell("tokens-out", row["tokens_out"], number(row["tokens_out"]))
+        + f'<td class="name">{reasons}</td></tr>'
+    )
+
+
+def _skipped(block: dict[str, Any]) -> str:
+    """The skipped input by reason, and the files that could not be read with the reader's message."""
+    if not block["reasons"]:
+        return '<p id="skipped">Nothing was skipped: every input record became a document.</p>'
+    rows = [
+        f'<tr{_attr("reason", r["reason"])}><td class="name">{esc(r["reason"])}</td>'
+        + _cell("unit", r["unit"], r["unit"])
+        + _cell("count", r["count"], number(r["count"]))
+        + _cell("bytes", r["bytes"], number(r["bytes"]))
+        + "</tr>"
+        for r in block["reasons"]
+    ]
+    out = "<h3>Skipped input, by reason</h3>" + _table("skipped", ["reason", "unit", "count", "bytes"], rows)
+    if not block["failed_files"]:
+        return out
+    files = [
+        f'<tr{_attr("file", f["file"])}><td class="name">{esc(f["file"])}</td>'
+        f'<td class="name">{esc(f["reason"])}</td><td class="name">{esc(f["detail"] or "")}</td></tr>'
+        for f in block["failed_files"][:MAX_FAILED_FILE_ROWS]
+    ]
+    more = block["failed_files_listed"] - len(files)
+    if more > 0:
+        files.append(
+            f'<tr class="more"><td class="name" colspan="3">{more:,} more in the run\'s skipped/</td></tr>'
+        )
+    return (
+        out
+        + "<h3>Files that could not be read (documents read before the failure are kept)</h3>"
+        + _table("failed-files", ["file", "reason", "message"], files)
     )
 
 
@@ -338,7 +413,7 @@ def render_html(data: dict[str, Any]) -> str:
     body = (
         _header(data["run"])
         + _warnings(data)
-        + _funnel(data["funnel"])
+        + _funnel(data["funnel"], data["skipped"])
         + mixtures
         + _quality_scores(data["quality_scores"])
         + _breakdown("Languages", "languages", data["languages"])

@@ -6,14 +6,12 @@ one batch cannot change the file's types. A part with no rows writes no file at 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpusmill.core.atomic import publish
+from corpusmill.core.atomic import naming_errors, publish, temporary_file
 
 
 class PartWriter:
@@ -32,22 +30,22 @@ class PartWriter:
             return
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-            os.close(fd)
-            self._tmp = Path(name)
+            self._tmp = temporary_file(self.path)
             self._writer = pq.ParquetWriter(self._tmp, batch.schema, compression=self.compression)
         elif batch.schema != self._writer.schema:
             batch = _conform(batch, self._writer.schema, self.path)
-        self._writer.write_batch(batch)
+        with naming_errors(self.path):
+            self._writer.write_batch(batch)
         self.rows += batch.num_rows
 
     def close(self) -> int:
         """Finish the file and move it into place; returns the row count (0: nothing was written)."""
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
             assert self._tmp is not None
-            publish(self._tmp, self.path)
+            with naming_errors(self.path):
+                writer.close()
+                publish(self._tmp, self.path)
             self._tmp = None
         return self.rows
 

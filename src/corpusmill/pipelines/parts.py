@@ -6,7 +6,8 @@ models there) and then calls it on parts. Each task writes its outputs atomicall
 `<part>.done.json` marker holding the part's stats; a task that finds its marker returns it without redoing
 anything, which is all that resuming a run takes. A marker records the identity of the input files its part
 was made from (names, sizes, content versions), and is reused only for a part with the same identity: a
-marker is never taken for other files.
+marker is never taken for other files. Reading a part's documents (and accounting for the input it skips) is
+`part_source`'s; its names are importable from here as well.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,20 +23,19 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from corpusmill.core import schema
 from corpusmill.core.atomic import write_json
-from corpusmill.core.recipe import InputSpec
 from corpusmill.core.stage import MapStage, PlanStage, SinkContext, SinkStage, Stage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.graph import PlannedStage
+from corpusmill.pipelines.part_source import INTERMEDIATE as INTERMEDIATE
+from corpusmill.pipelines.part_source import READ_STATS as READ_STATS
+from corpusmill.pipelines.part_source import PartSource as PartSource
+from corpusmill.pipelines.part_source import rebatch as rebatch
 from corpusmill.pipelines.part_writer import PartWriter
 
 logger = logging.getLogger(__name__)
-
-INTERMEDIATE = "intermediate"
-READ_STATS = "00-read"
 
 
 @dataclass(frozen=True)
@@ -80,69 +80,6 @@ class PartSpec:
     def file_names(self) -> tuple[str, ...]:
         """The name of each uri: the given names, or the uris themselves for parts built without them."""
         return self.names if len(self.names) == len(self.uris) else self.uris
-
-
-def rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
-    """Regroup a stream of batches (e.g. one per small file) into batches of `size` rows (the last may be short)."""
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        pending.append(batch)
-        rows += batch.num_rows
-        while rows >= size:
-            table = pa.Table.from_batches(pending)
-            yield from table.slice(0, size).combine_chunks().to_batches()
-            rest = table.slice(size)
-            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
-            rows = rest.num_rows
-    if rows:
-        yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
-
-
-@dataclass
-class PartSource:
-    """Reads a part as batches, counting reader statistics only when asked (the first read of an input)."""
-
-    input_spec: InputSpec
-    batch_size: int
-    count_reader_stats: bool
-
-    def batches(
-        self, part: PartSpec, stats: dict[str, Stats], columns: Sequence[str] | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """Stream the part's documents in batches of the recipe's batch size (only `columns`, where cheap)."""
-        if part.fmt == INTERMEDIATE:
-            for uri in part.uris:
-                parquet = pq.ParquetFile(uri)
-                wanted = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
-                yield from parquet.iter_batches(batch_size=self.batch_size, columns=wanted)
-            return
-        reader_stats = Stats()
-        yield from rebatch(self._read(part, reader_stats), self.batch_size)
-        if self.count_reader_stats:
-            stats.setdefault(READ_STATS, Stats()).merge(reader_stats)
-
-    def _read(self, part: PartSpec, reader_stats: Stats) -> Iterator[pa.RecordBatch]:
-        from corpusmill.io import read_batches
-
-        spec = self.input_spec
-        options: dict[str, Any] = {"max_document_bytes": spec.max_document_bytes}
-        if part.fmt in ("jsonl", "parquet"):
-            options.update(
-                text_field=spec.text_field,
-                id_field=spec.id_field,
-                url_field=spec.url_field,
-                lang_field=spec.lang_field,
-                html_field=spec.html_field,
-            )
-        for uri, name in zip(part.uris, part.file_names(), strict=True):
-            for batch in read_batches(
-                uri, part.fmt, batch_size=self.batch_size, stats=reader_stats, name=name, **options
-            ):
-                reader_stats.incr("docs_out", batch.num_rows)
-                yield batch
 
 
 def _counting(batches: Iterator[pa.RecordBatch], stats: Stats) -> Iterator[pa.RecordBatch]:

@@ -14,7 +14,13 @@ and the actors' bookkeeping cost about 0.05 CPU-seconds per second. Tasks submit
 `ray.wait` cost about 0.01 CPU-seconds per phase on workers that are ready, and nothing while they run.
 
 A local instance is ready when its workers are: the engine has each of them import corpusmill's task
-modules before it returns, so that this start-up cost is the engine's, not the first phase's.
+modules before it returns, so that this start-up cost is the engine's, not the first phase's. Before starting
+one, the engine stops what an earlier run's instance left running when that run was killed
+(`ray_leftovers.py`).
+
+A part's error reaches the caller as itself: Ray raises it wrapped (a `RayTaskError` whose message is the
+worker's traceback), and the engine raises the original with the wrapper as its cause, so that the CLI can
+print a full disk as one line and the wrapper's traceback is still there for `--debug`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from corpusmill.pipelines import ray_leftovers
 from corpusmill.pipelines.engine import Engine, PartTask
 from corpusmill.pipelines.parts import PartSpec
 
@@ -78,15 +85,21 @@ _LOCAL_INSTANCE_ENV = {
 
 
 @contextlib.contextmanager
-def _environment(defaults: dict[str, str]) -> Iterator[None]:
-    """Set environment variables the user has not set, for the duration of the block (Ray's processes start there)."""
-    added = [key for key in defaults if key not in os.environ]
-    os.environ.update({key: defaults[key] for key in added})
+def _environment(defaults: dict[str, str], forced: dict[str, str] | None = None) -> Iterator[None]:
+    """Set environment variables for the duration of the block (Ray's processes start there): `defaults` where
+    the user has not set them, `forced` whatever was set."""
+    forced = forced or {}
+    saved = {key: os.environ.get(key) for key in [*defaults, *forced]}
+    os.environ.update({key: value for key, value in defaults.items() if saved[key] is None})
+    os.environ.update(forced)
     try:
         yield
     finally:
-        for key in added:
-            os.environ.pop(key, None)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _use_cluster_token_if_available() -> None:
@@ -100,6 +113,16 @@ def _use_cluster_token_if_available() -> None:
     token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
     if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
         os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def _local_instance_environment() -> tuple[dict[str, str], dict[str, str]]:
+    """The settings of a local instance (defaults), and the mark of its owner that every process of it carries.
+
+    Registers this process as the owner of the instance about to start, so that a later run can recognise what
+    the instance left behind if this one is killed (`ray_leftovers.py`).
+    """
+    owner = ray_leftovers.register_owner()
+    return _LOCAL_INSTANCE_ENV, {ray_leftovers.OWNER_VARIABLE: owner} if owner else {}
 
 
 class RayEngine(Engine):
@@ -121,12 +144,16 @@ class RayEngine(Engine):
                 "logging_level": logging.ERROR,
                 "log_to_driver": True,
             }
+            defaults: dict[str, str] = {}
+            forced: dict[str, str] = {}
             if address:
                 init_args["address"] = address
             else:
                 init_args["num_cpus"] = num_cpus or os.cpu_count() or 1
+                ray_leftovers.stop_leftovers()
+                defaults, forced = _local_instance_environment()
             try:
-                with _environment({} if address else _LOCAL_INSTANCE_ENV):
+                with _environment(defaults, forced):
                     ray.init(**init_args)
             except ConnectionError as exc:
                 raise ConnectionError(
@@ -168,12 +195,22 @@ class RayEngine(Engine):
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                yield ray.get(done[0])
+                yield self._result(done[0])
         finally:
             for ref in pending:  # the caller stopped early (an error): do not leave parts running
                 ray.cancel(ref)
+
+    def _result(self, ref: Any) -> dict[str, Any]:
+        """A part's result; a part's error raised as itself, with Ray's wrapper (the worker's traceback) as cause."""
+        try:
+            return self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:
+            if not isinstance(exc.cause, Exception):
+                raise
+            raise exc.cause from exc
 
     def close(self) -> None:
         """Stop the local instance if this engine started it."""
         if self._owns_instance and self._ray.is_initialized():
             self._ray.shutdown()
+            ray_leftovers.unregister_owner()

@@ -1,7 +1,8 @@
 """Runs a recipe: plans steps, hands part tasks to an engine, and lays out the run directory.
 
 The run directory is keyed by the recipe's fingerprint. Every step writes under `stages/`, rejected documents
-go to `rejected/`, the final documents are linked into `documents/`, sinks write their own folder
+go to `rejected/`, input records that never became documents to `skipped/` (written by the first step, which
+reads the input), the final documents are linked into `documents/`, sinks write their own folder
 (`shards/`), and `manifest.json` is written last: its presence means the run is complete (the derived
 `report/` pages follow it and are rebuilt when missing), so running a
 finished recipe again does nothing, and running an interrupted one resumes at the first unfinished part.
@@ -54,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 RUN_FORMAT = "corpusmill-run"
 RUN_FORMAT_VERSION = 1
+SKIPPED = "skipped"
 
 
 class RunDirError(RuntimeError):
@@ -64,6 +66,7 @@ class RunDirError(RuntimeError):
 _RUN_OUTPUTS = (
     "stages",
     "rejected",
+    SKIPPED,
     "documents",
     "shards",
     "report",
@@ -106,6 +109,7 @@ class _RunState:
     run_dir: Path
     engine: Engine
     progress: Progress
+    strict: bool = False
     stats: dict[str, Stats] = field(default_factory=dict)
     sink_results: dict[str, dict[str, Any]] = field(default_factory=dict)
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -131,11 +135,13 @@ def run_recipe(
     engine_args: Sequence[str] = (),
     progress: Progress | None = None,
     restart: bool = False,
+    strict: bool = False,
 ) -> RunResult:
     """Run (or resume, or recognise as finished) a recipe and return its run directory and summary.
 
     `restart` clears what an earlier run left in the directory (for example after its inputs changed) and
-    starts from scratch.
+    starts from scratch. An input file that cannot be read is skipped and listed in `skipped/`; `strict`
+    stops the run on it instead (`InputFileError`, naming the file).
     """
     from corpusmill.io import detect_format
     from corpusmill.io.inputs import list_inputs
@@ -158,7 +164,7 @@ def run_recipe(
     if engine == "beam":
         engine_args = [*recipe.beam.options, *engine_args]
     with make_engine(engine, address=address, num_cpus=num_cpus, engine_args=engine_args) as backend:
-        state = _RunState(recipe, run_dir, backend, progress or _Silent())
+        state = _RunState(recipe, run_dir, backend, progress or _Silent(), strict)
         for step in plan_steps(recipe):
             parts = _run_step(state, step, parts, first=step.index == 1)
     _link_documents(run_dir, parts)
@@ -262,6 +268,9 @@ def _claim_run_dir(run_dir: Path, recipe: Recipe, inputs: Sequence[InputFile]) -
                 "choose another --output, or rerun with --restart to discard it"
             )
         _check_inputs(run_dir, previous, inputs)
+        from corpusmill.core.atomic import remove_temporaries  # the interrupted run's half-written files
+
+        remove_temporaries(run_dir)
         logger.info("resuming the unfinished run in %s", run_dir)
         return
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -271,7 +280,14 @@ def _claim_run_dir(run_dir: Path, recipe: Recipe, inputs: Sequence[InputFile]) -
 
 
 def _source(state: _RunState, first: bool) -> PartSource:
-    return PartSource(state.recipe.input, state.recipe.output.batch_size, count_reader_stats=first)
+    """How a step reads its parts; the first step's read also accounts for skipped input (`skipped/`)."""
+    return PartSource(
+        state.recipe.input,
+        state.recipe.output.batch_size,
+        count_reader_stats=first,
+        skipped_dir=state.run_dir / SKIPPED if first else None,
+        strict=state.strict,
+    )
 
 
 def _map(
@@ -371,7 +387,8 @@ def _run_plan_step(
     assert isinstance(stage, PlanStage)
     plan: dict[str, Any] | None = None
     for round_number in range(1, 100):
-        task = AccountTask(planned, _source(state, first), step_dir / f"account-{round_number}", plan)
+        # Accounting rounds count nothing: the apply phase below is the read that accounts for the input.
+        task = AccountTask(planned, _source(state, False), step_dir / f"account-{round_number}", plan)
         merged: dict[str, Any] | None = None
 
         def fold(result: dict[str, Any]) -> None:
@@ -447,7 +464,7 @@ def _write_stats(state: _RunState, engine: str) -> dict[str, Any]:
 
 def _write_manifest(state: _RunState, engine: str, started: str, stats: dict[str, Any]) -> None:
     files = []
-    for folder in ("documents", "rejected", "shards"):
+    for folder in ("documents", "rejected", SKIPPED, "shards"):
         for path in sorted((state.run_dir / folder).rglob("*")):
             if path.is_file() and not path.name.startswith("."):
                 files.append(

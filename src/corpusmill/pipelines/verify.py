@@ -6,6 +6,9 @@ order the shard manifest claims: globally by shuffle key (recomputed here from t
 by part in input order. When the shards hold documents out of training, each document's split is recomputed
 too (from its original id, so `mix` copies go with their original) and each split's shards must hold exactly
 that split's documents. The second check is what a training team wants before spending GPU hours.
+
+A temporary file anywhere in the run directory (`.<name>.<random>.tmp`, see `core/atomic.py`) is a problem too:
+it is a write that never finished, left by a process that was killed, and a resumed run removes them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from corpusmill.core import schema
+from corpusmill.core.atomic import find_temporaries
 from corpusmill.shards.manifest import ShardManifest, sha256_file
 from corpusmill.shards.split import HELDOUT, MIX_COPY, SPLITS, TRAIN, heldout_mask, heldout_threshold
 
@@ -35,6 +39,7 @@ class VerifyReport:
 def verify_run(run_dir: Path) -> VerifyReport:
     """Verify checksums and shard contents of a run directory."""
     report = VerifyReport()
+    _report_temporaries(run_dir, report)
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():
         report.problems.append(f"{manifest_path} is missing: the run did not finish")
@@ -51,6 +56,15 @@ def verify_run(run_dir: Path) -> VerifyReport:
     if shards_dir.is_dir():
         _verify_shards(run_dir, shards_dir, report)
     return report
+
+
+def _report_temporaries(run_dir: Path, report: VerifyReport) -> None:
+    """Name every unfinished write left in the run directory, which no complete run should hold."""
+    for path in find_temporaries(run_dir):
+        report.problems.append(
+            f"{path.relative_to(run_dir)}: a temporary file left by an interrupted write; delete it "
+            "(running an unfinished run again removes such files)"
+        )
 
 
 def _verify_shards(run_dir: Path, shards_dir: Path, report: VerifyReport) -> None:

@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from corpusmill.core.atomic import atomic_open, atomic_path
+from corpusmill.core.atomic import atomic_open, atomic_path, naming_errors, raise_naming
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,10 @@ class MegatronWriter:
                 f"shard {self.prefix}: a document of {arr.size} tokens exceeds the int32 length field"
             )
         data = np.ascontiguousarray(arr, dtype=_little_endian(self.dtype)).tobytes()
-        self._bin.write(data)
+        try:
+            self._bin.write(data)
+        except OSError as exc:
+            raise_naming(exc, self.data_path)
         self._bin_sha.update(data)
         self._lengths.append(int(arr.size))
         self._num_tokens += int(arr.size)
@@ -191,9 +194,10 @@ class MegatronWriter:
             raise RuntimeError(f"shard {self.prefix}: finalize called twice or after abort")
         bin_in_place = False
         try:
-            self._bin.flush()
-            os.fsync(self._bin.fileno())
-            self._bin.close()
+            with naming_errors(self.data_path):
+                self._bin.flush()
+                os.fsync(self._bin.fileno())
+                self._bin.close()
             self._bin = None
             index = self._index_bytes()
             self._stack.close()  # renames the .bin into place
