@@ -1,11 +1,12 @@
 """A corpus damaged the way real crawls are, built from real pages, with the truth of every record written down.
 
-`write_damaged_corpus(directory, pages, seed)` writes WARC (gzipped and plain), WET-free HTML files, JSONL
+`write_damaged_corpus(directory, pages, seed)` writes WARC (gzipped and plain), WET, HTML files, JSONL
 (plain, gzip, zstd, bz2, cut short or not) and Parquet inputs that mix well-formed records with damaged ones:
 invalid JSON, a non-object line, a line without text, an integer text, a file cut inside its compressed
 stream, garbage instead of a gzip stream, an empty file, a Parquet file without its text column or with a
 broken footer, an HTML page of undecodable bytes, a WARC record with a non-numeric Content-Length or a garbled
-version line, a plain WARC record whose Content-Length runs far past its data. The returned `Truth` names
+version line, a plain WARC record whose Content-Length runs far past its data, a WET record whose gzip member is
+cut in the middle of the file, a WET record that is not UTF-8. The returned `Truth` names
 every well-formed record by the id the pipeline gives it (`<file>:<place>`, or the WARC-Record-ID for WARC
 records, whose byte offsets are the reader's business) and every damaged one by its file, so a test can check
 that each well-formed record is kept or rejected with a reason and each damaged one is listed as skipped.
@@ -152,6 +153,27 @@ def _write_warc(directory: Path, truth: Truth, pages: list[bytes]) -> None:
     truth.damaged_files |= {"crawl.warc.gz", "plain.warc"}
 
 
+def _conversion(number: int, text: bytes) -> bytes:
+    head = (
+        f"WARC/1.0\r\nWARC-Type: conversion\r\n"
+        f"WARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{number:012d}>\r\n"
+        f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Target-URI: https://text{number}.example/\r\n"
+        f"Content-Type: text/plain\r\nContent-Length: {len(text)}\r\n\r\n"
+    ).encode()
+    return head + text + b"\r\n\r\n"
+
+
+def _write_wet(directory: Path, truth: Truth, rng: random.Random, words: list[str]) -> None:
+    members = [gzip.compress(_conversion(n, _text(rng, words).encode())) for n in range(300, 310)]
+    members[4] = members[4][: len(members[4]) // 2]  # one gzip member cut in the middle of the file
+    truth.damaged_record_ids.add(_record_id(304))
+    truth.record_ids |= {_record_id(n) for n in range(300, 310) if n != 304}
+    members.append(gzip.compress(_conversion(310, b"caf\xe9 \xff\xfe" * 20)))  # not UTF-8: undecodable
+    truth.damaged_record_ids.add(_record_id(310))
+    (directory / "text.warc.wet.gz").write_bytes(b"".join(members))
+    truth.damaged_files.add("text.warc.wet.gz")
+
+
 def write_damaged_corpus(directory: Path, pages: list[bytes], seed: int = 0) -> Truth:
     """Write the damaged corpus into `directory` from at least 20 real HTML pages; return its truth."""
     if len(pages) < 20:
@@ -164,4 +186,5 @@ def write_damaged_corpus(directory: Path, pages: list[bytes], seed: int = 0) -> 
     _write_parquet(directory, truth, rng, words or ["word"])
     _write_html(directory, truth, pages)
     _write_warc(directory, truth, pages)
+    _write_wet(directory, truth, rng, words or ["word"])
     return truth
