@@ -1,60 +1,29 @@
-"""The `corpusmill` command line: run and validate recipes, verify runs, write the demo corpus."""
+"""The `corpusmill` command line: run and validate recipes, verify runs, write the demo corpus.
+
+Only the commands live here; how a command ends on an error (one line, or a traceback under --debug) is
+`cli_errors`.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from typer.core import TyperGroup
 
-from corpusmill.core.faults import describe, find_os_error
+from corpusmill.cli_errors import CommandGroup, err, fail, set_debug
 from corpusmill.core.recipe import RecipeError, load_recipe
 from corpusmill.pipelines.summary import RunSummary
 
 console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-class _Options:
-    """The app's global options, set by its callback before any command runs."""
-
-    debug = False
-
-
-def _fail(exc: BaseException, code: int = 1) -> NoReturn:
-    """End a command on an expected error: one line on stderr (an OSError with its file and errno), or,
-    under --debug, the exception itself with its traceback."""
-    if _Options.debug:
-        raise exc
-    os_error = find_os_error(exc)
-    message = describe(os_error) if os_error is not None else str(exc)
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code) from None
-
-
-class _Commands(TyperGroup):
-    """The command group: an OSError from any command (a full disk, a read-only file system, a permission, even
-    from a Ray or Beam worker) ends it with one line rather than a traceback; other exceptions are bugs and keep
-    theirs."""
-
-    def invoke(self, ctx: typer.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.Abort):
-            raise
-        except Exception as exc:
-            if find_os_error(exc) is None:
-                raise
-            _fail(exc)
 
 
 app = typer.Typer(
-    cls=_Commands,
+    cls=CommandGroup,
     help="Turn raw web crawls into a curated, deduplicated mixture and training-ready token shards.",
     no_args_is_help=True,
     add_completion=False,
@@ -85,7 +54,7 @@ def _load_or_exit(recipe: Path):
     try:
         return load_recipe(recipe)
     except RecipeError as exc:
-        _fail(exc, 2)
+        fail(exc, 2)
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -114,7 +83,7 @@ def _main(
         bool, typer.Option("--debug", help="On an error, show the full traceback instead of one line.")
     ] = False,
 ) -> None:
-    _Options.debug = debug
+    set_debug(debug)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -175,7 +144,7 @@ def run(
                 strict=strict,
             )
     except (RunDirError, InputFileError, OSError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     if result.already_complete:
         console.print("This run is already complete; nothing to do.")
     _print_summary(result.summary)
@@ -226,7 +195,7 @@ def shards_inspect(
     try:
         report = inspect_shards(shards_dir, sample=sample, verify=verify)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     table = Table(title=f"{report.num_shards} shards in {shards_dir}")
     for column in ("shard", "documents", "tokens", "dtype", "bytes", "min doc", "max doc"):
         table.add_column(column, justify="left" if column in ("shard", "dtype") else "right")
@@ -280,11 +249,11 @@ def train(
     try:
         parsed = load_config(config)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(exc, 2)
+        fail(exc, 2)
     try:
         result = run_training(shards_dir, parsed, output, max_steps=max_steps)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     steps = sorted(result.losses)
     if steps:
         head = [result.losses[s] for s in steps[: max(1, len(steps) // 10)]]
@@ -363,7 +332,7 @@ def annotate(
                 progress=progress,
             )
     except (FileNotFoundError, ValueError, OSError) as exc:
-        _fail(exc)
+        fail(exc)
     console.print(
         f"annotated {result.sampled} sampled documents with {result.model} ({result.prompt_version}): "
         f"{result.cached} cached, {result.asked} asked -> {result.ok} ok, {result.unparseable} unparseable, "
@@ -408,7 +377,7 @@ def distill(
             model=model,
         )
     except (FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     table = Table(title=f"distilled models in {result.out_dir} (held-out agreement with the annotator)")
     for column in ("model", "train", "held out", "accuracy", "macro F1", "MAE", "Spearman"):
         table.add_column(column, justify="left" if column == "model" else "right")
@@ -473,7 +442,7 @@ def plan(
     try:
         mixture = replan(run_dir, params)
     except FileNotFoundError as exc:
-        _fail(exc)
+        fail(exc)
     total = mixture.expected_tokens or 1.0
     budget = f"budget {mixture.budget:,} tokens" if mixture.budget else "no budget"
     table = Table(title=f"mixture plan ({mixture.mode}, {budget}, at most {mixture.max_epochs:g} epochs)")
@@ -503,7 +472,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A finished run director
     try:
         out = build_report(run_dir)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"report: {out / 'index.html'}   data: {out / 'mixture.json'}")
 
 
@@ -558,7 +527,7 @@ def serve(
             job_python=job_python,
         )
     except SettingsError as exc:
-        _fail(exc, 2)
+        fail(exc, 2)
 
 
 @app.command("demo-corpus")

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from corpusmill.core.faults import describe, find_os_error
+from corpusmill.core.faults import describe, find_os_error, reported_error
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,42 @@ def test_the_os_error_a_beam_worker_reported_as_text_is_rebuilt() -> None:
 def test_other_errors_are_not_taken_for_os_errors() -> None:
     assert find_os_error(ValueError("[Errno 28] in a message")) is None
     assert find_os_error(RuntimeError("a bug")) is None
+
+
+def _beam_text(*blocks: str) -> RuntimeError:
+    """What Beam's runner raises for a worker's error: its traceback, chained exceptions and all, as text."""
+    frames = 'Traceback (most recent call last):\n  File "stage.py", line 3, in process\n    raise it\n'
+    glue = "\n\nDuring handling of the above exception, another exception occurred:\n\n"
+    return RuntimeError(glue.join(frames + block for block in blocks) + "\n")
+
+
+def test_the_error_a_beam_worker_raised_is_rebuilt_from_its_traceback() -> None:
+    from corpusmill.pipelines.part_source import InputFileError
+
+    message = "input file /in/a.parquet could not be read (ValueError: no column 'text'); repair it"
+    rebuilt = reported_error(
+        _beam_text(
+            f"corpusmill.pipelines.part_source.InputFileError: {message}",
+            f"corpusmill.pipelines.part_source.InputFileError: {message} [while running 'Process']",
+        )
+    )
+    assert type(rebuilt) is InputFileError and str(rebuilt) == message
+    stage = reported_error(_beam_text("ValueError: a line\nand another [while running 'Process']"))
+    assert type(stage) is ValueError and str(stage) == "a line\nand another"
+    # Where Beam could not build the type again it names it in a RuntimeError; an OSError gets its errno back.
+    os_error = reported_error(
+        _beam_text(
+            "RuntimeError: OSError: [Errno 27] File too large: '/runs/x/p.parquet' [while running 'P']"
+        )
+    )
+    assert isinstance(os_error, OSError)
+    assert (os_error.errno, os_error.filename) == (errno.EFBIG, "/runs/x/p.parquet")
+
+
+def test_what_cannot_be_rebuilt_stays_beams_error() -> None:
+    assert reported_error(ValueError("Traceback (most recent call last):\nValueError: x")) is None
+    assert reported_error(RuntimeError("a bug")) is None
+    assert reported_error(_beam_text("not_imported_module.Error: x [while running 'P']")) is None
+    assert (
+        reported_error(_beam_text("KeyError: 'x' [while running 'P']")) is None
+    )  # its message does not round-trip

@@ -6,7 +6,7 @@ import gzip
 from pathlib import Path
 
 import pytest
-from warc_builders import http, page, raw_record
+from warc_builders import http, page, page_block, raw_record
 
 from corpusmill.core.skips import SkipLog
 from corpusmill.core.stats import Stats
@@ -109,6 +109,102 @@ def test_a_content_length_past_the_end_of_the_file_is_truncated(tmp_path: Path, 
     assert record_skips(skips) == [("truncated_record", offsets[1])]
     assert "cut short" in skips.records[0].detail
     assert "reader.resynced" not in stats.counters
+
+
+# A page with blank lines (CRLF, as HTTP writes them), so a Content-Length cut can end right at one.
+LONG_PAGE = (
+    b"<html>\r\n<p>first part</p>\r\n\r\n<p>second part, the one a short length cuts off</p>\r\n</html>"
+)
+LONG_BLOCK = len(page_block(1, LONG_PAGE))
+CUTS = {
+    "inside the page": LONG_BLOCK - 20,
+    "at a blank line of the page": len(page_block(1, LONG_PAGE.split(b"\r\n\r\n")[0])),
+    "at the end of the HTTP headers": len(page_block(1, b"x")) - 5,
+    "inside the HTTP headers": 5,
+}
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("cut", CUTS)
+def test_a_content_length_short_of_the_block_loses_only_that_record(
+    tmp_path: Path, compressed: bool, cut: str
+) -> None:
+    length = CUTS[cut]
+    records = [page(0), page(1, LONG_PAGE, length=length), page(2), page(3)]
+    path, offsets = write(tmp_path, records, compressed)
+    kept, stats, skips = read(path)
+    assert kept == urls(0, 2, 3)  # the page cut short is not kept; the records around it are
+    assert record_skips(skips) == [("bad_content_length", offsets[1])]  # one row, at the record's offset
+    assert skips.records[0].detail.startswith(
+        f"Content-Length {length} but the block holds {LONG_BLOCK} bytes"
+    )
+    assert skips.records[0].bytes == offsets[2] - offsets[1]  # its tail included, not lost a second time
+    assert "reader.unreadable_bytes" not in stats.counters and "reader.empty_document" not in stats.counters
+    assert stats.counters["reader.corrupt_file"] == 1 and stats.counters["reader.resynced"] == 1
+    assert stats.counters["reader.records"] == stats.counters["reader.documents"] + len(record_skips(skips))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_short_content_length_on_the_last_record_is_caught_at_the_end_of_the_file(
+    tmp_path: Path, compressed: bool
+) -> None:
+    path, offsets = write(tmp_path, [page(0), page(1), page(2, LONG_PAGE, length=60)], compressed)
+    kept, stats, skips = read(path)
+    assert kept == urls(0, 1)
+    assert record_skips(skips) == [("bad_content_length", offsets[2])]
+    assert skips.records[0].bytes == path.stat().st_size - offsets[2]
+    assert "reader.resynced" not in stats.counters
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_skipped_record_with_a_short_content_length_has_one_row_for_its_damage(
+    tmp_path: Path, compressed: bool
+) -> None:
+    request = raw_record(
+        "request", "https://a.example/r", b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", 9, length=10
+    )
+    path, offsets = write(tmp_path, [page(0), request, page(2)], compressed)
+    kept, stats, skips = read(path)
+    assert kept == urls(0, 2)
+    assert record_skips(skips) == [("bad_content_length", offsets[1])]
+    assert "reader.skipped_record_type.request" not in stats.counters
+
+
+def test_a_short_content_length_in_a_wet_file_is_caught_too(tmp_path: Path) -> None:
+    text = b"first line\r\n\r\nsecond line, cut off by the short length"
+    records = [
+        raw_record("conversion", "https://a.example/0", b"plain text", 0),
+        raw_record("conversion", "https://a.example/1", text, 1, length=10),
+        raw_record("conversion", "https://a.example/2", b"more text", 2),
+    ]
+    path, offsets = write(tmp_path, records, compressed=True)
+    stats = Stats()
+    skips = SkipLog("wet", stats)
+    rows = [r for b in read_wet(str(path), batch_size=10, stats=stats, skips=skips) for r in b.to_pylist()]
+    assert [r["text"] for r in rows] == ["plain text", "more text"]
+    assert record_skips(skips) == [("bad_content_length", offsets[1])]
+
+
+@pytest.mark.parametrize(
+    "name", ["dolma-sample-0000.warc.gz", "dolma-sample-0001.warc.gz", "whirlwind.warc.gz"]
+)
+def test_whole_real_warcs_read_the_same_gzipped_and_plain_with_no_damage(
+    shared_data: Path, tmp_path: Path, name: str
+) -> None:
+    source = shared_data / "warc" / name
+    plain = tmp_path / name.removesuffix(".gz")
+    plain.write_bytes(gzip.decompress(source.read_bytes()))
+    views = []
+    for path in (source, plain):
+        stats = Stats()
+        skips = SkipLog(path.name, stats)
+        rows = [
+            r for b in read_warc(str(path), batch_size=10, stats=stats, skips=skips) for r in b.to_pylist()
+        ]
+        assert "reader.corrupt_file" not in stats.counters
+        assert stats.counters["reader.records"] == len(rows) + len(record_skips(skips))
+        views.append([(r["source_id"], r["url"], r["html"]) for r in rows])
+    assert views[0] == views[1] and views[0]
 
 
 def test_a_page_that_quotes_a_warc_record_is_kept(tmp_path: Path) -> None:

@@ -37,7 +37,12 @@ def http(status: str, headers: dict[str, str], body: bytes) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def page(number: int, **damage: object) -> bytes:
+def page_block(number: int, html: bytes | None = None) -> bytes:
+    """The block (HTTP response) of `page(number)`: `html`, or a one-line page by default."""
+    return http("200 OK", {"Content-Type": "text/html"}, html or f"<p>page {number}</p>".encode())
+
+
+def page(number: int, html: bytes | None = None, **damage: object) -> bytes:
     """An uncompressed response record of a small HTML page at `https://a.example/<number>`."""
-    body = http("200 OK", {"Content-Type": "text/html"}, f"<p>page {number}</p>".encode())
-    return raw_record("response", f"https://a.example/{number}", body, number, **damage)  # type: ignore[arg-type]
+    block = page_block(number, html)
+    return raw_record("response", f"https://a.example/{number}", block, number, **damage)  # type: ignore[arg-type]

@@ -9,11 +9,14 @@ errnos are injected in process where a write would raise them.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import resource
 import subprocess
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from faultkit import messages, outputs, reference_outputs, run_command, write_recipe
 from typer.testing import CliRunner
@@ -54,13 +57,11 @@ def test_a_file_too_large_is_one_line_and_the_same_command_resumes(
     failed = subprocess.run(command, preexec_fn=_limit_file_size, capture_output=True, text=True, timeout=300)
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert failed.stdout == ""
-    error = [line for line in messages(failed.stderr) if line.startswith("error:")]
-    assert error == [messages(failed.stderr)[-1]], failed.stderr[-3000:]
-    assert f"cannot write {tmp_path / 'run' / 'stages'}" in error[0]
-    assert "[Errno 27] File too large (EFBIG); " in error[0]
-    assert error[0].endswith("run the same command again to resume")
-    if engine == "local":  # Beam's SDK harness also prints the worker's traceback on its own
-        _assert_one_error_line(failed.stderr)
+    line = _assert_one_error_line(
+        failed.stderr, f"cannot write {tmp_path / 'run' / 'stages'}", "[Errno 27] File too large (EFBIG); "
+    )
+    assert line.endswith("run the same command again to resume")
+    assert "Traceback" not in failed.stderr  # nor the one Beam's SDK harness prints in its worker process
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert outputs(tmp_path / "run") == expected
@@ -85,6 +86,42 @@ def test_an_error_in_a_ray_worker_is_one_line_and_the_same_command_resumes(
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert outputs(tmp_path / "run") == expected
+
+
+@pytest.mark.beam
+def test_a_strict_beam_run_stops_at_an_unreadable_input_with_one_line(tmp_path: Path) -> None:
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    for name in ("a.jsonl", "c.jsonl"):
+        rows = [{"id": i, "text": f"Document {i} of {name}, with a few words."} for i in range(5)]
+        (corpus / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    pq.write_table(pa.table({"body": ["no text column here"]}), corpus / "notext.parquet")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        json.dumps(  # JSON is YAML
+            {
+                "name": "strict",
+                "input": {"paths": [str(corpus)], "part_bytes": 1},  # one part per file
+                "stages": [{"stage": "dedup_exact"}, {"stage": "tokenize"}],
+            }
+        )
+    )
+    scratch = tmp_path / "tmp"  # where the engine keeps its worker processes' logs
+    scratch.mkdir()
+    failed = subprocess.run(
+        [*run_command(recipe, "beam", tmp_path / "run"), "--strict"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    _assert_one_error_line(
+        failed.stderr, f"input file {corpus / 'notext.parquet'} could not be read", "without --strict"
+    )
+    assert "Traceback" not in failed.stderr and "[while running" not in failed.stderr
+    (logs,) = scratch.glob("corpusmill-beam-logs-*")  # the worker's traceback is kept there
+    assert any("InputFileError" in path.read_text() for path in logs.iterdir())
 
 
 def _inject_full_disk(monkeypatch: pytest.MonkeyPatch) -> None:

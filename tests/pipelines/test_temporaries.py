@@ -69,3 +69,39 @@ def test_verify_reports_a_temporary_left_in_a_finished_run(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["verify", str(out)])
     assert result.exit_code == 1
     assert "documents/.part-00000.parquet.a1b2c3d4.tmp" in result.stderr
+
+
+def test_a_rerun_of_a_finished_run_removes_its_temporaries_and_rebuilds_the_report(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path)
+    out = tmp_path / "run"
+    expected = reference_outputs(recipe, out)
+    # A report write killed after the manifest: no index.html, its temporary beside it.
+    (out / "report" / "index.html").unlink()
+    left = [
+        "report/.index.html.k1ll3d00.tmp",
+        ".stats.json.z9y8x7w6.tmp",
+        "shards/.manifest.json.a1b2c3d4.tmp",
+    ]
+    for name in left + USER_FILES:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(b"half")
+    assert len(verify_run(out).problems) == len(left)
+    result = runner.run_recipe(load_recipe(recipe), engine="local", output=out)
+    assert result.already_complete
+    assert [name for name in left if (out / name).exists()] == []
+    assert all((out / name).read_bytes() == b"half" for name in USER_FILES)
+    assert (out / "report" / "index.html").is_file()
+    assert outputs(out) == expected
+    assert verify_run(out).problems == []
+
+
+def test_a_rerun_of_a_finished_run_leaves_the_temporaries_of_other_commands(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path)
+    out = tmp_path / "run"
+    reference_outputs(recipe, out)
+    # `annotate` writes into a finished run and may be writing now: its temporary is not the run's to delete.
+    writing = out / "annotations" / ".annotations-00001.parquet.w0rk1ng0.tmp"
+    writing.parent.mkdir()
+    writing.write_bytes(b"in flight")
+    assert runner.run_recipe(load_recipe(recipe), engine="local", output=out).already_complete
+    assert writing.read_bytes() == b"in flight"

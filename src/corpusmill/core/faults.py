@@ -9,7 +9,9 @@ command again, since a run resumes where it stopped.
 Engines hand errors back in their own wrappers. Ray raises a `RayTaskError` that is also an instance of the
 original class, with the original as `.cause` and the worker's traceback (with terminal colour codes) as its
 message; Beam's runner raises a `RuntimeError` whose message is the worker's traceback as text. `find_os_error`
-sees through both: the Ray wrapper to its cause, Beam's text to the last `[Errno N]` line it holds.
+sees through both: the Ray wrapper to its cause, Beam's text to the last `[Errno N]` line it holds. The Beam engine
+goes further with `reported_error`, which rebuilds the exception a worker raised from that text, so that an error
+the CLI reports as one line (a strict run's unreadable input, a stage's ValueError) is one line on Beam too.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ _ERRNO_LINE = re.compile(
 )
 _FILENAMES = re.compile(r": '(?P<first>[^']*)'(?: -> '(?P<second>[^']*)')?$")
 
+# A traceback as text: its frames are indented, and the exception's own `Type: message` lines follow them.
+_TRACEBACK = "Traceback (most recent call last):\n"
+# Beam tags what a step raised with the step's name: `Type: message [while running 'Process']`.
+_STEP_TAG = re.compile(r" \[while running '[^\n]*'\]\Z")
+_EXCEPTION = re.compile(r"(?P<type>[A-Za-z_][\w.]*)(?:: (?P<message>.*))?\Z", re.S)
+
 
 def find_os_error(exc: BaseException) -> OSError | None:
     """The OSError behind `exc` (itself, a Ray task's cause, or one a Beam worker reported as text), if any."""
@@ -67,6 +75,41 @@ def find_os_error(exc: BaseException) -> OSError | None:
     if isinstance(exc, RuntimeError):
         return _parse_reported(str(exc))
     return None
+
+
+def reported_error(exc: BaseException) -> Exception | None:
+    """The exception a Beam worker raised, rebuilt from the traceback text of Beam's `RuntimeError`, if it can be.
+
+    The last exception in the text is what the worker raised, tagged with the step (`Type: message [while running
+    'Step']`, or `RuntimeError: Type: message [...]` where Beam could not build the type again). Rebuilt is a class
+    this process has imported whose message survives the round trip; an OSError gets its errno and files back.
+    """
+    if type(exc) is not RuntimeError:
+        return None
+    text = str(exc)
+    start = text.rfind(_TRACEBACK)
+    if start < 0:
+        return None
+    lines = text[start + len(_TRACEBACK) :].rstrip().splitlines()
+    while lines and lines[0].startswith(" "):  # the frames
+        lines.pop(0)
+    found = _EXCEPTION.match(_STEP_TAG.sub("", "\n".join(lines)))
+    if found is None:
+        return None
+    name, message = found["type"], found["message"] or ""
+    inner = _EXCEPTION.match(message)
+    if name == "RuntimeError" and inner is not None and _exception_class(inner["type"]) is not None:
+        name, message = inner["type"], inner["message"] or ""
+    cls = _exception_class(name)
+    if cls is None:
+        return None
+    if issubclass(cls, OSError) and (os_error := _parse_reported(f"{cls.__name__}: {message}")) is not None:
+        return os_error
+    try:
+        rebuilt = cls(message) if message else cls()
+    except Exception:  # a class whose constructor takes something else: Beam's text stays the error
+        return None
+    return rebuilt if str(rebuilt) == message else None
 
 
 def describe(exc: OSError) -> str:
@@ -103,6 +146,13 @@ def _parse_reported(text: str) -> OSError | None:
     if names is None:
         return OSError(code, os.strerror(code))
     return OSError(code, os.strerror(code), names["first"], None, names["second"])
+
+
+def _exception_class(name: str) -> type[Exception] | None:
+    """An exception class by the name a traceback gives it (`ValueError`, `package.module.Error`), if imported."""
+    module, _, qualname = name.rpartition(".")
+    found = getattr(sys.modules.get(module or "builtins"), qualname, None)
+    return found if isinstance(found, type) and issubclass(found, Exception) else None
 
 
 def _path_of(exc: OSError) -> str | None:

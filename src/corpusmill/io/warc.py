@@ -11,10 +11,20 @@ Every record that gives no document is one row of the file's `SkipLog` (position
 counted as `reader.<reason>`: skipped_record_type.<type>, skipped_non_html, skipped_http_status,
 bad_http_header, too_large, empty_document, bad_http_body, unsupported_content_encoding, undecodable_text;
 and for damage: bad_warc_header (no record id, or a header fastwarc cannot parse, such as a garbled version
-line), bad_content_length (missing or not a number), truncated_record (fewer bytes than Content-Length says,
-at the end of the file or because the block runs into the next record), corrupt_records (a record whose bytes
-cannot be read, such as a broken gzip member), unreadable_bytes (garbage between records) and corrupt_file
-(once per damaged file, with the first damage). Counters only: reader.records, reader.documents,
+line), bad_content_length (missing or not a number, or not where the block ends: see below), truncated_record
+(fewer bytes than Content-Length says, at the end of the file or because the block runs into the next
+record), corrupt_records (a record whose bytes cannot be read, such as a broken gzip member), unreadable_bytes
+(garbage between records) and corrupt_file (once per damaged file, with the first damage).
+
+A Content-Length smaller than the block shows only after the record was read: its declared block is
+followed by more of the page instead of the "\r\n\r\n" that ends a record and the next record (in a gzipped
+file: inside the record's own member). So what a record gives (its document, or its skip row and counts) is
+held until the record after it has been read or the file has ended cleanly; when reading the next record
+fails instead, the held record is checked against the raw bytes (`warc_recovery.misframed`) and, if its
+block does not end where it says, dropped with its rows and counts for a single bad_content_length row at
+its offset (detail: the declared and the found length; bytes: up to the next record, the tail after the
+declared block included, which is not counted again as unreadable_bytes). Holding costs a few microseconds a
+record; the raw bytes are only looked at after a failure. Counters only: reader.records, reader.documents,
 reader.invalid_utf8, reader.invalid_charset_bytes, reader.documents_with_replacements,
 reader.payload_truncated_by_crawler (kept: the crawler's own size cap, declared in `WARC-Truncated`) and
 reader.resynced (each time reading resumed after damage).
@@ -149,30 +159,67 @@ class _WarcFile:
             start = yield from self._documents_from(raw, start)
 
     def _documents_from(self, raw: IO[bytes], start: int) -> Generator[dict[str, Any], None, int | None]:
-        """Documents from `start` on; returns where to resume after damage, or None at the end."""
+        """Documents from `start` on; returns where to resume after damage, or None at the end.
+
+        What a record gives is held until the record after it is read (or the file ends cleanly): only then
+        is its block known to end where its Content-Length says.
+        """
         if start:
             raw.seek(start)
-        last: tuple[int, int] | None = None  # offset and block length of the last record read whole
+        held: _Held | None = None  # the last record read whole, not yet known to be framed right
         in_hand: int | None = None
         try:
             for record in ArchiveIterator(raw, parse_http=False):
-                in_hand = record.stream_pos
-                doc = self._convert(raw, record)
-                last, in_hand = (record.stream_pos, _block_length(record) or 0), None
-                if doc is not None:
+                if held is not None and (doc := self._commit(held)) is not None:
                     yield doc
+                held, in_hand = None, record.stream_pos
+                self.stats.incr("reader.records")
+                held, in_hand = self._hold(raw, record), None
+            if held is not None and (doc := self._commit(held)) is not None:
+                yield doc
             return None
         except _Unframed as lost:
             return self._unframed(raw, lost)
         except (OSError, ValueError) as exc:
             if in_hand is not None:
                 return self._lost_record(raw, in_hand, exc)
-            return self._lost_between(raw, start, last, exc)
+            if held is None:
+                return self._lost_between(raw, start, None, exc)
+            found = recovery.misframed(raw, self.kind, held.position, held.length)
+            if found is not None:
+                return self._bad_length(raw, held, *found)
+            if (doc := self._commit(held)) is not None:
+                yield doc
+            return self._lost_between(raw, start, held.position, exc)
+
+    def _hold(self, raw: IO[bytes], record: WarcRecord) -> _Held:
+        """Read one record with its document, skip rows and counts set aside until its framing is confirmed."""
+        stats = Stats()
+        skip_stats = stats if self.skips.stats is self.stats else Stats()
+        held = _Held(
+            record.stream_pos, record.content_length, stats, SkipLog(self.name, skip_stats), self.damaged
+        )
+        file_stats, file_skips = self.stats, self.skips
+        self.stats, self.skips = held.stats, held.skips
+        try:
+            held.doc = self._convert(raw, record)
+        finally:
+            self.stats, self.skips = file_stats, file_skips
+        return held
+
+    def _commit(self, held: _Held) -> dict[str, Any] | None:
+        """What a record gave, passed on now that the record after it was found where it should be."""
+        if held.stats.counters or held.stats.histograms or held.stats.moments:
+            self.stats.merge(held.stats)
+        if held.skips.stats is not held.stats:
+            self.skips.stats.merge(held.skips.stats)
+        if held.skips.records:
+            self.skips.records.extend(held.skips.records)
+        return held.doc
 
     # --- one record -----------------------------------------------------------------------------------
 
     def _convert(self, raw: IO[bytes], record: WarcRecord) -> dict[str, Any] | None:
-        self.stats.incr("reader.records")
         position = record.stream_pos
         length = _block_length(record)
         if length is None:
@@ -313,19 +360,30 @@ class _WarcFile:
         nbytes = None if resume is None else resume - position
         return self._damage("corrupt_records", position, f"unreadable record ({exc})", nbytes, resume)
 
-    def _lost_between(
-        self, raw: IO[bytes], start: int, last: tuple[int, int] | None, exc: Exception
-    ) -> int | None:
-        """Skip what follows the last whole record (or `start`) up to the next record that can be read."""
+    def _bad_length(self, raw: IO[bytes], held: _Held, found: int, end: int) -> int | None:
+        """Skip a record whose block does not end where its Content-Length says: one row, at its offset.
+
+        Its bytes run from its offset to `end` (the tail after the declared block included, which is not
+        counted again as lost bytes); what it gave while it looked whole is dropped, rows and counts too.
+        """
+        self.damaged = held.damaged_before
+        resume = recovery.find_next_record(raw, self.kind, end)
+        detail = f"Content-Length {held.length} but the block holds {found} bytes"
+        if found > held.length:
+            detail += f": {found - held.length} bytes of it follow the declared end"
+        return self._damage("bad_content_length", held.position, detail, end - held.position, resume)
+
+    def _lost_between(self, raw: IO[bytes], start: int, last: int | None, exc: Exception) -> int | None:
+        """Skip what follows the last whole record (offset `last`, or `start`) up to the next readable record."""
         if last is None:
             position = start
             resume = recovery.find_next_record(raw, self.kind, position + 1)
         else:
-            end = recovery.record_end(raw, self.kind, last[0])
-            position = last[0] if end is None else end
+            end = recovery.record_end(raw, self.kind, last)
+            position = last if end is None else end
             resume = recovery.find_next_record(raw, self.kind, position if end is not None else position + 1)
             if resume == position:  # a record starts right there: what failed was the end of the last one
-                return self._overlong_member(last[0], resume, exc)
+                return self._overlong_member(last, resume, exc)
         reason, detail = recovery.what_is_at(raw, self.kind, position)
         nbytes = None if resume is None else resume - position
         return self._damage(reason, position, f"{detail} ({exc})", nbytes, resume)
@@ -355,6 +413,18 @@ class _WarcFile:
             self.damaged = True
             at = "an unknown byte" if position is None else f"byte {position}"
             self.skips.skip_file("corrupt_file", f"first damage at {at}: {detail}")
+
+
+@dataclass
+class _Held:
+    """What one record gave, kept back until the record after it shows that its block ended where it said."""
+
+    position: int
+    length: int  # the declared block length
+    stats: Stats
+    skips: SkipLog
+    damaged_before: bool  # whether the file was marked damaged before this record
+    doc: dict[str, Any] | None = None
 
 
 def _block_length(record: WarcRecord) -> int | None:

@@ -83,6 +83,75 @@ def block_fits(raw: IO[bytes], kind: Kind, offset: int, block_length: int) -> bo
         raw.seek(here)
 
 
+def misframed(raw: IO[bytes], kind: Kind, offset: int, block_length: int) -> tuple[int, int] | None:
+    """(block length found, end offset) of the record at `offset` when its block is not `block_length` long.
+
+    Looked at only after the record's block was read and what followed it did not parse as a record. The
+    declared block must be followed by the "\\r\\n\\r\\n" that ends a record: in a gzipped file by nothing
+    but line ends (or the next record) inside the record's own member; in a plain file by those four bytes
+    and then a record or the end of the file. Anything else means the Content-Length is wrong (mostly too
+    small: the page ran on past it). The block found then runs from the header to the end of the member,
+    or in a plain file to the next record (or the end of the file), less its terminator; the end offset
+    is where the record's bytes stop. None when the record is framed as it says, or when that cannot be
+    told (zstd frames span records; a member that does not decompress).
+
+    In a plain file a block declared too short may end right at a "\\r\\n\\r\\n" inside it (after the HTTP
+    headers, at a blank line of the page), and then look like a whole record followed by garbage. The two
+    are told apart by the stretch up to the next record: one that ends with a record terminator is the
+    rest of this block, one that does not (or that looks like a record header) lies between records.
+    The file position is left where it was.
+    """
+    if kind == "zstd":
+        return None
+    here = raw.tell()
+    try:
+        if kind == "gzip":
+            return _misframed_member(raw, offset, block_length)
+        return _misframed_plain(raw, offset, block_length)
+    except (OSError, ValueError, zlib.error):
+        return None
+    finally:
+        raw.seek(here)
+
+
+def _misframed_member(raw: IO[bytes], offset: int, block_length: int) -> tuple[int, int] | None:
+    member = _member(raw, offset)
+    if member is None:
+        return None
+    end, data = member
+    start = _header_length(data)
+    after = data[start + block_length :].lstrip(b"\r\n")
+    if len(data) >= start + block_length and (not after or after.startswith(_RECORD_STARTS)):
+        return None
+    return len(data) - start - _terminator(data), end
+
+
+def _misframed_plain(raw: IO[bytes], offset: int, block_length: int) -> tuple[int, int] | None:
+    header = _plain_header(raw, offset)
+    if header is None:
+        return None
+    start = offset + len(header)
+    declared_end = start + block_length
+    raw.seek(declared_end)
+    terminated = raw.read(4) == b"\r\n\r\n"
+    if terminated and looks_like_header(raw.read(_HEAD_BYTES)):
+        return None  # a garbled record follows this whole one
+    end = find_next_record(raw, "plain", start)
+    if end is None:
+        raw.seek(0, 2)
+        end = raw.tell()
+    raw.seek(max(start, end - 4))
+    tail = _terminator(raw.read(4))
+    if terminated and (end <= declared_end + 4 or not tail):
+        return None  # whole, and what follows it (if anything) is garbage between records
+    return end - start - tail, end
+
+
+def _terminator(data: bytes) -> int:
+    """How many of the bytes ending `data` are the "\\r\\n\\r\\n" that ends a record (4, or 0)."""
+    return 4 if data.endswith(b"\r\n\r\n") else 0
+
+
 def record_end(raw: IO[bytes], kind: Kind, offset: int) -> int | None:
     """The offset just past the record that starts at `offset` (its gzip member, or header, block, CRLFs)."""
     try:

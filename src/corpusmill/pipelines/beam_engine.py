@@ -19,6 +19,11 @@ Part tasks write their outputs and `.done.json` markers themselves, so after a p
 reads each part's result back from its marker (a part task given a finished part returns the marker). A part
 without a marker then is an error that names the shared-storage requirement: with a remote runner it means the
 workers wrote where the driver cannot see, and recomputing the part on the driver would silently hide that.
+
+Errors: a part's error reaches the caller as itself (rebuilt from the worker's traceback, which Beam's runner
+reports as the text of a `RuntimeError`, kept as the cause), as on the other engines. The pool's processes log
+Beam's own messages, among them that same traceback, to files in a directory of their own (the driver logs its
+path), and everything else (the stages' warnings, what they print) to the terminal, as the driver does.
 """
 
 from __future__ import annotations
@@ -28,18 +33,31 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
-
+from corpusmill.core.faults import reported_error
 from corpusmill.pipelines.engine import Engine, PartTask
 from corpusmill.pipelines.parts import PartNotFinished, PartSpec, markers_only
 
+# Importing Beam warns (in the driver and in every worker process) about Google Cloud clients it may not find
+# (GCS, BigQuery); a run that uses them meets the real error where it does.
+_disabled = logging.root.manager.disable
+logging.disable(logging.WARNING)
+try:
+    import apache_beam as beam
+finally:
+    logging.disable(_disabled)
+
 logger = logging.getLogger(__name__)
+# The driver's log format (the CLI's), which the worker processes use for what they log to the terminal.
+_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 class _PartDoFn(beam.DoFn):
@@ -69,7 +87,7 @@ def _keyed_parts(_impulse: bytes, keyed: list[tuple[int, str]]) -> list[tuple[in
     return keyed
 
 
-# What a pool process runs (`python -c`), with the pickling library as its one argument.
+# What a pool process runs (`python -c`), with the pickling library, the log directory and the log level as arguments.
 _WORKER_COMMAND = "from corpusmill.pipelines.beam_engine import serve_harnesses; serve_harnesses()"
 
 
@@ -86,8 +104,9 @@ def serve_harnesses() -> None:
 
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    pickler.set_library(sys.argv[1] if len(sys.argv) > 1 else "default")
+    args = sys.argv[1:]
+    pickler.set_library(args[0] if args else "default")
+    _log_to(args[1] if len(args) > 1 else None, int(args[2]) if len(args) > 2 else logging.WARNING)
     replies.write(json.dumps({"ready": True}) + "\n")
     harnesses: list[threading.Thread] = []
     for line in sys.stdin:
@@ -112,6 +131,32 @@ def serve_harnesses() -> None:
     os._exit(0)
 
 
+def _log_to(directory: str | None, level: int) -> None:
+    """A pool process's output: its log records at `level` to the terminal, the rest to its file in `directory`.
+
+    Beam's SDK harness prints a failed bundle's traceback to stderr and logs it twice more, and also reports it to
+    the runner, which raises it in the driver: on the terminal it would stand above the one line the CLI prints
+    for it. So stdout and stderr (Beam's messages, what a stage prints) go to the file, and the log records of
+    everything but Beam (a stage's warnings, Python's warnings) to the terminal, as the driver logs its own.
+    """
+    terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", buffering=1)
+    logging.basicConfig(level=level, format=_LOG_FORMAT, stream=terminal, force=True)
+    logging.captureWarnings(True)
+    if directory is not None:
+        log = os.open(
+            Path(directory) / f"worker-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+        )
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+    beam_logger = logging.getLogger("apache_beam")
+    beam_logger.setLevel(logging.WARNING)
+    beam_logger.propagate = False
+    handler = logging.StreamHandler(sys.stderr)  # the log file (or, without one, the terminal)
+    handler.setFormatter(logging.Formatter(f"%(asctime)s {_LOG_FORMAT}"))
+    beam_logger.addHandler(handler)
+
+
 class _WorkerPool:
     """Long-lived worker processes behind Beam's external worker pool service, which the runner calls."""
 
@@ -121,6 +166,9 @@ class _WorkerPool:
         from apache_beam.utils import thread_pool_executor
 
         self._pickle_library = pickle_library
+        # One file per process; without a failure they stay empty, and then the directory goes at close.
+        self.log_dir = Path(tempfile.mkdtemp(prefix="corpusmill-beam-logs-"))
+        logger.info("Beam's messages from the worker processes go to %s", self.log_dir)
         self._lock = threading.Lock()
         self._next = 0
         # All start at once and import in parallel. The engine is ready when they are: a worker that cannot start
@@ -133,6 +181,7 @@ class _WorkerPool:
             for process in self._processes:
                 process.kill()
                 process.wait()
+            shutil.rmtree(self.log_dir, ignore_errors=True)
             raise
         self._server = grpc.server(thread_pool_executor.shared_unbounded_instance())
         beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(self, self._server)
@@ -141,7 +190,14 @@ class _WorkerPool:
 
     def _start_process(self) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-c", _WORKER_COMMAND, self._pickle_library],
+            [
+                sys.executable,
+                "-c",
+                _WORKER_COMMAND,
+                self._pickle_library,
+                str(self.log_dir),
+                str(logging.getLogger().getEffectiveLevel()),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -207,6 +263,10 @@ class _WorkerPool:
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
+        if any(path.stat().st_size for path in self.log_dir.iterdir()):
+            logger.info("Beam's messages from the worker processes are in %s", self.log_dir)
+        else:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 class BeamEngine(Engine):
@@ -267,14 +327,20 @@ class BeamEngine(Engine):
         if not parts:
             return
         keyed = [(index, part.to_json()) for index, part in enumerate(parts)]
-        with self._pipeline() as pipeline:
-            _ = (
-                pipeline
-                | "Start" >> beam.Impulse()
-                | "Parts" >> beam.FlatMap(_keyed_parts, keyed)
-                | "Spread" >> beam.GroupByKey()
-                | "Process" >> beam.ParDo(_PartDoFn(task))
-            )
+        try:
+            with self._pipeline() as pipeline:
+                _ = (
+                    pipeline
+                    | "Start" >> beam.Impulse()
+                    | "Parts" >> beam.FlatMap(_keyed_parts, keyed)
+                    | "Spread" >> beam.GroupByKey()
+                    | "Process" >> beam.ParDo(_PartDoFn(task))
+                )
+        except RuntimeError as exc:  # a part's error, as the worker's traceback in text
+            original = reported_error(exc)
+            if original is None:
+                raise
+            raise original from exc
         try:
             results = self._results(task, parts)
         finally:

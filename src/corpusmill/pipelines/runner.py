@@ -4,8 +4,9 @@ The run directory is keyed by the recipe's fingerprint. Every step writes under 
 go to `rejected/`, input records that never became documents to `skipped/` (written by the first step, which
 reads the input), the final documents are linked into `documents/`, sinks write their own folder
 (`shards/`), and `manifest.json` is written last: its presence means the run is complete (the derived
-`report/` pages follow it and are rebuilt when missing), so running a
-finished recipe again does nothing, and running an interrupted one resumes at the first unfinished part.
+`report/` pages follow it and are rebuilt when missing), so running a finished recipe again does nothing but
+remove the temporaries a killed write left in it and rebuild a missing report, and running an interrupted one
+resumes at the first unfinished part (removing its temporaries first).
 
 `run.json` records the input root and every input file's name, size and content version. Running again,
 finished or not, first checks the inputs against it: a file that grew, shrank, was replaced, added or removed
@@ -28,7 +29,14 @@ from typing import Any, Protocol
 import pyarrow.parquet as pq
 
 from corpusmill import __version__
-from corpusmill.core.atomic import atomic_open, write_json
+from corpusmill.core.atomic import (
+    TEMP_SUFFIX,
+    atomic_open,
+    is_temporary,
+    remove_temporaries,
+    target_of,
+    write_json,
+)
 from corpusmill.core.recipe import Recipe
 from corpusmill.core.stage import GroupStage, PlanStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
@@ -152,6 +160,7 @@ def run_recipe(
         _clear_run_dir(run_dir)
     if _is_complete(run_dir, recipe):
         _check_inputs(run_dir, _read_run_json(run_dir), inputs)
+        _remove_stale_temporaries(run_dir)
         _ensure_report(run_dir)
         return RunResult(run_dir, True, summarize(json.loads((run_dir / "stats.json").read_text())))
     _claim_run_dir(run_dir, recipe, inputs)
@@ -186,6 +195,28 @@ def _ensure_report(run_dir: Path) -> None:
         logger.exception(
             "could not write the report of %s; rebuild it with `corpusmill report %s`", run_dir, run_dir
         )
+
+
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete what killed writes of a finished run left in its own outputs (a report write killed after the
+    manifest), which `verify` would report; a finished run is never claimed again, so its resume never does.
+
+    Only the run's own files and folders are cleaned: other commands (`annotate`, `train`) write into a
+    finished run directory, and one of them may be writing there now.
+    """
+    owned = {*_RUN_OUTPUTS, "recipe.yaml"}
+    removed = [
+        path
+        for path in run_dir.glob(f".*{TEMP_SUFFIX}")
+        if path.is_file() and is_temporary(path) and target_of(path).name in owned
+    ]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    for name in sorted(owned):
+        if (run_dir / name).is_dir():
+            removed += remove_temporaries(run_dir / name)
+    if removed:
+        logger.info("removed %d temporary files left by interrupted writes in %s", len(removed), run_dir)
 
 
 def _is_complete(run_dir: Path, recipe: Recipe) -> bool:
@@ -268,9 +299,7 @@ def _claim_run_dir(run_dir: Path, recipe: Recipe, inputs: Sequence[InputFile]) -
                 "choose another --output, or rerun with --restart to discard it"
             )
         _check_inputs(run_dir, previous, inputs)
-        from corpusmill.core.atomic import remove_temporaries  # the interrupted run's half-written files
-
-        remove_temporaries(run_dir)
+        remove_temporaries(run_dir)  # the interrupted run's half-written files
         logger.info("resuming the unfinished run in %s", run_dir)
         return
     run_dir.mkdir(parents=True, exist_ok=True)
