@@ -35,6 +35,7 @@ class Truth:
     damaged_record_ids: set[str] = field(default_factory=set)  # WARC-Record-IDs that must never be kept
     damaged_ids: set[str] = field(default_factory=set)  # `<file>:<place>` of records that must never be kept
     damaged_files: set[str] = field(default_factory=set)  # files with damage the skipped table must name
+    rejected: dict[str, str] = field(default_factory=dict)  # id -> the drop reason a stage must give it
 
 
 def _text(rng: random.Random, words: list[str]) -> str:
@@ -105,6 +106,11 @@ def _write_html(directory: Path, truth: Truth, pages: list[bytes]) -> None:
         truth.ids.add(f"site/page-{n}.html")
     (site / "empty.html").write_bytes(b"   \n")
     truth.damaged_files.add("site/empty.html")
+    # Nested past what the HTML parser can hold: dropped by `extract` as `extract_truncated`, never cut silently.
+    deep = b"<html><body><p>Top of a deep page.</p>" + b"<div>" * 5000 + b"<p>Bottom.</p>" + b"</div>" * 5000
+    (site / "deep.html").write_bytes(deep + b"</body></html>")
+    truth.ids.add("site/deep.html")
+    truth.rejected["site/deep.html"] = "extract_truncated"
 
 
 def _record(warc_type: str, number: int, block: bytes, length: str | None = None) -> bytes:
@@ -133,6 +139,10 @@ def _write_warc(directory: Path, truth: Truth, pages: list[bytes]) -> None:
         if n == 103:
             members.append(gzip.compress(_record("response", n, _http(page), length="abc")))
             truth.damaged_record_ids.add(_record_id(n))
+        elif n == 105:  # declares UTF-16 but is valid UTF-8: the body wins, the page is read as it is
+            lying = _http(page).replace(b"charset=utf-8", b"charset=utf-16")
+            members.append(gzip.compress(_record("response", n, lying)))
+            truth.record_ids.add(_record_id(n))
         else:
             members.append(gzip.compress(_record("response", n, _http(page))))
             truth.record_ids.add(_record_id(n))

@@ -84,6 +84,11 @@ def test_every_record_is_kept_rejected_or_listed_as_skipped(
     }
     assert lines == {i for i in truth.damaged_ids if i.startswith("mixed.jsonl:")}
     assert all(reason for reason in _column(skipped, "reason"))
+    reasons = dict(zip(_column(rejected, "id"), _column(rejected, "drop_reason"), strict=True))
+    assert {i: reasons.get(i) for i in truth.rejected} == truth.rejected
+    kept = dict(zip(_column(documents, "source_id"), _column(documents, "text"), strict=True))
+    lying = kept.get("urn:uuid:00000000-0000-0000-0000-000000000105")
+    assert lying and "\ufffd" not in lying  # the UTF-8 body was read as UTF-8, not destroyed as UTF-16
 
 
 @pytest.mark.parametrize("engine", [p for p in ENGINES if p.values[0] != "local"])
