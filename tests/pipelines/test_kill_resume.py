@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from faultkit import outputs, run_command
 
 ENGINES = [
     pytest.param("local"),
@@ -51,31 +52,6 @@ def _recipe(tmp_path: Path) -> Path:
     return path
 
 
-def _command(recipe: Path, engine: str, output: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "corpusmill.cli",
-        "run",
-        str(recipe),
-        "--engine",
-        engine,
-        "--output",
-        str(output),
-        "--workers",
-        "2",
-    ]
-
-
-def _outputs(run_dir: Path) -> dict[str, bytes]:
-    found = {}
-    for folder in ("documents", "rejected", "shards"):
-        for path in sorted((run_dir / folder).rglob("*")):
-            if path.is_file():
-                found[str(path.relative_to(run_dir))] = path.read_bytes()
-    return found
-
-
 def _kill_after_first_marker(command: list[str], run_dir: Path, timeout: float = 240) -> None:
     """Start the run, SIGKILL its whole process group once a part of a later step has finished."""
     process = subprocess.Popen(
@@ -99,11 +75,11 @@ def test_a_killed_run_resumed_equals_an_uninterrupted_one(tmp_path: Path, engine
     _corpus(tmp_path / "in")
     recipe = _recipe(tmp_path)
     reference = tmp_path / "reference"
-    subprocess.run(_command(recipe, "local", reference), check=True, capture_output=True)
+    subprocess.run(run_command(recipe, "local", reference), check=True, capture_output=True)
     run_dir = tmp_path / "killed"
-    _kill_after_first_marker(_command(recipe, engine, run_dir), run_dir)
-    subprocess.run(_command(recipe, engine, run_dir), check=True, capture_output=True)
-    expected, found = _outputs(reference), _outputs(run_dir)
+    _kill_after_first_marker(run_command(recipe, engine, run_dir), run_dir)
+    subprocess.run(run_command(recipe, engine, run_dir), check=True, capture_output=True)
+    expected, found = outputs(reference), outputs(run_dir)
     assert sorted(found) == sorted(expected)
     for name, data in expected.items():
         assert found[name] == data, name
