@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpusmill.core.recipe import parse_recipe
-from corpusmill.pipelines.part_source import InputFileError, reader_takes_skips
+from corpusmill.pipelines.part_source import InputFileError
 from corpusmill.pipelines.runner import RunDirError, run_recipe
 
 GOOD = {"a.jsonl": 9, "c.jsonl": 7}  # documents per good file
@@ -74,9 +74,6 @@ def test_unreadable_files_are_skipped_and_listed_and_every_good_document_is_kept
     assert any(path.startswith("skipped/") for path in listed)
 
 
-@pytest.mark.skipif(
-    not reader_takes_skips("jsonl"), reason="the JSONL reader records its own skips once it takes a SkipLog"
-)
 def test_a_file_the_reader_gives_up_on_is_listed_too(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_recipe(_recipe(_corpus(tmp_path / "in")), engine="local", output=run_dir)

@@ -6,7 +6,8 @@ its file, its place in the file, the reason and its size, so a run can answer "w
 every record: it ends in `documents/`, in `rejected/` with a reason, or in `skipped/` (this table).
 
 Readers get a `SkipLog` for the file they read and call `skip()`; it counts `reader.<reason>` in the reader's
-`Stats` as well, so counters and rows never disagree.
+`Stats` as well, and `skipped.<reason>` / `skipped_bytes.<reason>` for the row itself, so counters and rows
+never disagree and summaries tell skips from the reader's other counters without reading the table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from typing import Literal
 import pyarrow as pa
 
 from corpusmill.core.stats import Stats
+
+# Counters of skipped rows (and their bytes) per reason, beside the reader's own `reader.<reason>`.
+SKIPPED_COUNTER = "skipped."
+SKIPPED_BYTES_COUNTER = "skipped_bytes."
 
 # Where in its file a skipped record was: a line (1-based), a row (0-based), a byte offset, or the whole file.
 Unit = Literal["line", "row", "byte", "file"]
@@ -76,6 +81,9 @@ class SkipLog:
     ) -> None:
         """Record one skipped record (and count it, unless the caller counts it itself)."""
         self.records.append(Skipped(self.file, unit, position, reason, nbytes, detail))
+        self.stats.incr(SKIPPED_COUNTER + reason)
+        if nbytes:
+            self.stats.incr(SKIPPED_BYTES_COUNTER + reason, nbytes)
         if count:
             self.stats.incr(f"reader.{reason}")
 

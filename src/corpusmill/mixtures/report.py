@@ -38,7 +38,6 @@ _LABEL = re.compile(r"^\d+-(?P<stage>.+?)(?:_v\d+)?$")
 # Files that failed to read, listed by name in the report's JSON (all of them are in `skipped/`).
 MAX_FAILED_FILES = 1000
 # Bytes of skipped records per reason, as the runner counts them beside `reader.<reason>`.
-_SKIPPED_BYTES = "skipped_bytes."
 
 
 def stage_name(label: str) -> str:
@@ -146,7 +145,7 @@ def skipped_input(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
     read = summarize(stats).read
     counters = {s["label"]: s.get("counters", {}) for s in stats.get("stages", [])}
     skipped = read.skipped if read is not None else {}
-    nbytes = _prefixed(counters[read.label], _SKIPPED_BYTES) if read is not None else {}
+    nbytes = _prefixed(counters[read.label], skips.SKIPPED_BYTES_COUNTER) if read is not None else {}
     reasons = [
         {
             "reason": reason,

@@ -12,7 +12,6 @@ rewrites the same file or finds it finished, never doubling or losing a row.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,10 +36,6 @@ READ_STATS = "00-read"
 # The skip reason of a file that could not be read (to its end, or at all).
 FILE_FAILURE = "corrupt_file"
 FILE_FAILURE_COUNTER = f"reader.{FILE_FAILURE}"
-# Skipped records (rows of `skipped/`) and their bytes per reason, counted beside `reader.<reason>` so that
-# summaries and reports tell skips from the reader's other counters without reading the table.
-SKIPPED = "skipped."
-SKIPPED_BYTES = "skipped_bytes."
 
 
 class InputFileError(RuntimeError):
@@ -103,16 +98,14 @@ class PartSource:
         for uri, name in zip(part.uris, part.file_names(), strict=True):
             skips = SkipLog(name, reader_stats)
             yield from self._read_file(uri, part.fmt, skips, options)
-            for record in skips.records:
-                reader_stats.incr(SKIPPED + record.reason)
-                if record.bytes:
-                    reader_stats.incr(SKIPPED_BYTES + record.reason, record.bytes)
             skipped.extend(skips.records)
 
     def _options(self, fmt: str) -> dict[str, Any]:
         spec = self.input_spec
-        options: dict[str, Any] = {"max_document_bytes": spec.max_document_bytes}
-        options["max_replacement_share"] = spec.max_replacement_share
+        options: dict[str, Any] = {
+            "max_document_bytes": spec.max_document_bytes,
+            "max_replacement_share": spec.max_replacement_share,
+        }
         if fmt in ("jsonl", "parquet"):
             options.update(
                 text_field=spec.text_field,
@@ -133,11 +126,9 @@ class PartSource:
         """
         from corpusmill.io import read_batches
 
-        if reader_takes_skips(fmt):
-            options = {**options, "skips": skips}
         failures = skips.stats.counters[FILE_FAILURE_COUNTER]
         batches = read_batches(
-            uri, fmt, batch_size=self.batch_size, stats=skips.stats, name=skips.file, **options
+            uri, fmt, batch_size=self.batch_size, stats=skips.stats, skips=skips, name=skips.file, **options
         )
         documents = 0
         try:
@@ -172,19 +163,6 @@ class PartSource:
             detail,
             kept,
         )
-
-
-def reader_takes_skips(fmt: str) -> bool:
-    """Whether reading `fmt` records skipped records in a `SkipLog`: `read_batches` or the reader takes `skips`.
-
-    Readers that do not are still read; their skips are then only counted, never listed.
-    """
-    from corpusmill.io import FORMATS, read_batches
-
-    if "skips" in inspect.signature(read_batches).parameters:
-        return True
-    reader = FORMATS.get(fmt)
-    return reader is not None and "skips" in inspect.signature(reader).parameters
 
 
 def one_line(exc: BaseException) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from corpusmill.core.skips import SKIPPED_COUNTER
+
 READ = "read"
 STAGES = "stages"
 
@@ -102,7 +104,9 @@ def _reasons(counts: dict[str, int]) -> str:
 
 def reader_skips(counters: dict[str, int]) -> dict[str, int]:
     """Skipped input per reason: the `skipped.<reason>` counters, one per row of the `skipped/` table."""
-    return {k.removeprefix("skipped."): int(v) for k, v in counters.items() if k.startswith("skipped.")}
+    return {
+        k.removeprefix(SKIPPED_COUNTER): int(v) for k, v in counters.items() if k.startswith(SKIPPED_COUNTER)
+    }
 
 
 def summarize(stats: dict[str, Any]) -> RunSummary:
