@@ -137,6 +137,12 @@ def describe(uri: str, root: str, info: dict[str, Any] | None = None) -> InputFi
     return InputFile(uri, relative_name(where.path, root, uri), size, version)
 
 
+def root_uri(patterns: list[str], root: str | None = None) -> str:
+    """The input root as a path or URI that `input_root` (and `list_inputs`) take back unchanged."""
+    protocol, directory = input_root(patterns, root)
+    return directory if protocol in ("file", "local") else f"{protocol}://{directory}"
+
+
 def list_inputs(patterns: list[str], root: str | None = None) -> list[InputFile]:
     """Every input file of `patterns`, sorted by name, each named relative to the input root."""
     from corpusmill.io import expand_inputs_with_info

@@ -152,10 +152,11 @@ def run_recipe(
     stops the run on it instead (`InputFileError`, naming the file).
     """
     from corpusmill.io import detect_format
-    from corpusmill.io.inputs import list_inputs
+    from corpusmill.io.inputs import list_inputs, root_uri
 
     run_dir = Path(output) if output is not None else default_run_dir(recipe)
-    inputs = list_inputs(recipe.input.paths, recipe.input.root)
+    root = root_uri(recipe.input.paths, recipe.input.root)  # found once: it may take object store requests
+    inputs = list_inputs(recipe.input.paths, root)
     if restart:
         _clear_run_dir(run_dir)
     if _is_complete(run_dir, recipe):
@@ -163,7 +164,7 @@ def run_recipe(
         _remove_stale_temporaries(run_dir)
         _ensure_report(run_dir)
         return RunResult(run_dir, True, summarize(json.loads((run_dir / "stats.json").read_text())))
-    _claim_run_dir(run_dir, recipe, inputs)
+    _claim_run_dir(run_dir, recipe, root, inputs)
     fmt = recipe.input.format
     parts = plan_input_parts(
         ((file, fmt if fmt != "auto" else detect_format(file.uri)) for file in inputs),
@@ -281,13 +282,10 @@ def _check_inputs(run_dir: Path, previous: dict[str, Any], inputs: Sequence[Inpu
         )
 
 
-def _claim_run_dir(run_dir: Path, recipe: Recipe, inputs: Sequence[InputFile]) -> None:
-    from corpusmill.io.inputs import input_root
-
-    protocol, root = input_root(recipe.input.paths, recipe.input.root)
+def _claim_run_dir(run_dir: Path, recipe: Recipe, root: str, inputs: Sequence[InputFile]) -> None:
     identity = {
         "fingerprint": recipe.fingerprint(),
-        "root": root if protocol in ("file", "local") else f"{protocol}://{root}",
+        "root": root,
         "files": _input_records(inputs),
     }
     marker = run_dir / "run.json"
