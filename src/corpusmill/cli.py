@@ -6,6 +6,7 @@ Only the commands live here; how a command ends on an error (one line, or a trac
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -117,10 +118,25 @@ def run(
             "--strict", help="Stop at the first input file that cannot be read, instead of skipping it."
         ),
     ] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            help="A finished run of this recipe to build on: only input files it did not have go through the "
+            "per-document stages; the result equals a full run (default output: runs/<name>-<hash>-<inputs>)."
+        ),
+    ] = None,
+    remove: Annotated[
+        Path | None,
+        typer.Option(
+            help="Takedown list: one document id or URL per line; those documents (every document of a URL) "
+            "are removed from the build, on top of the base's takedowns."
+        ),
+    ] = None,
 ) -> None:
     """Run a recipe; a finished run is not redone, an interrupted one resumes.
 
     Either is refused when an input file changed since the run started; --restart starts over instead.
+    With --base, a new crawl dump costs what its new files cost.
 
     With --engine beam, arguments after `--` go to Beam as pipeline options, e.g.
     `-- --runner=FlinkRunner --flink_master=host:8081`.
@@ -142,6 +158,8 @@ def run(
                 progress=_BarProgress(bars),
                 restart=restart,
                 strict=strict,
+                base=base,
+                removals=remove,
             )
     except (RunDirError, InputFileError, OSError, ValueError) as exc:
         fail(exc)
@@ -149,8 +167,22 @@ def run(
         console.print("This run is already complete; nothing to do.")
     _print_summary(result.summary)
     console.print(f"run directory: {result.run_dir}")
+    _print_increment(result.run_dir)
     if (result.run_dir / "report" / "index.html").exists():
         console.print(f"report: {result.run_dir / 'report' / 'index.html'}")
+
+
+def _print_increment(run_dir: Path) -> None:
+    """For a run built on a base: the base, the new input and how much of the base was taken over."""
+    stats = json.loads((run_dir / "stats.json").read_text(encoding="utf-8"))
+    increment = stats.get("incremental")
+    if not increment:
+        return
+    console.print(
+        f"built on {increment['base']}: {len(increment['added_files'])} input files added, "
+        f"{len(increment['removed_files'])} removed, {increment['reused_parts']} of {increment['parts']} parts "
+        f"taken over, {increment['taken_down']} documents taken down"
+    )
 
 
 @app.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from servicekit import AUTH, TOKEN, FinishedRun, ServiceHandle
+from servicekit import AUTH, TOKEN, FinishedRun, ServiceHandle, finished
 
 pytestmark = pytest.mark.ray
 
@@ -168,3 +168,39 @@ def test_only_files_inside_the_run_directory_are_served(
     finally:
         for link in links:
             link.unlink()
+
+
+def test_a_schedule_is_incremental_only_when_asked(service: ServiceHandle) -> None:
+    service.post("/api/recipes", json={"yaml": yaml.safe_dump(_recipe("nightly-inc"))})
+    plain = service.post(
+        "/api/schedules", json={"recipe": "nightly-inc", "cron": "0 3 * * *", "paused": True}
+    )
+    assert plain.status_code == 201 and plain.json()["incremental"] is False
+    created = service.post(
+        "/api/schedules",
+        json={"recipe": "nightly-inc", "cron": "0 3 * * *", "paused": True, "incremental": True},
+    )
+    assert created.status_code == 201 and created.json()["incremental"] is True
+    schedule_id = created.json()["id"]
+    assert service.get(f"/api/schedules/{schedule_id}").json()["incremental"] is True
+    page = service.get("/schedules").text
+    assert f'<tr data-schedule-id="{schedule_id}">' in page and 'data-incremental="true"' in page
+    # Patching one field leaves the others; the switch goes off and on again.
+    renamed = service.request("PATCH", f"/api/schedules/{schedule_id}", json={"cron": "0 4 * * *"}).json()
+    assert renamed["incremental"] is True and renamed["cron"] == "0 4 * * *"
+    off = service.request("PATCH", f"/api/schedules/{schedule_id}", json={"incremental": False}).json()
+    assert off["incremental"] is False and off["paused"] is True
+    bad = service.request("PATCH", f"/api/schedules/{schedule_id}", json={"incremental": "sometimes"})
+    assert bad.status_code == 422
+    for schedule in (plain.json()["id"], schedule_id):
+        assert service.request("DELETE", f"/api/schedules/{schedule}").status_code == 204
+    # Runs say what they were built on (nothing, for a manual run) in the API and its schema.
+    schema = service.get("/openapi.json").json()["components"]["schemas"]
+    assert {"base_run_id", "base_note", "incremental"} <= set(schema["RunOut"]["properties"])
+    assert "incremental" in schema["ScheduleIn"]["properties"]
+    assert {"added_count", "added_files", "reused_parts", "parts"} <= set(
+        schema["IncrementalOut"]["properties"]
+    )
+    triggered = service.post("/api/recipes/nightly-inc/runs").json()
+    assert (triggered["base_run_id"], triggered["base_note"], triggered["incremental"]) == (None, None, None)
+    service.wait_for_run(triggered["id"], finished)

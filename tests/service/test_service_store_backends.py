@@ -1,5 +1,6 @@
 """The metadata store on both backends it supports, SQLite and a real PostgreSQL server, through one code path:
-versions, atomic tick claims between two service processes, guarded status changes, UTC times, deletions."""
+versions, atomic tick claims between two service processes, guarded status changes, UTC times, deletions, and
+a database made by an older service opening with the columns added since."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from corpusmill.service import db
 from corpusmill.service.db import make_engine, with_driver
 from corpusmill.service.recipes import register_recipe
 from corpusmill.service.store import CANCELLED, FAILED, PENDING, QUEUED, RUNNING, Store
@@ -152,3 +154,62 @@ def test_status_changes_are_guarded_and_deleting_a_schedule_keeps_its_runs(url: 
     assert scheduled is not None and scheduled.schedule_id == schedule.id
     assert store.delete_schedule(schedule.id) and store.schedule(schedule.id) is None
     assert store.run(scheduled.id).schedule_id is None and not store.delete_schedule(schedule.id)
+
+
+# Columns added after the first release; a database made before them must still open.
+ADDED_COLUMNS = {"schedules": {"incremental"}, "runs": {"base_run_id", "base_note", "incremental"}}
+
+
+def _first_release_tables(url: str) -> None:
+    """The tables as the first release of the service created them (without ADDED_COLUMNS), with a row each."""
+    old = sqlalchemy.MetaData()
+    for table in db.metadata.sorted_tables:
+        skip = ADDED_COLUMNS.get(table.name, set())
+        sqlalchemy.Table(table.name, old, *(c._copy() for c in table.columns if c.name not in skip))
+    engine = sqlalchemy.create_engine(with_driver(url))
+    old.create_all(engine)
+    t = dt.datetime(2031, 1, 1)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.insert(old.tables["recipes"]).values(
+                name="old", version=1, yaml="y", normalized="n", fingerprint="f", digest="d", created_at=t
+            )
+        )
+        conn.execute(
+            sqlalchemy.insert(old.tables["schedules"]).values(
+                recipe="old", cron="0 3 * * *", paused=False, next_run_at=t, created_at=t
+            )
+        )
+        conn.execute(
+            sqlalchemy.insert(old.tables["runs"]).values(
+                recipe="old",
+                version=1,
+                recipe_id=1,
+                status="SUCCEEDED",
+                trigger="schedule",
+                schedule_id=1,
+                created_at=t,
+            )
+        )
+    engine.dispose()
+
+
+def test_a_database_of_an_older_service_opens_with_the_new_columns(url: str) -> None:
+    _first_release_tables(url)
+    store = Store(make_engine(url))
+    (schedule,) = store.schedules()
+    assert schedule.recipe == "old" and schedule.incremental is False
+    run = store.last_schedule_run(schedule.id, status="SUCCEEDED")
+    assert (run.base_run_id, run.base_note, run.incremental) == (None, None, None)
+    assert db.add_missing_columns(store.engine) == []  # nothing left to add; opening again changes nothing
+    # The new columns work like any other, foreign key included.
+    now = dt.datetime(2031, 2, 1, tzinfo=UTC)
+    incremental = store.add_schedule("old", None, "0 4 * * *", False, now, now, incremental=True)
+    recipe = store.recipe("old")
+    fired = store.fire_schedule(incremental, now, recipe, now, _place, base_run_id=run.id, base_note=None)
+    assert incremental.incremental and fired.base_run_id == run.id
+    assert store.update_run(fired.id, incremental={"added_count": 2})
+    assert store.run(fired.id).incremental == {"added_count": 2}
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        store.update_run(fired.id, base_run_id=99999)
+    assert store.update_schedule(incremental.id, incremental=False).incremental is False

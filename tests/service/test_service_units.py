@@ -1,10 +1,11 @@
 """The service's pieces on their own: path checks, mixture diffs, progress from markers, failure reasons,
-cron ticks, tokens, recipe versions. No Ray here."""
+cron ticks, tokens, recipe versions, what an incremental schedule's runs build on. No Ray here."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,13 @@ from corpusmill.service.artifacts import ArtifactMissing, safe_file
 from corpusmill.service.db import make_engine
 from corpusmill.service.jobs import JobState
 from corpusmill.service.mixdiff import NoMixture, mixture_diff
+from corpusmill.service.models import RunOut
 from corpusmill.service.progress import ProgressReader
 from corpusmill.service.recipes import register_recipe
-from corpusmill.service.runs import failure_reason
-from corpusmill.service.scheduler import ScheduleError, check_cron, next_tick
+from corpusmill.service.runs import MAX_LISTED_FILES, RunManager, failure_reason, incremental_summary
+from corpusmill.service.scheduler import ScheduleError, Scheduler, check_cron, next_tick
 from corpusmill.service.settings import TOKEN_ENV, ServiceSettings, SettingsError, read_api_token
-from corpusmill.service.store import Store
+from corpusmill.service.store import FAILED, PENDING, SUCCEEDED, Run, Store
 
 UTC = dt.UTC
 
@@ -188,3 +190,159 @@ def test_a_recipe_version_is_its_validated_content(tmp_path: Path) -> None:
     reverted, created = register_recipe(store, text, now)  # back to the first body: newest version again
     assert created and reverted.version == 3 and reverted.digest == first.digest
     assert [v.version for v in store.recipe_versions("r")] == [1, 2, 3]
+
+
+class _Jobs:
+    """Stands in for the Jobs API: records what was submitted."""
+
+    address = "http://ray.invalid:8265"
+
+    def __init__(self) -> None:
+        self.entrypoints: dict[str, str] = {}
+
+    def submit(self, job_id: str, entrypoint: str, metadata: dict[str, str]) -> None:
+        self.entrypoints[job_id] = entrypoint
+
+
+def _incremental_service(tmp_path: Path) -> tuple[Store, RunManager, Scheduler, _Jobs]:
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    jobs = _Jobs()
+    clock = lambda: dt.datetime(2031, 1, 1, tzinfo=UTC)  # noqa: E731
+    manager = RunManager(store, jobs, tmp_path / "runs", "python", clock)  # type: ignore[arg-type]
+    return store, manager, Scheduler(store, manager, clock), jobs
+
+
+def _finish(store: Store, run: Run, status: str = SUCCEEDED) -> None:
+    """The run's job ended: a succeeded run has its manifest.json (what marks a run directory as complete)
+    and its parts.json (what a base needs)."""
+    if status == SUCCEEDED:
+        for name in ("manifest.json", "parts.json"):
+            (Path(run.run_dir) / name).write_text("{}")
+    assert store.update_run(run.id, status=status)
+
+
+def test_an_incremental_schedule_builds_on_its_last_successful_run(tmp_path: Path) -> None:
+    store, _, scheduler, jobs = _incremental_service(tmp_path)
+    text = "name: grow\ninput: {paths: [/x/*.jsonl]}\nstages: [tokenize]\n"
+    register_recipe(store, text, dt.datetime(2031, 1, 1, tzinfo=UTC))
+    schedule = scheduler.add("grow", None, "0 * * * *", incremental=True)
+    plain = scheduler.add("grow", None, "0 * * * *")
+    assert schedule.incremental and not plain.incremental
+    hour = dt.timedelta(hours=1)
+    tick = schedule.next_run_at
+
+    def fire() -> Run:
+        nonlocal tick
+        runs = {r.schedule_id: r for r in scheduler.tick(tick + dt.timedelta(seconds=5))}
+        tick += hour
+        assert runs[plain.id].base_run_id is None and runs[plain.id].base_note is None
+        assert "--base" not in jobs.entrypoints[runs[plain.id].ray_job_id]
+        return runs[schedule.id]
+
+    first = fire()  # nothing to build on yet
+    assert first.base_run_id is None and "no successful run" in first.base_note
+    assert "--base" not in jobs.entrypoints[first.ray_job_id]
+    _finish(store, first)
+
+    second = fire()
+    assert second.base_run_id == first.id and second.base_note is None
+    assert f"--base {first.run_dir} " in jobs.entrypoints[second.ray_job_id]
+    _finish(store, second, FAILED)
+
+    # The last run failed on run 1: this one is a full build, whatever the failure was.
+    third = fire()
+    assert third.base_run_id is None and f"failed building on run {first.id}" in third.base_note
+    _finish(store, third)
+
+    fourth = fire()  # builds on the newest successful run
+    assert (
+        fourth.base_run_id == third.id and f"--base {third.run_dir} " in jobs.entrypoints[fourth.ray_job_id]
+    )
+    _finish(store, fourth)
+
+    # The base's directory is gone: a full build, saying so; the schedule goes on.
+    shutil.rmtree(fourth.run_dir)
+    fifth = fire()
+    assert fifth.base_run_id is None and fifth.status == PENDING
+    assert fifth.base_note == f"full build: the directory of run {fourth.id} ({fourth.run_dir}) is gone"
+    assert "--base" not in jobs.entrypoints[fifth.ray_job_id]
+    _finish(store, fifth)
+
+    # A run made before runs recorded their parts cannot be a base.
+    (Path(fifth.run_dir) / "parts.json").unlink()
+    before = fire()
+    assert before.base_run_id is None and "did not record its parts (parts.json)" in before.base_note
+    _finish(store, before)
+
+    # A new version of the recipe with another fingerprint does not build on runs of the old one.
+    register_recipe(
+        store, text.replace("[tokenize]", "[dedup_exact, tokenize]"), dt.datetime(2031, 1, 2, tzinfo=UTC)
+    )
+    sixth = fire()
+    assert sixth.version == 2 and sixth.base_run_id is None and "fingerprint differs" in sixth.base_note
+    _finish(store, sixth)
+    assert fire().base_run_id == sixth.id
+
+    # Switched off: full builds again.
+    scheduler.change(store.schedule(schedule.id), incremental=False)
+    off = fire()
+    assert off.base_run_id is None and off.base_note is None
+
+
+def test_a_base_gone_before_submitting_makes_a_full_build(tmp_path: Path) -> None:
+    store, manager, scheduler, jobs = _incremental_service(tmp_path)
+    recipe, _ = register_recipe(
+        store, "name: r\ninput: {paths: [/x/*.jsonl]}\nstages: [tokenize]\n", manager.clock()
+    )
+    base = manager.trigger(recipe)
+    _finish(store, base)
+    schedule = scheduler.add("r", None, "0 * * * *", incremental=True)
+    # The tick's run is created with its base; the base vanishes before the job is (re)submitted.
+    run = store.fire_schedule(
+        schedule, schedule.next_run_at, recipe, manager.clock(), manager.place("r"), base_run_id=base.id
+    )
+    shutil.rmtree(base.run_dir)
+    submitted = manager.submit(run)
+    assert submitted.status == PENDING and submitted.base_run_id is None
+    assert submitted.base_note == f"full build: the directory of run {base.id} ({base.run_dir}) is gone"
+    assert "--base" not in jobs.entrypoints[run.ray_job_id]
+
+
+def test_a_finished_run_keeps_its_incremental_summary(tmp_path: Path) -> None:
+    store, manager, _, _ = _incremental_service(tmp_path)
+    recipe, _ = register_recipe(
+        store, "name: r\ninput: {paths: [/x/*.jsonl]}\nstages: [tokenize]\n", manager.clock()
+    )
+    run = manager.trigger(recipe)
+    run_dir = Path(run.run_dir)
+    added = [f"2031/day-{i:04d}.jsonl" for i in range(MAX_LISTED_FILES + 5)]
+    section = {
+        "base": "/runs/r/run-000001",
+        "base_fingerprint": "abc",
+        "added_files": added,
+        "removed_files": ["old.jsonl"],
+        "parts": 300,
+        "reused_parts": 90,
+        "taken_down": 0,
+    }
+    (run_dir / "stats.json").write_text(json.dumps({"incremental": section, "stages": []}))
+    (run_dir / "manifest.json").write_text("{}")
+    manager._apply(store.run(run.id), JobState("SUCCEEDED", None, None, None, 0))
+    summary = store.run(run.id).incremental
+    assert summary == {
+        "base": "/runs/r/run-000001",
+        "parts": 300,
+        "reused_parts": 90,
+        "taken_down": 0,
+        "added_files": added[:MAX_LISTED_FILES],
+        "added_count": len(added),
+        "removed_files": ["old.jsonl"],
+        "removed_count": 1,
+    }
+    out = RunOut.of(store.run(run.id))
+    assert out.incremental is not None and out.incremental.added_count == len(added)
+    assert out.base_run_id is None and out.base_note is None
+    # A full build's stats.json says null; a run without stats.json has nothing to say.
+    (run_dir / "stats.json").write_text(json.dumps({"incremental": None}))
+    assert incremental_summary(run_dir) is None
+    assert incremental_summary(tmp_path / "nowhere") is None

@@ -313,12 +313,23 @@ def _run_info(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def report_data(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
-    """Every number of the report, from a run's stats (and its manifest and recipe for the header)."""
+def mixtures_of(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """The mixture section of every `mix` stage of a run, in label order."""
     counters = {s["label"]: s.get("counters", {}) for s in stats.get("stages", [])}
     plans = stats.get("plans", {})
     mixes = [label for label in sorted(plans) if "mixture" in plans[label]]
-    mixtures = [mixture_section(label, plans[label], counters.get(label, {})) for label in mixes]
+    return [mixture_section(label, plans[label], counters.get(label, {})) for label in mixes]
+
+
+def report_data(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
+    """Every number of the report, from a run's stats (and its manifest and recipe for the header).
+
+    A run built on a base (`stats.json` has an `incremental` section) also gets `incremental`: the base run,
+    the input files added and removed, documents taken down, parts reused, and the change in the mixture
+    against the base. A full run's report has no such key.
+    """
+    plans = stats.get("plans", {})
+    mixtures = mixtures_of(stats)
     warnings: list[dict[str, str | None]] = []
     notes: list[str] = []
     for section in mixtures:
@@ -349,7 +360,7 @@ def report_data(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
         notes.append("Sources are counted by the `mix` stage only, so this report has no source breakdown.")
     if languages is None:
         notes.append("No stage counted languages in this run.")
-    return {
+    data = {
         "format": REPORT_FORMAT,
         "format_version": REPORT_VERSION,
         "run": _run_info(run_dir, stats),
@@ -362,6 +373,12 @@ def report_data(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
         "warnings": warnings,
         "notes": notes,
     }
+    if stats.get("incremental"):
+        from corpusmill.mixtures.report_incremental import incremental_section
+
+        data["incremental"], base_warnings = incremental_section(run_dir, stats["incremental"], mixtures)
+        warnings.extend(base_warnings)
+    return data
 
 
 def build_report(run_dir: str | Path) -> Path:

@@ -410,9 +410,15 @@ def _quality_scores(block: dict[str, Any] | None) -> str:
 def render_html(data: dict[str, Any]) -> str:
     """The whole report page for `report/index.html`, from the data of `report/mixture.json`."""
     mixtures = "".join(_mixture(m, "" if i == 0 else f"-{i + 1}") for i, m in enumerate(data["mixtures"]))
+    incremental = ""
+    if data.get("incremental"):
+        from corpusmill.mixtures.report_incremental import render_incremental
+
+        incremental = render_incremental(data["incremental"])
     body = (
         _header(data["run"])
         + _warnings(data)
+        + incremental
         + _funnel(data["funnel"], data["skipped"])
         + mixtures
         + _quality_scores(data["quality_scores"])

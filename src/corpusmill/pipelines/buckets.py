@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from corpusmill.core.atomic import atomic_path
+
+PARQUET = ".parquet"
 
 
 def bucket_of(values: pa.Array | pa.ChunkedArray, count: int) -> np.ndarray:
@@ -34,10 +37,17 @@ def bucket_of(values: pa.Array | pa.ChunkedArray, count: int) -> np.ndarray:
 
 
 def write_buckets(path: Path, table: pa.Table, buckets: np.ndarray, count: int) -> None:
-    """Write `table` to `path` (atomically) as `count` batches, row `i` going to batch `buckets[i]`."""
+    """Write `table` to `path` (atomically) as `count` batches, row `i` going to batch `buckets[i]`.
+
+    A `.parquet` path gets one row group per bucket (the persisted dedup index); any other an Arrow IPC file
+    with one record batch per bucket (the phases' hand-over files, read memory-mapped).
+    """
     order = np.argsort(buckets, kind="stable")
     ordered = table.take(pa.array(order)).combine_chunks()
     bounds = np.searchsorted(buckets[order], np.arange(count + 1))
+    if path.suffix == PARQUET:
+        _write_parquet_buckets(path, ordered, bounds, count)
+        return
     with (
         atomic_path(path) as tmp,
         pa.OSFile(str(tmp), "wb") as sink,
@@ -46,6 +56,31 @@ def write_buckets(path: Path, table: pa.Table, buckets: np.ndarray, count: int) 
         for bucket in range(count):
             piece = ordered.slice(int(bounds[bucket]), int(bounds[bucket + 1] - bounds[bucket]))
             writer.write_batch(_one_batch(piece))
+
+
+def _write_parquet_buckets(path: Path, ordered: pa.Table, bounds: np.ndarray, count: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, ordered.schema, compression="zstd") as writer:
+        for bucket in range(count):
+            rows = int(bounds[bucket + 1] - bounds[bucket])
+            piece = ordered.slice(int(bounds[bucket]), rows)
+            writer.write_table(piece, row_group_size=max(1, rows))  # one row group per bucket, even empty
+
+
+def bucket_count(path: Path) -> int:
+    """How many buckets a bucketed file holds."""
+    if Path(path).suffix == PARQUET:
+        return pq.ParquetFile(path).num_row_groups
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).num_record_batches
+
+
+def read_all(path: Path) -> pa.Table:
+    """Every bucket of a bucketed file, as one table."""
+    if Path(path).suffix == PARQUET:
+        return pq.read_table(path)
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 def _one_batch(piece: pa.Table) -> pa.RecordBatch:
@@ -57,22 +92,34 @@ def read_bucket(paths: Iterable[str | Path], bucket: int, schema: pa.Schema | No
     """Batch `bucket` of every file, as one table of `schema` (default: the first file's schema)."""
     tables = []
     for path in paths:
-        with pa.memory_map(str(path)) as source:
-            reader = pa.ipc.open_file(source)
-            if bucket >= reader.num_record_batches:
-                raise ValueError(
-                    f"{path} holds {reader.num_record_batches} buckets, not {bucket + 1} or more: it was written "
-                    "by a run with other settings; delete the step's directory and rerun"
-                )
-            schema = schema or reader.schema
-            batch = reader.get_batch(bucket)
-            if batch.num_rows:
-                tables.append(pa.Table.from_batches([batch]).cast(schema))
+        piece, file_schema = _read_one(Path(path), bucket)
+        schema = schema or file_schema
+        if piece.num_rows:
+            tables.append(piece.cast(schema))
     if schema is None:
         raise ValueError("read_bucket: no files to read and no schema to give an empty table")
     return pa.concat_tables(tables).combine_chunks() if tables else schema.empty_table()
 
 
-def bucket_files(directory: Path, names: Sequence[str]) -> list[Path]:
+def _read_one(path: Path, bucket: int) -> tuple[pa.Table, pa.Schema]:
+    if path.suffix == PARQUET:
+        parquet = pq.ParquetFile(path)
+        _check_bucket(path, parquet.num_row_groups, bucket)
+        return parquet.read_row_group(bucket), parquet.schema_arrow
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        _check_bucket(path, reader.num_record_batches, bucket)
+        return pa.Table.from_batches([reader.get_batch(bucket)]), reader.schema
+
+
+def _check_bucket(path: Path, count: int, bucket: int) -> None:
+    if bucket >= count:
+        raise ValueError(
+            f"{path} holds {count} buckets, not {bucket + 1} or more: it was written by a run with other "
+            "settings; delete the step's directory and rerun"
+        )
+
+
+def bucket_files(directory: Path, names: Sequence[str], suffix: str = ".arrow") -> list[Path]:
     """The files a phase wrote, one per task name."""
-    return [directory / f"{name}.arrow" for name in names]
+    return [directory / f"{name}{suffix}" for name in names]

@@ -40,7 +40,10 @@ class Step:
 
     @property
     def dirname(self) -> str:
-        """Directory name under `stages/`, e.g. `01-extract_v1+langid_v1`."""
+        """Directory name under `stages/`, e.g. `01-extract_v1+langid_v1`; a step of no stages is the takedown
+        step `00-takedown` that a run with a takedown list puts before a first step that cannot drop."""
+        if not self.stages:
+            return f"{self.index:02d}-takedown"
         return f"{self.index:02d}-" + "+".join(stage.entry.stage for stage in self.stages)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill.core.atomic import write_json
+from corpusmill.pipelines.borrow import Borrower
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.group_tasks import (
     AttachTask,
@@ -43,11 +44,17 @@ def resolve_duplicates(
     parts: list[PartSpec],
     step_dir: Path,
     cpus: float,
+    index_dir: Path | None = None,
+    borrower: Borrower | None = None,
 ) -> tuple[BucketLayout, str | None]:
-    """Run the keys, candidate, verification and component phases; returns where the decisions are."""
-    layout = BucketLayout(step_dir, bucket_count(parts), tuple(part.name for part in parts))
+    """Run the keys, candidate, verification and component phases; returns where the decisions are.
+
+    The keys phase writes the step's dedup index into `index_dir`, taking unchanged parts' keys over from
+    the base run through `borrower`; every later phase runs over all keys, old and new.
+    """
+    layout = BucketLayout(step_dir, bucket_count(parts), tuple(part.name for part in parts), index_dir)
     label = step_dir.name
-    keys = map_phase(f"{label} keys", KeysTask(planned, source, layout), parts, cpus)
+    keys = map_phase(f"{label} keys", KeysTask(planned, source, layout, borrower), parts, cpus)
     side_parts = tuple(sorted(result["part"] for result in keys if result.get("side")))
     verify = bool(side_parts)
     buckets = layout.bucket_parts()

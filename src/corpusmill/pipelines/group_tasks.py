@@ -22,20 +22,33 @@ the driver sets from the number of parts; the driver itself holds file names and
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusmill.core import schema
+from corpusmill.core.atomic import write_json
 from corpusmill.core.components import ADJACENCY_SCHEMA, NODE, adjacency, large_star, small_star
 from corpusmill.core.grouping import DUPLICATE_OF, EDGE_SCHEMA, ID, KEY, KEY_SCHEMA, star_edges, unique_edges
 from corpusmill.core.stage import GroupStage, Stage
 from corpusmill.core.stats import Stats
-from corpusmill.pipelines.buckets import bucket_files, bucket_of, read_bucket, write_buckets
+from corpusmill.pipelines.borrow import Borrower, derived_identity, link_file
+from corpusmill.pipelines.buckets import (
+    PARQUET,
+    bucket_count,
+    bucket_files,
+    bucket_of,
+    read_all,
+    read_bucket,
+    write_buckets,
+)
 from corpusmill.pipelines.parts import (
     PartSource,
     PartSpec,
@@ -43,25 +56,43 @@ from corpusmill.pipelines.parts import (
     _finish,
     _finished,
     _OneStageTask,
+    borrow_filtered,
 )
 
 BUCKET = "bucket"
 PART = "part"
-MEMBER_SCHEMA = pa.schema([pa.field(ID, pa.string()), pa.field(PART, pa.int32())])
+# A member's part is its name, not its position: an index taken over by a later run stays right when parts
+# are numbered differently there.
+MEMBER_SCHEMA = pa.schema([pa.field(ID, pa.string()), pa.field(PART, pa.string())])
 SIDE_PREFIX = "side__"
 
 
 @dataclass(frozen=True)
 class BucketLayout:
-    """Where the phases of one group step write, and into how many buckets."""
+    """Where the phases of one group step write, and into how many buckets.
+
+    The keys phase writes the step's dedup index under `index_dir` (Parquet, one row group per bucket): it
+    outlives the run, and a run built on this one takes the keys of unchanged parts from it.
+    """
 
     step_dir: Path
     buckets: int
     part_names: tuple[str, ...]
+    index_dir: Path | None = None
 
     def directory(self, phase: str) -> Path:
         """A phase's directory: its bucketed files and its tasks' markers."""
+        if phase in INDEX_PHASES and self.index_dir is not None:
+            return self.index_dir / phase.rsplit("/", 1)[-1]
         return self.step_dir / phase
+
+    def suffix(self, phase: str) -> str:
+        """The index phases write Parquet, the hand-over phases Arrow IPC."""
+        return PARQUET if phase in INDEX_PHASES and self.index_dir is not None else ".arrow"
+
+    def file(self, phase: str, name: str) -> Path:
+        """The file one task of a phase writes."""
+        return self.directory(phase) / f"{name}{self.suffix(phase)}"
 
     def bucket_names(self) -> list[str]:
         """`bucket-00000` ...: the names bucket tasks run under."""
@@ -74,14 +105,15 @@ class BucketLayout:
     def files(self, phase: str, by_part: bool = False) -> list[Path]:
         """The files a phase wrote: one per part (keys phases) or per bucket."""
         names = list(self.part_names) if by_part else self.bucket_names()
-        return bucket_files(self.directory(phase), names)
+        return bucket_files(self.directory(phase), names, self.suffix(phase))
 
     def side_files(self, side_parts: Sequence[str]) -> list[Path]:
         """The side files: only parts that read any document wrote one (an empty input file writes none)."""
-        return bucket_files(self.directory(SIDE), side_parts)
+        return bucket_files(self.directory(SIDE), side_parts, self.suffix(SIDE))
 
 
 KEYS, SIDE, MEMBERS, CANDIDATES, ATTACHED = "keys", "keys/side", "keys/members", "candidates", "attached"
+INDEX_PHASES = (KEYS, SIDE, MEMBERS)
 
 
 def cc_phase(step: int) -> str:
@@ -110,11 +142,12 @@ class KeysTask(_OneStageTask):
 
     source: PartSource
     layout: BucketLayout
+    borrower: Borrower | None = None
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
-        """Write the part's three bucketed files, or return its marker."""
+        """Write the part's three bucketed files, or return its marker (or the base run's, for its index)."""
         keys_dir = self.layout.directory(KEYS)
-        done = _finished(keys_dir, part)
+        done = _finished(keys_dir, part) or self._borrow(part)
         if done is not None:
             return done
         self.setup()
@@ -129,17 +162,60 @@ class KeysTask(_OneStageTask):
                 sides.append(_with_string_ids(side))
         count = self.layout.buckets
         key_table = pa.concat_tables(keys) if keys else KEY_SCHEMA.empty_table()
-        _write_by(keys_dir / f"{part.name}.arrow", key_table, KEY, count)
+        _write_by(self.layout.file(KEYS, part.name), key_table, KEY, count)
         if sides:
-            _write_by(self.layout.directory(SIDE) / f"{part.name}.arrow", pa.concat_tables(sides), ID, count)
-        index = self.layout.part_names.index(part.name)
+            _write_by(self.layout.file(SIDE, part.name), pa.concat_tables(sides), ID, count)
         all_ids = pa.chunked_array(ids, pa.string()) if ids else pa.chunked_array([], pa.string())
         members = pa.table(
-            {ID: all_ids, PART: pa.array([index] * len(all_ids), pa.int32())}, schema=MEMBER_SCHEMA
+            {ID: all_ids, PART: pa.array([part.name] * len(all_ids), pa.string())}, schema=MEMBER_SCHEMA
         )
-        _write_by(self.layout.directory(MEMBERS) / f"{part.name}.arrow", members, ID, count)
+        _write_by(self.layout.file(MEMBERS, part.name), members, ID, count)
         stats[self.stage.label] = self._built.take_stats()
         return _finish(keys_dir, part, None, key_table.num_rows, stats, side=bool(sides))
+
+    def _borrow(self, part: PartSpec) -> dict[str, Any] | None:
+        """The base run's index files of an unchanged part, linked, or re-bucketed when this run has another
+        bucket count (its parts are more); the members' part is renamed to this run's."""
+        borrower = self.borrower
+        if borrower is None or borrower.base_name(part.name) is None:
+            return None
+        keys_dir = self.layout.directory(KEYS)
+        base = borrower.marker(keys_dir, part.name, part.identity)
+        if base is None:
+            return None
+        base_name = borrower.base_name(part.name)
+        phases = [KEYS, MEMBERS] + ([SIDE] if base.get("side") else [])
+        sources = {
+            phase: borrower.base_of(self.layout.directory(phase)) / f"{base_name}{PARQUET}"
+            for phase in phases
+        }
+        if not all(path.exists() for path in sources.values()):
+            return None
+        renamed = base_name != part.name
+        for phase, source in sources.items():
+            target = self.layout.file(phase, part.name)
+            if bucket_count(source) == self.layout.buckets and not (renamed and phase == MEMBERS):
+                link_file(source, target)
+                continue
+            table = read_all(source)
+            if phase == MEMBERS:
+                table = table.set_column(1, PART, pa.array([part.name] * table.num_rows, pa.string()))
+            _write_by(target, table, KEY if phase == KEYS else ID, self.layout.buckets)
+        for folder in (self.source.skipped_dir, self.source.documents_dir):  # a first step's read accounts
+            source = borrower.base_of(folder) / f"{base_name}{PARQUET}" if folder is not None else None
+            if source is not None and folder is not None and source.exists():
+                link_file(source, folder / f"{part.name}{PARQUET}")
+        done = {**base, "part": part.name, "borrowed": True}
+        write_json(keys_dir / f"{part.name}.done.json", done)
+        return done
+
+
+def _digest(duplicate_of: dict[str, str]) -> str:
+    """A digest of a part's decisions ("" when it has none, so its identity stays its input's)."""
+    if not duplicate_of:
+        return ""
+    data = json.dumps(sorted(duplicate_of.items()), separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
 
 
 def _with_string_ids(table: pa.Table) -> pa.Table:
@@ -272,10 +348,11 @@ class StarTask(_BucketTask):
             members = read_bucket(self.layout.files(MEMBERS, by_part=True), bucket, MEMBER_SCHEMA)
             decisions = result.decisions
             owner = pc.take(members.column(PART), _rows_of(decisions.column(ID), members))
+            position = {name: index for index, name in enumerate(self.layout.part_names)}
             write_buckets(
                 self.layout.directory(decisions_phase(self.step)) / f"{part.name}.arrow",
                 decisions,
-                owner.to_numpy(zero_copy_only=False).astype("int64"),
+                np.array([position[name] for name in owner.to_pylist()], np.int64),
                 len(self.layout.part_names),
             )
         return _finish(out_dir, part, None, result.edges.num_rows, {}, changed=result.changed)
@@ -293,6 +370,7 @@ class ApplyDuplicatesTask:
     out_dir: Path
     rejected_dir: Path
     keep_rejected: bool
+    borrower: Borrower | None = None
 
     def setup(self) -> None:
         """Nothing per worker: each part reads only its own bucket of the decisions."""
@@ -301,10 +379,11 @@ class ApplyDuplicatesTask:
         """Nothing to release."""
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
-        """Write the part without its duplicates, or return its marker."""
-        done = _finished(self.out_dir, part)
-        if done is not None:
-            return done
+        """Write the part without its duplicates, or return its marker.
+
+        The part's output depends on its decisions as well as its input, so both make its identity: a base
+        part whose duplicates are the same is taken over, one whose duplicates changed is written again.
+        """
         duplicate_of: dict[str, str] = {}
         if self.decisions is not None:
             index = self.layout.part_names.index(part.name)
@@ -312,10 +391,23 @@ class ApplyDuplicatesTask:
             duplicate_of = dict(
                 zip(table.column(ID).to_pylist(), table.column(DUPLICATE_OF).to_pylist(), strict=True)
             )
+        identity = derived_identity(part.identity, _digest(duplicate_of))
+        done = _finished(self.out_dir, part, identity) or borrow_filtered(
+            self.borrower, part, self.out_dir, self.rejected_dir, identity
+        )
+        if done is not None:
+            return done
         transforms = [(self.stage_label, functools.partial(self._mark_duplicates, duplicate_of))]
         stats: dict[str, Stats] = {self.stage_label: Stats()}
         return _filter_part(
-            part, self.source, transforms, self.out_dir, self.rejected_dir, self.keep_rejected, stats
+            part,
+            self.source,
+            transforms,
+            self.out_dir,
+            self.rejected_dir,
+            self.keep_rejected,
+            stats,
+            identity=identity,
         )
 
     def _mark_duplicates(self, duplicate_of: dict[str, str], batch: pa.RecordBatch) -> pa.RecordBatch:

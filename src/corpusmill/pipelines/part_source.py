@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from corpusmill.core.atomic import atomic_path
 from corpusmill.core.recipe import InputSpec
+from corpusmill.core.schema import ID, URL
 from corpusmill.core.skips import SkipLog, Skipped, skip_table
 from corpusmill.core.stats import Stats
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INTERMEDIATE = "intermediate"
+DOCUMENTS = "documents"  # the documents index's folder under the run's `index/`
 READ_STATS = "00-read"
 # The skip reason of a file that could not be read (to its end, or at all).
 FILE_FAILURE = "corrupt_file"
@@ -65,8 +67,10 @@ def rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordB
 class PartSource:
     """Reads a part as batches; the read that counts reader stats also accounts for what the input skips.
 
-    `skipped_dir` is where that read writes the part's skipped records (None: nowhere); `strict` makes a file
-    that cannot be read stop the run instead of being skipped.
+    `skipped_dir` is where that read writes the part's skipped records (None: nowhere), `documents_dir` where
+    it lists the id and URL of every document it read (the documents index: a later takedown of a URL finds
+    the parts that hold it there without reading the input again); `strict` makes a file that cannot be read
+    stop the run instead of being skipped.
     """
 
     input_spec: InputSpec
@@ -74,6 +78,7 @@ class PartSource:
     count_reader_stats: bool
     skipped_dir: Path | None = None
     strict: bool = False
+    documents_dir: Path | None = None
 
     def batches(
         self, part: PartSpec, stats: dict[str, Stats], columns: Sequence[str] | None = None
@@ -87,11 +92,17 @@ class PartSource:
             return
         reader_stats = Stats()
         skipped: list[Skipped] = []
-        yield from rebatch(self._read(part, reader_stats, skipped), self.batch_size)
+        read: list[pa.Table] = []
+        for batch in rebatch(self._read(part, reader_stats, skipped), self.batch_size):
+            if self.count_reader_stats and self.documents_dir is not None:
+                read.append(pa.table({ID: batch.column(ID), URL: batch.column(URL)}))
+            yield batch
         if self.count_reader_stats:
             stats.setdefault(READ_STATS, Stats()).merge(reader_stats)
             if self.skipped_dir is not None:
                 write_skipped(self.skipped_dir / f"{part.name}.parquet", skipped)
+            if self.documents_dir is not None:
+                write_documents(self.documents_dir / f"{part.name}.parquet", read)
 
     def _read(self, part: PartSpec, reader_stats: Stats, skipped: list[Skipped]) -> Iterator[pa.RecordBatch]:
         options = self._options(part.fmt)
@@ -176,6 +187,21 @@ def _strict_message(uri: str, detail: str) -> str:
         f"input file {uri} could not be read ({detail}); repair or remove it (a removed input needs "
         "--restart), or run without --strict to skip it and list it in the run's skipped/"
     )
+
+
+DOCUMENTS_SCHEMA = pa.schema([pa.field(ID, pa.string()), pa.field(URL, pa.string())])
+
+
+def write_documents(path: Path, tables: Sequence[pa.Table]) -> None:
+    """Write the id and URL of every document a part's input held, atomically (an empty part: no rows)."""
+    table = (
+        pa.concat_tables([t.cast(DOCUMENTS_SCHEMA) for t in tables])
+        if tables
+        else DOCUMENTS_SCHEMA.empty_table()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def write_skipped(path: Path, records: Sequence[Skipped]) -> None:

@@ -13,6 +13,7 @@ marker is never taken for other files. Reading a part's documents (and accountin
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -28,12 +29,14 @@ from corpusmill.core import schema
 from corpusmill.core.atomic import write_json
 from corpusmill.core.stage import MapStage, PlanStage, SinkContext, SinkStage, Stage
 from corpusmill.core.stats import Stats
+from corpusmill.pipelines.borrow import Borrower, derived_identity
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.part_source import INTERMEDIATE as INTERMEDIATE
 from corpusmill.pipelines.part_source import READ_STATS as READ_STATS
 from corpusmill.pipelines.part_source import PartSource as PartSource
 from corpusmill.pipelines.part_source import rebatch as rebatch
 from corpusmill.pipelines.part_writer import PartWriter
+from corpusmill.pipelines.takedown import TAKEDOWN_LABEL, Takedown
 
 logger = logging.getLogger(__name__)
 
@@ -119,15 +122,16 @@ def markers_only() -> Iterator[None]:
         _MARKERS_ONLY.reset(token)
 
 
-def _finished(directory: Path, part: PartSpec) -> dict[str, Any] | None:
-    """The part's marker, if one was written for this part made from the same input files."""
+def _finished(directory: Path, part: PartSpec, identity: str | None = None) -> dict[str, Any] | None:
+    """The part's marker, if one was written for this part made from the same input (`identity`, by default
+    the part's own: a task whose output depends on more, such as a dedup step's decisions, passes its own)."""
     marker = _marker(directory, part)
     if not marker.exists():
         if _MARKERS_ONLY.get():
             raise PartNotFinished(marker)
         return None
     done = json.loads(marker.read_text(encoding="utf-8"))
-    if done.get("identity", "") != part.identity:
+    if done.get("identity", "") != (part.identity if identity is None else identity):
         logger.warning(
             "%s was written for other input files than %s now holds; redoing the part", marker, part.name
         )
@@ -136,11 +140,22 @@ def _finished(directory: Path, part: PartSpec) -> dict[str, Any] | None:
 
 
 def _finish(
-    directory: Path, part: PartSpec, output: Path | None, rows: int, stats: dict[str, Stats], **extra: Any
+    directory: Path,
+    part: PartSpec,
+    output: Path | None,
+    rows: int,
+    stats: dict[str, Stats],
+    identity: str | None = None,
+    output_identity: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """Write the part's marker: its identity (what it was made from), its output's identity (what the next
+    step's marker is tied to), the output file, rows and stats."""
+    identity = part.identity if identity is None else identity
     result = {
         "part": part.name,
-        "identity": part.identity,
+        "identity": identity,
+        "output_identity": identity if output_identity is None else output_identity,
         "output": str(output) if output is not None else None,
         "rows": rows,
         "stats": {label: s.to_dict() for label, s in sorted(stats.items())},
@@ -214,11 +229,14 @@ def _filter_part(
     keep_rejected: bool,
     stats: dict[str, Stats],
     stat_sources: Sequence[tuple[str, Any]] = (),
+    identity: str | None = None,
+    output_identity: Callable[[], str] | None = None,
 ) -> dict[str, Any]:
     """Stream a part through transforms that mark drops; write kept and rejected rows; finish with the marker.
 
     Map stages among the transforms hand over their own stats; `stat_sources` names other objects with a
-    `take_stats()` (a plan stage applying its plan) whose stats belong to a label.
+    `take_stats()` (a plan stage applying its plan) whose stats belong to a label. `identity` is what the
+    marker is tied to (default: the part's), `output_identity()` what the output's is, once the part is done.
     """
     kept_writer = PartWriter(out_dir / f"{part.name}.parquet")
     rejected = _RejectedWriters(rejected_dir, part.name, keep_rejected)
@@ -241,18 +259,60 @@ def _filter_part(
         if hasattr(transform, "take_stats"):
             stats[label].merge(transform.take_stats())
     output = kept_writer.path if rows else None
-    return _finish(out_dir, part, output, rows, stats, rejected=rejected_files)
+    produced = output_identity() if output_identity is not None else None
+    return _finish(out_dir, part, output, rows, stats, identity, produced, rejected=rejected_files)
+
+
+def borrow_filtered(
+    borrower: Borrower | None,
+    part: PartSpec,
+    out_dir: Path,
+    rejected_dir: Path,
+    identity: str,
+    extra_dirs: Sequence[Path | None] = (),
+) -> dict[str, Any] | None:
+    """Take a filtered part (its kept and rejected files, and the files the first read writes into
+    `extra_dirs`: skipped input, the documents index) over from the base run, or None when it cannot be."""
+    if borrower is None or borrower.base_name(part.name) is None:
+        return None
+    base_name = borrower.base_name(part.name)
+
+    def files(done: dict[str, Any]) -> list[tuple[Path, str]]:
+        listed = [(rejected_dir, Path(path).name) for path in done.get("rejected", [])]
+        if done.get("output"):
+            listed.append((out_dir, f"{base_name}.parquet"))
+        for folder in extra_dirs:
+            if folder is not None and (borrower.base_of(folder) / f"{base_name}.parquet").exists():
+                listed.append((folder, f"{base_name}.parquet"))
+        return listed
+
+    def rewrite(done: dict[str, Any], linked: dict[str, str]) -> dict[str, Any]:
+        rejected = [linked[str(rejected_dir / Path(path).name)] for path in done.get("rejected", [])]
+        output = linked[str(out_dir / f"{base_name}.parquet")] if done.get("output") else None
+        return {**done, "output": output, "rejected": rejected}
+
+    for folder in extra_dirs:  # a file the base part did not write must not linger from an earlier attempt
+        if folder is not None and not (borrower.base_of(folder) / f"{base_name}.parquet").exists():
+            (folder / f"{part.name}.parquet").unlink(missing_ok=True)
+    return borrower.take(out_dir, part.name, identity, files, rewrite)
 
 
 @dataclass
 class MapTask:
-    """Apply fused map stages to a part, writing kept and rejected documents."""
+    """Apply fused map stages to a part, writing kept and rejected documents.
+
+    The first step of a run with a takedown list drops the removed documents before its first stage; its
+    output identity then names the documents it removed, so later steps never take a base part over that
+    still holds them. A part of unchanged input is taken over from the base run (`borrower`) instead.
+    """
 
     stages: tuple[PlannedStage, ...]
     source: PartSource
     out_dir: Path
     rejected_dir: Path
     keep_rejected: bool
+    borrower: Borrower | None = None
+    takedown: Takedown | None = None
     _built: list[tuple[str, MapStage]] = field(default_factory=list, init=False, repr=False)
 
     def setup(self) -> None:
@@ -272,13 +332,48 @@ class MapTask:
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
         """Process one part, or return its marker if a previous run finished it."""
-        done = _finished(self.out_dir, part)
+        done = _finished(self.out_dir, part) or borrow_filtered(
+            self.borrower,
+            part,
+            self.out_dir,
+            self.rejected_dir,
+            part.identity,
+            (self.source.skipped_dir, self.source.documents_dir),
+        )
         if done is not None:
             return done
         self.setup()
-        stats: dict[str, Stats] = {label: Stats() for label, _ in self._built}
+        transforms: list[tuple[str, Any]] = list(self._built)
+        removed: list[str] = []
+        if self.takedown:
+            takedown = self.takedown
+
+            def remove(batch: pa.RecordBatch) -> pa.RecordBatch:
+                marked = takedown.mark(batch)
+                if schema.DROP_REASON in marked.schema.names:
+                    hit = pc.is_valid(marked.column(schema.DROP_REASON))
+                    removed.extend(marked.column(schema.ID).filter(hit).to_pylist())
+                return marked
+
+            transforms.insert(0, (TAKEDOWN_LABEL, remove))
+        stats: dict[str, Stats] = {label: Stats() for label, _ in transforms}
+
+        def output_identity() -> str:
+            if not removed:
+                # A part without takedowns counts none: its stats are then the same whether or not the run
+                # had a list, as a part taken over from a base run without one has none.
+                stats.pop(TAKEDOWN_LABEL, None)
+            return derived_identity(part.identity, *sorted(removed))
+
         return _filter_part(
-            part, self.source, self._built, self.out_dir, self.rejected_dir, self.keep_rejected, stats
+            part,
+            self.source,
+            transforms,
+            self.out_dir,
+            self.rejected_dir,
+            self.keep_rejected,
+            stats,
+            output_identity=output_identity,
         )
 
 
@@ -342,10 +437,15 @@ class ApplyPlanTask(_OneStageTask):
     out_dir: Path
     rejected_dir: Path
     keep_rejected: bool
+    borrower: Borrower | None = None
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
-        """Write the part under the plan, or return its marker."""
-        done = _finished(self.out_dir, part)
+        """Write the part under the plan, or return its marker (the part's output depends on the plan too)."""
+        plan_digest = hashlib.sha256(json.dumps(self.plan, sort_keys=True).encode("utf-8")).hexdigest()
+        identity = derived_identity(part.identity, plan_digest)
+        done = _finished(self.out_dir, part, identity) or borrow_filtered(
+            self.borrower, part, self.out_dir, self.rejected_dir, identity
+        )
         if done is not None:
             return done
         self.setup()
@@ -362,6 +462,7 @@ class ApplyPlanTask(_OneStageTask):
             self.keep_rejected,
             stats,
             stat_sources=[(label, stage)],
+            identity=identity,
         )
 
 

@@ -11,7 +11,12 @@ resumes at the first unfinished part (removing its temporaries first).
 `run.json` records the input root and every input file's name, size and content version. Running again,
 finished or not, first checks the inputs against it: a file that grew, shrank, was replaced, added or removed
 is refused with its name and the two ways forward (`--restart`, or another `--output`), never resumed into a
-mix of the old corpus and the new.
+mix of the old corpus and the new. It records the takedown list's digest too (`removed.txt` holds the list),
+and a resume under another list is refused the same way.
+
+A run built on a base run (`base`, `--base`) plans its parts as a full run would and takes over from the base
+every part of unchanged input at every step where its input is the same (`borrow.py`), so it costs what its
+new data costs and writes what a full run writes. `parts.json` records the planned parts a later run matches.
 """
 
 from __future__ import annotations
@@ -41,10 +46,18 @@ from corpusmill.core.recipe import Recipe
 from corpusmill.core.stage import GroupStage, PlanStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.io.inputs import InputFile
+from corpusmill.pipelines.borrow import PARTS_FILE, Borrower, write_parts
 from corpusmill.pipelines.engine import Engine, make_engine
 from corpusmill.pipelines.graph import PlannedStage, Step, plan_steps
 from corpusmill.pipelines.group_step import resolve_duplicates
 from corpusmill.pipelines.group_tasks import ApplyDuplicatesTask
+from corpusmill.pipelines.increment import (
+    check_base,
+    describe_increment,
+    incremental_run_dir,
+    plan_borrowing,
+)
+from corpusmill.pipelines.part_source import DOCUMENTS
 from corpusmill.pipelines.partitioning import plan_input_parts
 from corpusmill.pipelines.parts import (
     INTERMEDIATE,
@@ -57,6 +70,7 @@ from corpusmill.pipelines.parts import (
     SinkTask,
 )
 from corpusmill.pipelines.summary import RunSummary, summarize
+from corpusmill.pipelines.takedown import REMOVED_FILE, Takedown, read_takedown, run_takedown
 from corpusmill.shards.manifest import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -81,7 +95,11 @@ _RUN_OUTPUTS = (
     "stats.json",
     "manifest.json",
     "run.json",
+    "index",
+    PARTS_FILE,
+    REMOVED_FILE,
 )
+INDEX = "index"
 
 
 class Progress(Protocol):
@@ -118,6 +136,8 @@ class _RunState:
     engine: Engine
     progress: Progress
     strict: bool = False
+    borrower: Borrower | None = None
+    takedown: Takedown = field(default_factory=Takedown)
     stats: dict[str, Stats] = field(default_factory=dict)
     sink_results: dict[str, dict[str, Any]] = field(default_factory=dict)
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -144,41 +164,70 @@ def run_recipe(
     progress: Progress | None = None,
     restart: bool = False,
     strict: bool = False,
+    base: Path | None = None,
+    removals: Path | None = None,
 ) -> RunResult:
     """Run (or resume, or recognise as finished) a recipe and return its run directory and summary.
 
     `restart` clears what an earlier run left in the directory (for example after its inputs changed) and
     starts from scratch. An input file that cannot be read is skipped and listed in `skipped/`; `strict`
-    stops the run on it instead (`InputFileError`, naming the file).
+    stops the run on it instead (`InputFileError`, naming the file). `base` is a finished run of the same
+    recipe to build on (see `borrow.py`); `removals` a takedown list (see `takedown.py`), added to the base's.
     """
     from corpusmill.io import detect_format
     from corpusmill.io.inputs import list_inputs, root_uri
 
-    run_dir = Path(output) if output is not None else default_run_dir(recipe)
+    takedown = read_takedown(removals) if removals is not None else Takedown()
+    base_takedown = Takedown()
+    if base is not None:
+        check_base(Path(base), recipe)
+        base_takedown = run_takedown(Path(base))
+        takedown = base_takedown.union(takedown)
     root = root_uri(recipe.input.paths, recipe.input.root)  # found once: it may take object store requests
     inputs = list_inputs(recipe.input.paths, root)
+    if output is not None:
+        run_dir = Path(output)
+    elif base is not None:
+        run_dir = incremental_run_dir(recipe, inputs, takedown)
+    else:
+        run_dir = default_run_dir(recipe)
+    if base is not None and _same_directory(run_dir, Path(base)):
+        raise RunDirError(f"{run_dir} is the base run itself; give the incremental run another --output")
     if restart:
         _clear_run_dir(run_dir)
     if _is_complete(run_dir, recipe):
-        _check_inputs(run_dir, _read_run_json(run_dir), inputs)
+        previous = _read_run_json(run_dir)
+        _check_inputs(run_dir, previous, inputs)
+        _check_takedown(run_dir, previous, takedown)
         _remove_stale_temporaries(run_dir)
         _ensure_report(run_dir)
         return RunResult(run_dir, True, summarize(json.loads((run_dir / "stats.json").read_text())))
-    _claim_run_dir(run_dir, recipe, root, inputs)
+    _claim_run_dir(run_dir, recipe, root, inputs, takedown, base)
     fmt = recipe.input.format
     parts = plan_input_parts(
         ((file, fmt if fmt != "auto" else detect_format(file.uri)) for file in inputs),
         recipe.input.part_bytes,
     )
+    write_parts(run_dir, parts)
+    part_count = len(parts)
+    borrower = (
+        plan_borrowing(Path(base), run_dir, parts, takedown.minus(base_takedown))
+        if base is not None
+        else None
+    )
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     if engine == "beam":
         engine_args = [*recipe.beam.options, *engine_args]
+    steps = plan_steps(recipe)
+    if takedown and steps[0].kind != "map":
+        steps.insert(0, Step(0, "map", ()))  # a step that can drop the removed documents before the first
     with make_engine(engine, address=address, num_cpus=num_cpus, engine_args=engine_args) as backend:
-        state = _RunState(recipe, run_dir, backend, progress or _Silent(), strict)
-        for step in plan_steps(recipe):
-            parts = _run_step(state, step, parts, first=step.index == 1)
+        state = _RunState(recipe, run_dir, backend, progress or _Silent(), strict, borrower, takedown)
+        for position, step in enumerate(steps):
+            parts = _run_step(state, step, parts, first=position == 0)
     _link_documents(run_dir, parts)
-    stats = _write_stats(state, engine)
+    incremental = describe_increment(borrower, inputs, part_count, state.stats) if borrower else None
+    stats = _write_stats(state, engine, incremental)
     _write_manifest(state, engine, started, stats)
     _ensure_report(run_dir)
     return RunResult(run_dir, False, summarize(stats))
@@ -282,11 +331,35 @@ def _check_inputs(run_dir: Path, previous: dict[str, Any], inputs: Sequence[Inpu
         )
 
 
-def _claim_run_dir(run_dir: Path, recipe: Recipe, root: str, inputs: Sequence[InputFile]) -> None:
+def _check_takedown(run_dir: Path, previous: dict[str, Any], takedown: Takedown) -> None:
+    """Refuse to continue a run under another takedown list than the one it started with."""
+    if previous.get("removed") != takedown.record():
+        then = (previous.get("removed") or {}).get("entries", 0)
+        raise RunDirError(
+            f"{run_dir} was started with a takedown list of {then} entries, and this run's list has "
+            f"{len(takedown.entries)} (or other ones); its results belong to the list it started with: rerun "
+            "with --restart to start over with this list, or choose another --output"
+        )
+
+
+def _same_directory(one: Path, other: Path) -> bool:
+    return one.resolve() == other.resolve()
+
+
+def _claim_run_dir(
+    run_dir: Path,
+    recipe: Recipe,
+    root: str,
+    inputs: Sequence[InputFile],
+    takedown: Takedown,
+    base: Path | None,
+) -> None:
     identity = {
         "fingerprint": recipe.fingerprint(),
         "root": root,
         "files": _input_records(inputs),
+        "removed": takedown.record(),
+        "base": str(base) if base is not None else None,
     }
     marker = run_dir / "run.json"
     if marker.exists():
@@ -297,10 +370,12 @@ def _claim_run_dir(run_dir: Path, recipe: Recipe, root: str, inputs: Sequence[In
                 "choose another --output, or rerun with --restart to discard it"
             )
         _check_inputs(run_dir, previous, inputs)
+        _check_takedown(run_dir, previous, takedown)
         remove_temporaries(run_dir)  # the interrupted run's half-written files
         logger.info("resuming the unfinished run in %s", run_dir)
         return
     run_dir.mkdir(parents=True, exist_ok=True)
+    takedown.write(run_dir / REMOVED_FILE)
     write_json(marker, identity)
     with atomic_open(run_dir / "recipe.yaml", "w", encoding="utf-8") as handle:
         handle.write(recipe.to_yaml())
@@ -314,6 +389,7 @@ def _source(state: _RunState, first: bool) -> PartSource:
         count_reader_stats=first,
         skipped_dir=state.run_dir / SKIPPED if first else None,
         strict=state.strict,
+        documents_dir=state.run_dir / INDEX / DOCUMENTS if first else None,
     )
 
 
@@ -340,7 +416,9 @@ def _map(
 
 def _outputs(results: list[dict[str, Any]]) -> list[PartSpec]:
     return [
-        PartSpec(r["part"], (r["output"],), INTERMEDIATE, identity=r.get("identity", ""))
+        PartSpec(
+            r["part"], (r["output"],), INTERMEDIATE, identity=r.get("output_identity", r.get("identity", ""))
+        )
         for r in results
         if r["output"]
     ]
@@ -350,9 +428,17 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
     step_dir = state.run_dir / "stages" / step.dirname
     rejected_dir = state.run_dir / "rejected"
     keep_rejected = state.recipe.output.keep_rejected
-    cpus = max(planned.entry.stage_class().resources.num_cpus for planned in step.stages)
+    cpus = max((planned.entry.stage_class().resources.num_cpus for planned in step.stages), default=1.0)
     if step.kind == "map":
-        task = MapTask(step.stages, _source(state, first), step_dir, rejected_dir, keep_rejected)
+        task = MapTask(
+            step.stages,
+            _source(state, first),
+            step_dir,
+            rejected_dir,
+            keep_rejected,
+            state.borrower,
+            state.takedown if first else None,
+        )
         return _outputs(_map(state, step.dirname, task, parts, cpus))
     (planned,) = step.stages
     if step.kind == "group":
@@ -365,7 +451,14 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
             return _map(state, description, task, items, num_cpus)
 
         layout, decisions = resolve_duplicates(
-            map_phase, planned, _source(state, first), parts, step_dir, cpus
+            map_phase,
+            planned,
+            _source(state, first),
+            parts,
+            step_dir,
+            cpus,
+            state.run_dir / INDEX / step.dirname,
+            state.borrower,
         )
         apply_task = ApplyDuplicatesTask(
             planned.label,
@@ -376,6 +469,7 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
             step_dir,
             rejected_dir,
             keep_rejected,
+            state.borrower,
         )
         return _outputs(_map(state, f"{step.dirname} apply", apply_task, parts, 1.0))
     if step.kind == "plan":
@@ -440,6 +534,7 @@ def _run_plan_step(
         step_dir,
         state.run_dir / "rejected",
         state.recipe.output.keep_rejected,
+        state.borrower,
     )
     return _outputs(_map(state, f"{step.dirname} apply", task, parts, cpus))
 
@@ -467,7 +562,7 @@ def _link_documents(run_dir: Path, parts: list[PartSpec]) -> None:
             shutil.copyfile(source, target)
 
 
-def _write_stats(state: _RunState, engine: str) -> dict[str, Any]:
+def _write_stats(state: _RunState, engine: str, incremental: dict[str, Any] | None) -> dict[str, Any]:
     stages = []
     for label in sorted(state.stats):
         stages.append({"label": label, **state.stats[label].to_dict()})
@@ -484,6 +579,7 @@ def _write_stats(state: _RunState, engine: str) -> dict[str, Any]:
         "tokens_written": tokens,
         "plans": state.plans,
         "sinks": state.sink_results,
+        "incremental": incremental,
     }
     write_json(state.run_dir / "stats.json", data)
     return data

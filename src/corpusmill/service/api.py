@@ -247,9 +247,12 @@ def diff(
     summary="Create a schedule",
 )
 def create_schedule(body: ScheduleIn, svc: Svc) -> Any:
-    """Rebuild a recipe on a cron schedule (UTC)."""
+    """Rebuild a recipe on a cron schedule (UTC); an incremental schedule builds each run on its last
+    successful one."""
     try:
-        return ScheduleOut.of(svc.scheduler.add(body.recipe, body.version, body.cron, body.paused))
+        return ScheduleOut.of(
+            svc.scheduler.add(body.recipe, body.version, body.cron, body.paused, body.incremental)
+        )
     except ScheduleError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
 
@@ -277,10 +280,12 @@ def get_schedule(schedule_id: int, svc: Svc) -> Any:
     "/schedules/{schedule_id}", dependencies=AUTH, response_model=ScheduleOut, summary="Pause/change"
 )
 def patch_schedule(schedule_id: int, body: SchedulePatch, svc: Svc) -> Any:
-    """Pause or resume a schedule, or change its cron expression."""
+    """Pause or resume a schedule, change its cron expression, or switch incremental runs on or off."""
     try:
         return ScheduleOut.of(
-            svc.scheduler.change(_schedule(svc, schedule_id), cron=body.cron, paused=body.paused)
+            svc.scheduler.change(
+                _schedule(svc, schedule_id), cron=body.cron, paused=body.paused, incremental=body.incremental
+            )
         )
     except ScheduleError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None

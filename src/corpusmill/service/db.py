@@ -4,11 +4,16 @@ Core (not the ORM) keeps every statement explicit, which matters for the two gua
 poller rely on: a schedule's tick is claimed with a compare-and-set UPDATE, and a unique (schedule, tick) pair
 on `runs` makes a second firing of the same tick impossible even when two service processes share a database.
 Times are stored as naive UTC (SQLite has no time zones) and handed out as aware UTC by `store.py`.
+
+A database made by an older version of the service opens as it is: `make_engine` adds the columns it lacks
+(every column added after the first release is nullable or has a server default, so old rows stay valid).
+Columns are only ever added, never renamed or dropped, so an older service can still open a newer database.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 from sqlalchemy import (
@@ -25,9 +30,15 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateColumn
 
+logger = logging.getLogger(__name__)
 metadata = MetaData()
 
 recipes = Table(
@@ -55,6 +66,8 @@ schedules = Table(
     Column("next_run_at", DateTime, nullable=False),
     Column("last_fired_at", DateTime, nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # Each run builds on the schedule's newest successful run (`corpusmill run --base`).
+    Column("incremental", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 runs = Table(
@@ -76,6 +89,9 @@ runs = Table(
     Column("finished_at", DateTime, nullable=True),
     Column("error", Text, nullable=True),
     Column("progress", Text, nullable=True),  # JSON snapshot of the stage markers
+    Column("base_run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("base_note", Text, nullable=True),  # why a run of an incremental schedule has no base
+    Column("incremental", Text, nullable=True),  # JSON: the finished run's stats.json "incremental" summary
     UniqueConstraint("schedule_id", "scheduled_for", name="uq_run_tick"),
 )
 
@@ -110,4 +126,33 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the columns a database made by an older service lacks; returns them as `table.column`.
+
+    Two services starting on one database at once may both try; the loser's ALTER fails, and it checks that
+    the column is there now instead of failing.
+    """
+    added = []
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = str(CreateColumn(column).compile(dialect=engine.dialect))
+            for key in column.foreign_keys:
+                ddl += f" REFERENCES {key.column.table.name} ({key.column.name})"
+                ddl += f" ON DELETE {key.ondelete}" if key.ondelete else ""
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+            except DBAPIError:
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+            else:
+                logger.info("database: added column %s.%s", table.name, column.name)
+                added.append(f"{table.name}.{column.name}")
+    return added

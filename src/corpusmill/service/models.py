@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from corpusmill.service.runs import MAX_LISTED_FILES
 from corpusmill.service.store import RecipeVersion, Run, Schedule
 
 
@@ -62,8 +63,22 @@ class TriggerIn(_In):
     version: int | None = Field(default=None, ge=1)
 
 
+class IncrementalOut(BaseModel):
+    """What a finished run built on its base: its stats.json "incremental" section, file lists capped (the
+    run's stats.json artifact lists every name)."""
+
+    base: str | None = Field(description="The base run's directory.")
+    added_count: int = Field(description="Input files the base did not have, read by this run.")
+    added_files: list[str] = Field(description=f"Their names (the first {MAX_LISTED_FILES}).")
+    removed_count: int = Field(description="Input files of the base that are gone.")
+    removed_files: list[str] = Field(description=f"Their names (the first {MAX_LISTED_FILES}).")
+    parts: int | None = Field(description="Parts planned over all input files.")
+    reused_parts: int | None = Field(description="Parts taken over from the base unchanged.")
+    taken_down: int | None = Field(description="Documents removed by takedown in the whole run.")
+
+
 class RunOut(BaseModel):
-    """A run: its job, its times, its progress."""
+    """A run: its job, its times, its progress, what it was built on."""
 
     id: int
     recipe: str
@@ -81,6 +96,13 @@ class RunOut(BaseModel):
     error: str | None
     progress: dict[str, Any] | None = Field(
         description="Per step: state, parts done, documents in/out per stage (from the stage markers)."
+    )
+    base_run_id: int | None = Field(
+        description="The run this one builds on (runs of incremental schedules); None for a full build."
+    )
+    base_note: str | None = Field(description="Why a run of an incremental schedule is a full build.")
+    incremental: IncrementalOut | None = Field(
+        description="Once an incremental run succeeded: its new input files and reused parts."
     )
 
     @classmethod
@@ -100,13 +122,18 @@ class ScheduleIn(_In):
     )
     cron: str = Field(description="Five-field cron expression in UTC, e.g. '0 3 * * *'.")
     paused: bool = False
+    incremental: bool = Field(
+        default=False,
+        description="Build each run on the schedule's newest successful run, reading only new input files.",
+    )
 
 
 class SchedulePatch(_In):
-    """Change a schedule's cron expression or pause switch."""
+    """Change a schedule's cron expression, pause switch or incremental switch."""
 
     cron: str | None = None
     paused: bool | None = None
+    incremental: bool | None = None
 
 
 class ScheduleOut(BaseModel):
@@ -120,6 +147,7 @@ class ScheduleOut(BaseModel):
     next_run_at: dt.datetime
     last_fired_at: dt.datetime | None
     created_at: dt.datetime
+    incremental: bool
 
     @classmethod
     def of(cls, schedule: Schedule) -> ScheduleOut:

@@ -70,8 +70,9 @@ def runs_page(request: Request) -> HTMLResponse:
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: int, request: Request) -> HTMLResponse:
-    """One run: facts, error, live progress, artifacts and the link to its report."""
-    run = services(request).store.run(run_id)
+    """One run: facts, what it builds on, error, live progress, artifacts and the link to its report."""
+    store = services(request).store
+    run = store.run(run_id)
     if run is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no run {run_id}")
     artifacts: list[dict[str, Any]] = []
@@ -82,10 +83,12 @@ def run_page(run_id: int, request: Request) -> HTMLResponse:
         with contextlib.suppress(ArtifactMissing):
             safe_file(run.run_dir, "report/index.html")
             has_report = True
+    base_run = store.run(run.base_run_id) if run.base_run_id else None
     refresh = REFRESH_S if run.status in ACTIVE else None
     return render(
         "run.html",
         run=run,
+        base_run=base_run,
         artifacts=artifacts[:MAX_ARTIFACT_ROWS],
         artifacts_total=len(artifacts),
         has_report=has_report,

@@ -6,19 +6,30 @@ either a job it can re-attach to by id or none, in which case it submits then: n
 The poller asks Ray about every PENDING or RUNNING run; while a job runs it stores a progress snapshot from the
 run's stage markers, and when the job ends it records why. A job that exits 0 without the run's
 `manifest.json` (written last by the runner) is a failed run, not a finished one.
+
+A run of an incremental schedule builds on the schedule's newest successful run (`corpusmill run --base`):
+only input files the base did not have are read, and the result equals a full rebuild. A base that cannot
+be used (its run directory is gone, it predates incremental builds, or the recipe changed its output
+fingerprint since) makes the run a full build, and the run's `base_note` says why, so one lost directory
+never fails every later tick; nor does a base the CLI refuses, since after a run fails on a base the next
+one is a full build. A finished run keeps its stats.json "incremental" summary (new and vanished input
+files, reused parts) in its row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import secrets
 import shlex
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from corpusmill.core.atomic import atomic_open
+from corpusmill.pipelines.borrow import PARTS_FILE
 from corpusmill.service.jobs import JobNotFound, JobState, RayJobs
 from corpusmill.service.progress import ProgressReader, planned_steps
 from corpusmill.service.store import (
@@ -39,6 +50,7 @@ logger = logging.getLogger(__name__)
 RECIPE_FILE = "submitted-recipe.yaml"
 LOG_TAIL_LINES = 20
 MAX_ERROR_CHARS = 6000
+MAX_LISTED_FILES = 200  # input file names kept per run; stats.json (an artifact) lists them all
 
 
 class RunStateError(RuntimeError):
@@ -59,6 +71,22 @@ def failure_reason(state: JobState, logs: str | None) -> str:
         parts.append("log tail:\n" + "\n".join(lines[-LOG_TAIL_LINES:]))
     reason = "\n\n".join(parts)
     return reason if len(reason) <= MAX_ERROR_CHARS else reason[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def incremental_summary(run_dir: str | Path) -> dict[str, Any] | None:
+    """A finished run's stats.json "incremental" section, its file lists cut to MAX_LISTED_FILES names with
+    their full counts beside them; None for a full build (or a run without stats.json)."""
+    try:
+        section = json.loads((Path(run_dir) / "stats.json").read_text(encoding="utf-8")).get("incremental")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(section, dict):
+        return None
+    summary: dict[str, Any] = {k: section.get(k) for k in ("base", "parts", "reused_parts", "taken_down")}
+    for key, count in (("added_files", "added_count"), ("removed_files", "removed_count")):
+        names = [str(name) for name in section.get(key) or []]
+        summary[key], summary[count] = names[:MAX_LISTED_FILES], len(names)
+    return summary
 
 
 class RunManager:
@@ -91,10 +119,57 @@ class RunManager:
 
         return _place
 
-    def entrypoint(self, recipe_file: Path, run_dir: Path) -> str:
-        """The job's command line: the ordinary CLI, on the cluster the job runs in."""
+    def entrypoint(self, recipe_file: Path, run_dir: Path, base: Path | None = None) -> str:
+        """The job's command line: the ordinary CLI, on the cluster the job runs in (building on `base`, a
+        finished run directory, when given)."""
         command = [self.python, "-m", "corpusmill.cli", "run", str(recipe_file), "--output", str(run_dir)]
+        if base is not None:
+            command += ["--base", str(base)]
         return shlex.join([*command, "--engine", "ray", "--address", "auto"])
+
+    def base_problem(self, base: Run, recipe: RecipeVersion) -> str | None:
+        """Why `recipe` cannot be built on the finished run `base`; None when it can."""
+        if not base.run_dir or not (Path(base.run_dir) / "manifest.json").is_file():
+            return f"the directory of run {base.id} ({base.run_dir or 'none'}) is gone"
+        if not (Path(base.run_dir) / PARTS_FILE).is_file():
+            return f"run {base.id} was made by an earlier corpusmill that did not record its parts ({PARTS_FILE})"
+        built = self.store.recipe(base.recipe, base.version)
+        if built is None or built.name != recipe.name or built.fingerprint != recipe.fingerprint:
+            return (
+                f"{recipe.name} v{recipe.version} does not build the output that run {base.id} "
+                f"({base.recipe} v{base.version}) built: its fingerprint differs"
+            )
+        return None
+
+    def choose_base(self, schedule_id: int, recipe: RecipeVersion) -> tuple[int | None, str | None]:
+        """What the next run of an incremental schedule builds on: (base run id, None), or (None, why not).
+
+        The base is the schedule's newest successful run. When the schedule's last run failed while building on
+        that same base, the next one is a full build, so a base the CLI refuses costs one failed run, not all.
+        """
+        base = self.store.last_schedule_run(schedule_id, status=SUCCEEDED)
+        if base is None:
+            return None, f"full build: schedule {schedule_id} has no successful run to build on yet"
+        problem = self.base_problem(base, recipe)
+        if problem is not None:
+            return None, f"full build: {problem}"
+        last = self.store.last_schedule_run(schedule_id)
+        if last is not None and last.status == FAILED and last.base_run_id == base.id:
+            return None, f"full build: the last run ({last.id}) failed building on run {base.id}"
+        return base.id, None
+
+    def _base_dir(self, run: Run, recipe: RecipeVersion) -> Path | None:
+        """The run directory `run` builds on, checked again just before submitting; a base that became
+        unusable since the run was created (e.g. on a resubmit after a restart) makes it a full build."""
+        if run.base_run_id is None:
+            return None
+        base = self.store.run(run.base_run_id)
+        problem = f"run {run.base_run_id} is gone" if base is None else self.base_problem(base, recipe)
+        if problem is None and base is not None and base.run_dir:
+            return Path(base.run_dir)
+        logger.warning("run %d: cannot build on run %d (%s); full build", run.id, run.base_run_id, problem)
+        self.store.update_run(run.id, expect=[QUEUED], base_run_id=None, base_note=f"full build: {problem}")
+        return None
 
     def trigger(self, recipe: RecipeVersion) -> Run:
         """Create a run of this recipe version and submit it now."""
@@ -108,12 +183,13 @@ class RunManager:
         run_dir = Path(run.run_dir)
         recipe_file = run_dir / RECIPE_FILE
         try:
+            base_dir = self._base_dir(run, recipe)
             run_dir.mkdir(parents=True, exist_ok=True)
             with atomic_open(recipe_file, "w", encoding="utf-8") as handle:
                 handle.write(recipe.normalized)
             self.jobs.submit(
                 run.ray_job_id,
-                self.entrypoint(recipe_file, run_dir),
+                self.entrypoint(recipe_file, run_dir, base_dir),
                 {"corpusmill_run": str(run.id), "recipe": f"{run.recipe}:v{run.version}"},
             )
         except Exception as exc:
@@ -127,7 +203,12 @@ class RunManager:
             )
         else:
             logger.info(
-                "run %d: submitted %s:v%d as Ray job %s", run.id, run.recipe, run.version, run.ray_job_id
+                "run %d: submitted %s:v%d as Ray job %s%s",
+                run.id,
+                run.recipe,
+                run.version,
+                run.ray_job_id,
+                f", building on {base_dir}" if base_dir else "",
             )
             self.store.update_run(run.id, expect=[QUEUED], status=PENDING, submitted_at=self.clock())
         found = self.store.run(run.id)
@@ -200,6 +281,7 @@ class RunManager:
 
     def _close(self, run: Run, status: str, error: str | None, state: JobState | None) -> None:
         complete = status == SUCCEEDED
+        summary = incremental_summary(run.run_dir) if complete and run.run_dir else None
         changed = self.store.update_run(
             run.id,
             expect=[PENDING, RUNNING],
@@ -208,6 +290,7 @@ class RunManager:
             started_at=run.started_at or (state.start_time if state else None),
             finished_at=(state.end_time if state else None) or self.clock(),
             progress=self._snapshot(run, complete=complete),
+            incremental=summary,
         )
         if changed:
             logger.info("run %d: %s", run.id, status)

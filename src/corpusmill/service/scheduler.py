@@ -6,7 +6,8 @@ unique (schedule, tick) constraint on runs backs this up. Whoever loses that rac
 second process on the same database, fires nothing. Ticks missed while the service was down are coalesced
 into one run at start-up rather than replayed one by one: a rebuild reflects the data now, so ten missed
 nightly ticks need one rebuild, not ten. Resuming a paused schedule starts from the next tick after resuming.
-Cron expressions are evaluated in UTC.
+Cron expressions are evaluated in UTC. The run of an incremental schedule's tick builds on the schedule's
+newest successful run, so it reads only the input files that appeared since (see runs.py).
 """
 
 from __future__ import annotations
@@ -51,20 +52,32 @@ class Scheduler:
         self.manager = manager
         self.clock = clock
 
-    def add(self, recipe: str, version: int | None, cron: str, paused: bool = False) -> Schedule:
+    def add(
+        self, recipe: str, version: int | None, cron: str, paused: bool = False, incremental: bool = False
+    ) -> Schedule:
         """A new schedule of a registered recipe (a pinned version, or the newest at each tick)."""
         cron = check_cron(cron)
         if self.store.recipe(recipe, version) is None:
             what = f"version {version} of recipe {recipe!r}" if version is not None else f"recipe {recipe!r}"
             raise ScheduleError(f"{what} is not registered; POST it to /api/recipes first")
         now = self.clock()
-        return self.store.add_schedule(recipe, version, cron, paused, next_tick(cron, now), now)
+        return self.store.add_schedule(
+            recipe, version, cron, paused, next_tick(cron, now), now, incremental=incremental
+        )
 
-    def change(self, schedule: Schedule, cron: str | None = None, paused: bool | None = None) -> Schedule:
-        """New cron expression and/or pause switch; the next tick is recomputed from now when either changes."""
+    def change(
+        self,
+        schedule: Schedule,
+        cron: str | None = None,
+        paused: bool | None = None,
+        incremental: bool | None = None,
+    ) -> Schedule:
+        """New cron expression, pause switch and/or incremental switch; the next tick is recomputed from now when
+        the cron expression changes or the schedule is resumed."""
         new_cron = check_cron(cron) if cron is not None else schedule.cron
         new_paused = schedule.paused if paused is None else paused
-        values: dict[str, object] = {"cron": new_cron, "paused": new_paused}
+        new_incremental = schedule.incremental if incremental is None else incremental
+        values: dict[str, object] = {"cron": new_cron, "paused": new_paused, "incremental": new_incremental}
         if new_cron != schedule.cron or (schedule.paused and not new_paused):
             values["next_run_at"] = next_tick(new_cron, self.clock())
         changed = self.store.update_schedule(schedule.id, **values)
@@ -82,18 +95,28 @@ class Scheduler:
                     "schedule %d: recipe %s is not registered; skipping", schedule.id, schedule.recipe
                 )
                 continue
+            base_run_id, base_note = (
+                self.manager.choose_base(schedule.id, recipe) if schedule.incremental else (None, None)
+            )
             run = self.store.fire_schedule(
-                schedule, next_tick(schedule.cron, now), recipe, now, self.manager.place(recipe.name)
+                schedule,
+                next_tick(schedule.cron, now),
+                recipe,
+                now,
+                self.manager.place(recipe.name),
+                base_run_id=base_run_id,
+                base_note=base_note,
             )
             if run is None:
                 continue  # another thread or process fired this tick
             logger.info(
-                "schedule %d fired for %s: run %d of %s:v%d",
+                "schedule %d fired for %s: run %d of %s:v%d%s",
                 schedule.id,
                 schedule.next_run_at.isoformat(),
                 run.id,
                 recipe.name,
                 recipe.version,
+                f" on run {base_run_id}" if base_run_id else "",
             )
             fired.append(self.manager.submit(run))
         return fired

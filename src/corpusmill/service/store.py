@@ -60,7 +60,8 @@ class RecipeVersion:
 
 @dataclass(frozen=True)
 class Schedule:
-    """A cron schedule that rebuilds a recipe (a pinned version, or the newest when `version` is None)."""
+    """A cron schedule that rebuilds a recipe (a pinned version, or the newest when `version` is None); an
+    incremental one builds each run on its newest successful run."""
 
     id: int
     recipe: str
@@ -70,6 +71,7 @@ class Schedule:
     next_run_at: dt.datetime
     last_fired_at: dt.datetime | None
     created_at: dt.datetime
+    incremental: bool
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,12 @@ class Run:
     finished_at: dt.datetime | None
     error: str | None
     progress: dict[str, Any] | None
+    base_run_id: int | None  # the run this one builds on (`corpusmill run --base`)
+    base_note: str | None  # why a run of an incremental schedule has no base
+    incremental: dict[str, Any] | None  # the finished run's stats.json "incremental" summary
+
+
+RUN_JSON = ("progress", "incremental")  # runs' columns that hold JSON text
 
 
 def _row(cls: type, row: Any) -> Any:
@@ -99,17 +107,18 @@ def _row(cls: type, row: Any) -> Any:
     for key, value in data.items():
         if isinstance(value, dt.datetime):
             data[key] = from_db(value)
-    if cls is Run and data.get("progress") is not None:
-        data["progress"] = json.loads(data["progress"])
+    for key in RUN_JSON if cls is Run else ():
+        if data.get(key) is not None:
+            data[key] = json.loads(data[key])
     return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
-def _db_values(values: dict[str, Any]) -> dict[str, Any]:
+def _db_values(values: dict[str, Any], json_keys: tuple[str, ...] = ()) -> dict[str, Any]:
     out = {}
     for key, value in values.items():
         if isinstance(value, dt.datetime):
             value = to_db(value)
-        elif key == "progress" and value is not None:
+        elif key in json_keys and value is not None:
             value = json.dumps(value, sort_keys=True)
         out[key] = value
     return out
@@ -185,6 +194,7 @@ class Store:
         paused: bool,
         next_run_at: dt.datetime,
         now: dt.datetime,
+        incremental: bool = False,
     ) -> Schedule:
         """Store a new schedule."""
         with self.engine.begin() as conn:
@@ -196,6 +206,7 @@ class Store:
                             "version": version,
                             "cron": cron,
                             "paused": paused,
+                            "incremental": incremental,
                             "next_run_at": next_run_at,
                             "created_at": now,
                         }
@@ -219,7 +230,7 @@ class Store:
             return [_row(Schedule, r) for r in conn.execute(select(schedules).order_by(schedules.c.id))]
 
     def update_schedule(self, schedule_id: int, **values: Any) -> Schedule | None:
-        """Change a schedule's fields (cron, paused, next_run_at)."""
+        """Change a schedule's fields (cron, paused, incremental, next_run_at)."""
         with self.engine.begin() as conn:
             conn.execute(update(schedules).where(schedules.c.id == schedule_id).values(**_db_values(values)))
         return self.schedule(schedule_id)
@@ -245,8 +256,11 @@ class Store:
         recipe: RecipeVersion,
         now: dt.datetime,
         place: Callable[[int], tuple[str, str]],
+        base_run_id: int | None = None,
+        base_note: str | None = None,
     ) -> Run | None:
-        """Claim the schedule's current tick and create its run, atomically; None if the tick was taken already."""
+        """Claim the schedule's current tick and create its run (built on `base_run_id` when given), atomically;
+        None if the tick was taken already."""
         try:
             with self.engine.begin() as conn:
                 claimed = conn.execute(
@@ -263,7 +277,15 @@ class Store:
                 if claimed.rowcount != 1:
                     return None
                 run_id = self._insert_run(
-                    conn, recipe, "schedule", schedule.id, schedule.next_run_at, now, place
+                    conn,
+                    recipe,
+                    "schedule",
+                    schedule.id,
+                    schedule.next_run_at,
+                    now,
+                    place,
+                    base_run_id=base_run_id,
+                    base_note=base_note,
                 )
         except IntegrityError:
             return None
@@ -290,6 +312,8 @@ class Store:
         scheduled_for: dt.datetime | None,
         now: dt.datetime,
         place: Callable[[int], tuple[str, str]],
+        base_run_id: int | None = None,
+        base_note: str | None = None,
     ) -> int:
         result = conn.execute(
             insert(runs).values(
@@ -301,6 +325,8 @@ class Store:
                 schedule_id=schedule_id,
                 scheduled_for=to_db(scheduled_for),
                 created_at=to_db(now),
+                base_run_id=base_run_id,
+                base_note=base_note,
             )
         )
         run_id = int(result.inserted_primary_key[0])
@@ -312,6 +338,16 @@ class Store:
         """One run."""
         with self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        return None if row is None else _row(Run, row)
+
+    def last_schedule_run(self, schedule_id: int, status: str | None = None) -> Run | None:
+        """The newest (last created) run of a schedule, optionally only among runs in `status`."""
+        condition = runs.c.schedule_id == schedule_id
+        if status is not None:
+            condition = and_(condition, runs.c.status == status)
+        query = select(runs).where(condition).order_by(runs.c.id.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
         return None if row is None else _row(Run, row)
 
     def runs(
@@ -335,4 +371,5 @@ class Store:
         if expect is not None:
             condition = and_(condition, runs.c.status.in_(list(expect)))
         with self.engine.begin() as conn:
-            return conn.execute(update(runs).where(condition).values(**_db_values(values))).rowcount == 1
+            changed = conn.execute(update(runs).where(condition).values(**_db_values(values, RUN_JSON)))
+            return changed.rowcount == 1
