@@ -219,6 +219,20 @@ def test_incremental_run_equals_a_full_rebuild_on_every_engine(
     )
     _assert_same(run, grown["full"])
     assert _increment(run)["reused_parts"] == 3
+    # The same with a takedown that brings a former near-duplicate back, against the in-process full run.
+    removals = tmp_path / "removed.txt"
+    removals.write_text("m-001.jsonl:1\n")
+    taken = run_recipe(
+        grown["recipe"],
+        engine=engine,
+        output=tmp_path / "taken",
+        base=grown["base"].run_dir,
+        removals=removals,
+        num_cpus=2,
+    )
+    full = run_recipe(grown["recipe"], engine="local", output=tmp_path / "full", removals=removals)
+    _assert_same(taken, full)
+    assert "m-001.jsonl:41" not in _rejected(taken) and _rejected(taken)["m-001.jsonl:1"] == "taken_down"
 
 
 def test_a_base_must_be_a_finished_run_of_the_same_recipe(grown: dict, tmp_path: Path) -> None:

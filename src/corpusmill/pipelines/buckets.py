@@ -60,7 +60,14 @@ def write_buckets(path: Path, table: pa.Table, buckets: np.ndarray, count: int) 
 
 def _write_parquet_buckets(path: Path, ordered: pa.Table, bounds: np.ndarray, count: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, ordered.schema, compression="zstd") as writer:
+    # No statistics and no dictionaries: row groups are found by their number, keys and sketches are unique
+    # hashes, and the min/max of 2 KB sketches in every page header and the footer tripled a small bucket.
+    with (
+        atomic_path(path) as tmp,
+        pq.ParquetWriter(
+            tmp, ordered.schema, compression="zstd", write_statistics=False, use_dictionary=False
+        ) as writer,
+    ):
         for bucket in range(count):
             rows = int(bounds[bucket + 1] - bounds[bucket])
             piece = ordered.slice(int(bounds[bucket]), rows)
