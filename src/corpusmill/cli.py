@@ -195,7 +195,14 @@ def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")]) 
 
 
 @app.command()
-def verify(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")]) -> None:
+def verify(
+    run_dir: Annotated[
+        str,
+        typer.Argument(
+            help="A finished run directory, or a finished run copied to object storage (s3://bucket/runs/x)."
+        ),
+    ],
+) -> None:
     """Check a run: file checksums against the manifest, and shards decoding back to the kept documents."""
     from corpusmill.pipelines.verify import verify_run
 
@@ -217,7 +224,12 @@ app.add_typer(shards_app, name="shards")
 
 @shards_app.command("inspect")
 def shards_inspect(
-    shards_dir: Annotated[Path, typer.Argument(help="A shards directory (with manifest.json).")],
+    shards_dir: Annotated[
+        str,
+        typer.Argument(
+            help="A shards directory (with manifest.json), local or on object storage (s3://...)."
+        ),
+    ],
     sample: Annotated[int, typer.Option(min=0, help="How many documents to decode and show.")] = 2,
     verify: Annotated[bool, typer.Option(help="Check sizes and sha256 against the manifest.")] = True,
 ) -> None:
@@ -258,7 +270,10 @@ def shards_inspect(
 @app.command()
 def train(
     shards_dir: Annotated[
-        Path, typer.Argument(help="A shards directory written by a run (with manifest.json).")
+        str,
+        typer.Argument(
+            help="A shards directory written by a run (with manifest.json): a local path or a URI (s3://, gs://)."
+        ),
     ],
     config: Annotated[str, typer.Option(help="A preset (tiny, qwen2-0.5b) or a YAML config file.")] = "tiny",
     output: Annotated[Path, typer.Option(help="Where checkpoints, metrics.jsonl and loss.png go.")] = Path(
@@ -267,11 +282,20 @@ def train(
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this step (the schedule still follows the config).")
     ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where shards given as a URI are copied, checked against the manifest "
+            "[default: ~/.cache/corpusmill/shards/<digest of the URI>]."
+        ),
+    ] = None,
 ) -> None:
     """Train a Qwen2-architecture model on token shards; rerunning continues from the last checkpoint.
 
+    Shards on object storage are copied into a local cache first; files already there are not copied again.
     For several GPUs: torchrun --nproc_per_node=N -m corpusmill.cli train SHARDS --config CONFIG.
     """
+    from corpusmill.core.location import is_uri
     from corpusmill.training import load_config
     from corpusmill.training import train as run_training
 
@@ -283,8 +307,9 @@ def train(
     except (FileNotFoundError, ValueError) as exc:
         fail(exc, 2)
     try:
-        result = run_training(shards_dir, parsed, output, max_steps=max_steps)
-    except (FileNotFoundError, ValueError) as exc:
+        source = shards_dir if is_uri(shards_dir) else Path(shards_dir)
+        result = run_training(source, parsed, output, max_steps=max_steps, cache_dir=cache)
+    except (FileNotFoundError, ValueError, OSError) as exc:
         fail(exc)
     steps = sorted(result.losses)
     if steps:
@@ -455,11 +480,15 @@ def demo_annotator(
 def plan(
     recipe: Annotated[Path, typer.Argument(help="A recipe with a `mix` stage.")],
     run: Annotated[
-        Path | None,
-        typer.Option(help="A run whose accounting to plan from (default: the recipe's run directory)."),
+        str | None,
+        typer.Option(
+            help="A run whose accounting to plan from (default: the recipe's run directory): a directory, or "
+            "a run copied to object storage (s3://bucket/runs/x)."
+        ),
     ] = None,
 ) -> None:
     """Print the mixture plan (rates, expected tokens, warnings) from a run's accounting, without running."""
+    from corpusmill.core.location import run_path
     from corpusmill.mixtures.replan import replan
     from corpusmill.mixtures.spec import MixParams
     from corpusmill.pipelines.runner import default_run_dir
@@ -470,7 +499,7 @@ def plan(
         err.print(f"[red]error:[/red] {recipe} has no `mix` stage to plan", highlight=False)
         raise typer.Exit(2)
     params = MixParams.model_validate(entries[0].params)
-    run_dir = run or default_run_dir(loaded)
+    run_dir = run_path(run) if run else default_run_dir(loaded)
     try:
         mixture = replan(run_dir, params)
     except FileNotFoundError as exc:
@@ -497,8 +526,15 @@ def plan(
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")]) -> None:
-    """(Re)build a run's report: report/mixture.json and report/index.html (works offline)."""
+def report(
+    run_dir: Annotated[
+        str,
+        typer.Argument(
+            help="A finished run directory, or a finished run copied to object storage (s3://bucket/runs/x)."
+        ),
+    ],
+) -> None:
+    """(Re)build a run's report: report/mixture.json and report/index.html (works offline), written beside the run."""
     from corpusmill.mixtures.report import build_report
 
     try:

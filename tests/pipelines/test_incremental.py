@@ -13,6 +13,7 @@ import json
 import os
 import random
 import shutil
+import socket
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -165,6 +166,9 @@ def test_unchanged_parts_are_taken_over_not_computed(grown: dict, tmp_path: Path
         for phase in ("keys", "side", "members"):
             assert (run_dir / "index" / "03-dedup_minhash_v2" / phase / f"{new_name}.parquet").exists()
     assert not (run_dir / "stages" / step / "part-00000.done.json").read_text().count("borrowed")
+    # The parts taken over count as reused, not as work of the node that linked them.
+    nodes = json.loads((run_dir / "stats.json").read_text())["nodes"]
+    assert nodes["reused"]["phases"][step] == 3 and nodes[socket.gethostname()]["phases"][step] == 2
     # m-002.jsonl has no duplicate in the new dump: its exact-dedup output is the base's too.
     taken = run_dir / "stages" / "02-dedup_exact_v1" / "part-00003.parquet"
     assert os.path.samefile(taken, base_dir / "stages" / "02-dedup_exact_v1" / "part-00002.parquet")

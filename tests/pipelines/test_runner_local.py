@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -166,6 +167,15 @@ def test_interrupted_run_resumes_and_reproduces_the_same_output(tmp_path: Path) 
     mtime = untouched.stat().st_mtime_ns
     run_recipe(_recipe(input_dir), engine="local", output=run_dir)
     assert untouched.stat().st_mtime_ns == mtime
+    # Where the work ran: the parts done again under this host, those the first run finished under `reused`.
+    nodes = json.loads((run_dir / "stats.json").read_text())["nodes"]
+    (computed,) = json.loads((reference / "stats.json").read_text())["nodes"].values()
+    assert set(nodes) == {socket.gethostname(), "reused"}
+    assert nodes[socket.gethostname()]["phases"] == {"05-write_shards_v3": 1, "05-write_shards_v3 gather": 1}
+    assert {"01-langid_v1", "04-tokenize_v1"} <= nodes["reused"]["phases"].keys()
+    assert nodes["reused"]["parts"] + nodes[socket.gethostname()]["parts"] == computed["parts"]
+    for marker in (run_dir / "stages").rglob("*.done.json"):  # markers say nothing of where they were written
+        assert not {"node", "resumed"} & json.loads(marker.read_text()).keys(), marker
     ref_manifest = json.loads((reference / "shards" / "manifest.json").read_text())
     new_manifest = json.loads((run_dir / "shards" / "manifest.json").read_text())
     assert [s["bin_sha256"] for s in new_manifest["shards"]] == [

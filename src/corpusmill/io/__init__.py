@@ -69,6 +69,10 @@ def expand_inputs_with_info(patterns: list[str]) -> dict[str, dict[str, Any]]:
     The listing that finds the files also describes them, so an object store answers one request per
     directory page rather than one per file.
     """
+    # A filesystem instance lives as long as the process and keeps its listings (s3fs, gcsfs): a second run in
+    # the same process would otherwise see the objects as they were at the first, and miss a replaced input.
+    for fs in {id(fs): fs for fs in (fsspec.core.url_to_fs(p)[0] for p in patterns)}.values():
+        fs.invalidate_cache()
     found: dict[str, dict[str, Any]] = {}
     for pattern in patterns:
         matches = _expand(pattern)

@@ -5,22 +5,25 @@ interrupted run, in the accounting markers of the mix step). Planning is a pure 
 and the mixture spec, so `corpusmill plan` can answer "what would 18T with these weights give?" in a second.
 The accounting's eligibility reflects the quality floors of the run it came from; a spec with other floors
 gets a warning, since those counts would need a new accounting pass.
+
+The run may be a local directory or a copy on object storage (`s3://bucket/runs/x`): the same files are read.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 from typing import Any
 
+from corpusmill.core.location import RunPath, run_path
 from corpusmill.mixtures.accounting import domain_counts, merge_summaries
 from corpusmill.mixtures.plan import MixturePlan, plan_mixture
 from corpusmill.mixtures.spec import MixParams
 
 
-def run_accounting(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def run_accounting(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The merged accounting and the mix stage's params of a run, or None when it has none yet."""
-    run_dir = Path(run_dir)
+    run_dir = run_path(run_dir)
     stats_path = run_dir / "stats.json"
     if stats_path.is_file():
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
@@ -41,7 +44,7 @@ def run_accounting(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | Non
     return None
 
 
-def _params_of(run_dir: Path) -> dict[str, Any]:
+def _params_of(run_dir: RunPath) -> dict[str, Any]:
     """The parameters of the run's (first) mix stage, from its normalised recipe."""
     import yaml
 
@@ -52,7 +55,7 @@ def _params_of(run_dir: Path) -> dict[str, Any]:
     return {}
 
 
-def replan(run_dir: Path, params: MixParams) -> MixturePlan:
+def replan(run_dir: str | os.PathLike[str], params: MixParams) -> MixturePlan:
     """The plan `params` would give on the run's accounting (warning when quality floors differ)."""
     found = run_accounting(run_dir)
     if found is None:

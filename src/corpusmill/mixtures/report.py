@@ -24,6 +24,7 @@ import yaml
 
 from corpusmill.core import skips
 from corpusmill.core.atomic import atomic_open, write_json
+from corpusmill.core.location import RunPath, run_path, write_whole
 from corpusmill.mixtures.accounting import QUALITY_BINS, QUALITY_MAX
 from corpusmill.pipelines.summary import FILE_REASONS, StageSummary, summarize
 
@@ -135,7 +136,7 @@ def _tokens(plan: dict[str, Any], counters: dict[str, int]) -> tuple[int | None,
     return None, None
 
 
-def skipped_input(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
+def skipped_input(run_dir: RunPath, stats: dict[str, Any]) -> dict[str, Any]:
     """What reading lost, by reason (records or files, and bytes where known) and the files that failed, by name.
 
     Counts come from the reader's counters, which every reader keeps; the names and messages of failed files
@@ -165,14 +166,19 @@ def skipped_input(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _failed_files(directory: Path) -> list[dict[str, str | None]]:
+def _failed_files(directory: RunPath) -> list[dict[str, str | None]]:
     """The files a run's `skipped/` table lists as failed to read, by name (an HTML page skipped whole is a
     record, not a failure)."""
     if not directory.is_dir() or not any(directory.glob("*.parquet")):
         return []
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(directory, format="parquet", schema=skips.SKIP_SCHEMA)
+    if isinstance(directory, Path):
+        dataset = ds.dataset(directory, format="parquet", schema=skips.SKIP_SCHEMA)
+    else:  # on object storage: pyarrow reads through the run's own fsspec filesystem
+        dataset = ds.dataset(
+            directory.path, filesystem=directory.fs, format="parquet", schema=skips.SKIP_SCHEMA
+        )
     failed = (ds.field(skips.UNIT) == "file") & ds.field(skips.REASON).isin(sorted(FILE_REASONS))
     table = dataset.to_table(columns=[skips.FILE, skips.REASON, skips.DETAIL], filter=failed)
     rows = table.to_pylist()
@@ -283,14 +289,14 @@ def _languages_from_counters(stats: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: RunPath) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
 
 
-def _run_info(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
+def _run_info(run_dir: RunPath, stats: dict[str, Any]) -> dict[str, Any]:
     manifest = _read_json(run_dir / "manifest.json")
     description = None
     try:
@@ -321,7 +327,7 @@ def mixtures_of(stats: dict[str, Any]) -> list[dict[str, Any]]:
     return [mixture_section(label, plans[label], counters.get(label, {})) for label in mixes]
 
 
-def report_data(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
+def report_data(run_dir: RunPath, stats: dict[str, Any]) -> dict[str, Any]:
     """Every number of the report, from a run's stats (and its manifest and recipe for the header).
 
     A run built on a base (`stats.json` has an `incremental` section) also gets `incremental`: the base run,
@@ -381,11 +387,15 @@ def report_data(run_dir: Path, stats: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write `report/mixture.json` and `report/index.html` for a finished run; returns the report directory."""
+def build_report(run_dir: str | Path) -> RunPath:
+    """Write `report/mixture.json` and `report/index.html` for a finished run; returns the report directory.
+
+    The run may be a local directory or a copy on object storage (`s3://bucket/runs/x`): its files are read
+    where they are and the report is written back there, each object in one put, since a store has no rename.
+    """
     from corpusmill.mixtures.report_html import render_html
 
-    run_dir = Path(run_dir)
+    run_dir = run_path(run_dir)
     stats_path = run_dir / "stats.json"
     if not stats_path.is_file():
         raise FileNotFoundError(
@@ -397,8 +407,13 @@ def build_report(run_dir: str | Path) -> Path:
         raise ValueError(f"{stats_path} is not valid JSON ({exc}); rerun the recipe to rewrite it") from exc
     data = report_data(run_dir, stats)
     out = run_dir / "report"
-    write_json(out / "mixture.json", data)
-    with atomic_open(out / "index.html", "w", encoding="utf-8") as handle:
-        handle.write(render_html(data))
+    if isinstance(out, Path):
+        write_json(out / "mixture.json", data)
+        with atomic_open(out / "index.html", "w", encoding="utf-8") as handle:
+            handle.write(render_html(data))
+    else:  # the same bytes `write_json` and the page's writer give a local run
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        write_whole(out / "mixture.json", text.encode("utf-8"))
+        write_whole(out / "index.html", render_html(data).encode("utf-8"))
     logger.info("wrote the report of %s to %s", run_dir, out)
     return out

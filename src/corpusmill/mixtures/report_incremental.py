@@ -8,6 +8,11 @@ of two runs, with documents beside tokens). The base's numbers come from its `st
 `report/mixture.json` when only that is left. A base that is gone is said to be gone, never an error: the run
 stands on its own.
 
+A run on object storage (a finished run copied to `s3://bucket/runs/x`) looks for its base on the same store: at
+the recorded URI when the base was recorded as one, else beside the run, at the recorded relative path or by the
+base directory's name (runs are written locally and copied to the store together), never on the local disk of
+whoever rebuilds the report. The link to the base's report is then relative within the bucket.
+
 In the change, `before` is the base run's mix output and `after` this run's, as in the service's mixture
 difference; in a mixture section `tokens_before` means before mixing.
 """
@@ -16,11 +21,13 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from corpusmill.core.location import RunPath, is_uri, run_path
 from corpusmill.mixtures.charts import esc, grouped_bars, legend, number
 from corpusmill.mixtures.report import REPORT_FORMAT, mixtures_of
 from corpusmill.mixtures.report_html import AFTER, BEFORE, _attr, _cell, _pct, _table
@@ -31,13 +38,35 @@ MAX_LISTED_FILES = 1000
 MAX_SHOWN_FILES = 10
 
 
-def _locate(base: str, run_dir: Path) -> Path:
-    """The base run directory: as recorded when absolute, else relative to here or beside this run."""
+def _locate(base: str, run_dir: RunPath) -> RunPath:
+    """The base run directory: as recorded when absolute, else relative to here or beside this run.
+
+    For a run on object storage: the recorded URI, else beside the run on the same store (see the module).
+    """
+    if is_uri(base):
+        return run_path(base)
     path = Path(base)
+    if not isinstance(run_dir, Path):
+        beside = [] if path.is_absolute() else [run_dir.parent / path.as_posix()]
+        candidates = [*beside, run_dir.parent / path.name]
+        return next((c for c in candidates if c.is_dir()), candidates[-1])
     if path.is_absolute():
         return path
     candidates = [Path.cwd() / path, run_dir.parent / path]
     return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+def _link(base_dir: RunPath, run_dir: RunPath) -> str | None:
+    """The relative link from this run's report to the base's, or None where no relative link leads there."""
+    if isinstance(base_dir, Path) and isinstance(run_dir, Path):
+        target = os.path.relpath(base_dir.resolve() / "report" / "index.html", (run_dir / "report").resolve())
+        return quote(Path(target).as_posix())
+    if isinstance(base_dir, Path) or isinstance(run_dir, Path) or base_dir.protocol != run_dir.protocol:
+        return None  # one on the local disk, one on a store (or two stores)
+    base_key, run_key = base_dir.path.strip("/"), run_dir.path.strip("/")
+    if base_key.split("/")[0] != run_key.split("/")[0]:
+        return None  # another bucket
+    return quote(posixpath.relpath(f"{base_key}/report/index.html", f"{run_key}/report"))
 
 
 def _files(names: Iterable[str] | None) -> dict[str, Any]:
@@ -45,7 +74,7 @@ def _files(names: Iterable[str] | None) -> dict[str, Any]:
     return {"count": len(listed), "names": listed[:MAX_LISTED_FILES]}
 
 
-def _load(path: Path) -> dict[str, Any] | None:
+def _load(path: RunPath) -> dict[str, Any] | None:
     """A JSON object from a file, or None when the file is missing or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -54,7 +83,7 @@ def _load(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _base_numbers(base_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+def _base_numbers(base_dir: RunPath) -> tuple[dict[str, Any] | None, str | None]:
     """The base's fingerprint, output totals and mixtures, and the file they came from (None: neither is read)."""
     stats = _load(base_dir / "stats.json")
     if stats is not None:
@@ -96,7 +125,7 @@ def _with_documents(
 
 
 def incremental_section(
-    run_dir: Path, incremental: dict[str, Any], mixtures: list[dict[str, Any]]
+    run_dir: RunPath, incremental: dict[str, Any], mixtures: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], list[dict[str, str | None]]]:
     """The report's `incremental` block for a run built on a base, and the warnings it raises."""
     recorded = str(incremental.get("base") or "")
@@ -104,14 +133,18 @@ def incremental_section(
     exists = base_dir is not None and base_dir.is_dir()
     link = None
     if exists and base_dir is not None:
-        target = os.path.relpath(base_dir.resolve() / "report" / "index.html", (run_dir / "report").resolve())
-        link = quote(Path(target).as_posix())
+        link = _link(base_dir, run_dir)
     numbers, source = _base_numbers(base_dir) if exists and base_dir is not None else (None, None)
     notes: list[str] = []
     warnings: list[dict[str, str | None]] = []
     expected = incremental.get("base_fingerprint")
     if not recorded:
         notes.append("stats.json names no base run, so there is no change in the mixture to show.")
+    elif not exists and not isinstance(run_dir, Path) and not is_uri(recorded):
+        notes.append(
+            f"The base run {recorded} is not beside this run on object storage (looked for at {base_dir}), so "
+            "the change in the mixture against it cannot be shown; copy the base run there to show it."
+        )
     elif not exists:
         notes.append(
             f"The base run {recorded} no longer exists, so the change in the mixture against it cannot be shown."

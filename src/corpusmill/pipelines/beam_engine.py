@@ -19,6 +19,10 @@ Part tasks write their outputs and `.done.json` markers themselves, so after a p
 reads each part's result back from its marker (a part task given a finished part returns the marker). A part
 without a marker then is an error that names the shared-storage requirement: with a remote runner it means the
 workers wrote where the driver cannot see, and recomputing the part on the driver would silently hide that.
+The results read back name this machine's host name as their node when the engine's own worker processes (or
+the runner's, in this process) ran them; another runner's workers are not known to the driver, so its results
+name none. A part that a worker found finished by an earlier run reads back like any other, so on this engine a
+resumed run counts it under the node rather than as reused (taken over from a base run, it still says so).
 
 Errors: a part's error reaches the caller as itself (rebuilt from the worker's traceback, which Beam's runner
 reports as the text of a `RuntimeError`, kept as the cause), as on the other engines. The pool's processes log
@@ -34,6 +38,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill.core.faults import reported_error
-from corpusmill.pipelines.engine import Engine, PartTask
+from corpusmill.pipelines.engine import NODE, Engine, PartTask
 from corpusmill.pipelines.parts import PartNotFinished, PartSpec, markers_only
 
 # Importing Beam warns (in the driver and in every worker process) about Google Cloud clients it may not find
@@ -345,6 +350,9 @@ class BeamEngine(Engine):
             results = self._results(task, parts)
         finally:
             task.close()
+        if self._fn_api_runner:  # the workers were processes on this machine
+            node = socket.gethostname()
+            results = [{**result, NODE: node} for result in results]
         yield from results
 
     @staticmethod

@@ -6,6 +6,10 @@ the same, but the grouping is a shuffle through hash-bucketed files written and 
 themselves (`buckets.py`), not an engine operator: measured on two cores, Ray Data's `groupby` cost about
 24 CPU-seconds for a few thousand keys, while bucket tasks cost what reading their rows costs, and every
 engine then runs the identical code, so the same recipe gives the same output everywhere.
+
+An engine adds one field to each result, `node`: where the part task ran (a Ray node id; the host name for
+the engines whose workers run on this machine), or none where it cannot know. The runner counts part tasks
+per node in `stats.json`; markers never hold it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from corpusmill.pipelines.parts import PartSpec
+
+# The field of a part's result that an engine sets to the node that ran the part task.
+NODE = "node"
 
 
 class PartTask(Protocol):

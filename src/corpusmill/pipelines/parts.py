@@ -4,10 +4,11 @@ A part is one input file, and later the parquet file that a step wrote for it. T
 picklable callables: an engine ships one to its workers, calls `setup()` once per worker (stages load their
 models there) and then calls it on parts. Each task writes its outputs atomically and finishes with a
 `<part>.done.json` marker holding the part's stats; a task that finds its marker returns it without redoing
-anything, which is all that resuming a run takes. A marker records the identity of the input files its part
-was made from (names, sizes, content versions), and is reused only for a part with the same identity: a
-marker is never taken for other files. Reading a part's documents (and accounting for the input it skips) is
-`part_source`'s; its names are importable from here as well.
+anything, which is all that resuming a run takes (the result it returns says `resumed`, which the marker
+itself never holds). A marker records the identity of the input files its part was made from (names, sizes,
+content versions), and is reused only for a part with the same identity: a marker is never taken for other
+files. Reading a part's documents (and accounting for the input it skips) is `part_source`'s; its names are
+importable from here as well.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ def _counting(batches: Iterator[pa.RecordBatch], stats: Stats) -> Iterator[pa.Re
         yield batch
 
 
+# Set in the result of a task that found its part finished by an earlier run (never written into a marker).
+RESUMED = "resumed"
+
+
 def _marker(directory: Path, part: PartSpec) -> Path:
     return directory / f"{part.name}.done.json"
 
@@ -124,10 +129,15 @@ def markers_only() -> Iterator[None]:
 
 def _finished(directory: Path, part: PartSpec, identity: str | None = None) -> dict[str, Any] | None:
     """The part's marker, if one was written for this part made from the same input (`identity`, by default
-    the part's own: a task whose output depends on more, such as a dedup step's decisions, passes its own)."""
+    the part's own: a task whose output depends on more, such as a dedup step's decisions, passes its own).
+
+    Returned as the part's result, marked `resumed`; read back by an engine (`markers_only`), it is the
+    result of the task the engine just ran, and is returned as written.
+    """
     marker = _marker(directory, part)
+    reading_back = _MARKERS_ONLY.get()
     if not marker.exists():
-        if _MARKERS_ONLY.get():
+        if reading_back:
             raise PartNotFinished(marker)
         return None
     done = json.loads(marker.read_text(encoding="utf-8"))
@@ -136,7 +146,7 @@ def _finished(directory: Path, part: PartSpec, identity: str | None = None) -> d
             "%s was written for other input files than %s now holds; redoing the part", marker, part.name
         )
         return None
-    return done
+    return done if reading_back else {**done, RESUMED: True}
 
 
 def _finish(

@@ -3,7 +3,8 @@
 Without an address, a local Ray instance is started for the run and stopped after it (the embedded default);
 with `address`, the same run goes to an existing cluster (workers need corpusmill installed and the run
 directory on shared storage). Each worker process builds a phase's stages once (`setup`), then processes
-whole parts (or hash buckets of a deduplication step) as Arrow batches.
+whole parts (or hash buckets of a deduplication step) as Arrow batches. Each part's result names the Ray
+node that ran it (its node id, as `ray.nodes()` lists it), so a run's `stats.json` shows how the parts spread.
 
 Parts are plain Ray tasks rather than rows of a Ray Data dataset mapped by a function: a part task reads and
 writes its own files, so no data flows through the engine, and Ray Data's machinery costs CPU for nothing
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill.pipelines import ray_leftovers
-from corpusmill.pipelines.engine import Engine, PartTask
+from corpusmill.pipelines.engine import NODE, Engine, PartTask
 from corpusmill.pipelines.parts import PartSpec
 
 logger = logging.getLogger(__name__)
@@ -50,13 +52,17 @@ _active: tuple[str, PartTask] | None = None
 
 
 def _run_part(part: str, phase: str, task: PartTask) -> dict[str, Any]:
+    """Run the phase's task on a part, in a worker; the result names the Ray node it ran on."""
     global _active
+    import ray
+
     if _active is None or _active[0] != phase:
         if _active is not None:
             _active[1].close()
         task.setup()
         _active = (phase, task)
-    return _active[1](PartSpec.from_json(part))
+    result = _active[1](PartSpec.from_json(part))
+    return {**result, NODE: ray.get_runtime_context().get_node_id()}
 
 
 def _ready_worker(hold_s: float) -> int:
@@ -106,13 +112,20 @@ def _use_cluster_token_if_available() -> None:
     """Clusters started with `ray start` require token authentication by default; a client must opt in.
 
     When the user has not chosen an auth mode and a token is at hand (in the environment or the file
-    `ray start` writes), connect with it; otherwise leave Ray's defaults alone.
+    `ray start` writes), connect with it; otherwise leave Ray's defaults alone. Ray reads its settings from
+    the environment when it is imported: where it already was (and is not connected), it is told to read
+    them again, as Ray does when it turns token authentication on itself.
     """
     if "RAY_AUTH_MODE" in os.environ:
         return
     token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
     if os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file():
         os.environ["RAY_AUTH_MODE"] = "token"
+        ray = sys.modules.get("ray")
+        if ray is not None and not ray.is_initialized():
+            from ray._raylet import Config
+
+            Config.initialize("")
 
 
 def _local_instance_environment() -> tuple[dict[str, str], dict[str, str]]:

@@ -47,7 +47,7 @@ from corpusmill.core.stage import GroupStage, PlanStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.io.inputs import InputFile
 from corpusmill.pipelines.borrow import PARTS_FILE, Borrower, write_parts
-from corpusmill.pipelines.engine import Engine, make_engine
+from corpusmill.pipelines.engine import NODE, Engine, make_engine
 from corpusmill.pipelines.graph import PlannedStage, Step, plan_steps
 from corpusmill.pipelines.group_step import resolve_duplicates
 from corpusmill.pipelines.group_tasks import ApplyDuplicatesTask
@@ -61,6 +61,7 @@ from corpusmill.pipelines.part_source import DOCUMENTS
 from corpusmill.pipelines.partitioning import plan_input_parts
 from corpusmill.pipelines.parts import (
     INTERMEDIATE,
+    RESUMED,
     AccountTask,
     ApplyPlanTask,
     GatherTask,
@@ -78,6 +79,10 @@ logger = logging.getLogger(__name__)
 RUN_FORMAT = "corpusmill-run"
 RUN_FORMAT_VERSION = 1
 SKIPPED = "skipped"
+# Keys of `nodes` in stats.json besides node ids: parts not computed in this run, and parts run where the
+# engine cannot tell.
+REUSED = "reused"
+UNKNOWN_NODE = "unknown"
 
 
 class RunDirError(RuntimeError):
@@ -141,11 +146,28 @@ class _RunState:
     stats: dict[str, Stats] = field(default_factory=dict)
     sink_results: dict[str, dict[str, Any]] = field(default_factory=dict)
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # part tasks per node (`_count_node`)
 
-    def collect(self, results: list[dict[str, Any]]) -> None:
+    def collect(self, phase: str, results: list[dict[str, Any]]) -> None:
         for result in results:
             for label, data in result["stats"].items():
                 self.stats.setdefault(label, Stats()).merge(Stats.from_dict(data))
+            self._count_node(phase, result)
+
+    def _count_node(self, phase: str, result: dict[str, Any]) -> None:
+        """Count the part under the node that did its work (`nodes` in `stats.json`).
+
+        A part that an earlier run finished (found by a resumed run) or that was taken over from the base run
+        was not computed here: it counts under `reused`, wherever its task found it. A result that names no
+        node (an engine that cannot know where its workers are) counts under `unknown`.
+        """
+        if result.get(RESUMED) or result.get("borrowed"):
+            node = REUSED
+        else:
+            node = str(result.get(NODE) or UNKNOWN_NODE)
+        entry = self.nodes.setdefault(node, {"parts": 0, "phases": {}})
+        entry["parts"] += 1
+        entry["phases"][phase] = entry["phases"].get(phase, 0) + 1
 
 
 def default_run_dir(recipe: Recipe, root: Path = Path("runs")) -> Path:
@@ -410,7 +432,7 @@ def _map(
         results.append(result)
         state.progress.advance()
     results.sort(key=lambda r: r["part"])
-    state.collect(results)
+    state.collect(description, results)
     return results
 
 
@@ -563,6 +585,8 @@ def _link_documents(run_dir: Path, parts: list[PartSpec]) -> None:
 
 
 def _write_stats(state: _RunState, engine: str, incremental: dict[str, Any] | None) -> dict[str, Any]:
+    """Write `stats.json`: the stages' counts, documents and tokens out, plans, sinks, the incremental summary,
+    and `nodes`: per node that ran part tasks, how many (`parts`) and how many in each phase (`phases`)."""
     stages = []
     for label in sorted(state.stats):
         stages.append({"label": label, **state.stats[label].to_dict()})
@@ -580,6 +604,7 @@ def _write_stats(state: _RunState, engine: str, incremental: dict[str, Any] | No
         "plans": state.plans,
         "sinks": state.sink_results,
         "incremental": incremental,
+        "nodes": state.nodes,
     }
     write_json(state.run_dir / "stats.json", data)
     return data

@@ -9,19 +9,29 @@ that split's documents. The second check is what a training team wants before sp
 
 A temporary file anywhere in the run directory (`.<name>.<random>.tmp`, see `core/atomic.py`) is a problem too:
 it is a write that never finished, left by a process that was killed, and a resumed run removes them.
+
+The run may be a local directory or a finished run copied to object storage (`s3://bucket/runs/x`, any fsspec
+URI; see `core/location.py`), with the same checks and messages. Objects are streamed: checksums are computed
+from 1 MiB reads, and shard tokens are read document by document through ranged reads (`MegatronReader`), one
+shard at a time, so memory does not grow with a shard's size; each shard is read twice there, as it is locally
+(once for its checksum, once to decode it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from corpusmill.core import schema
-from corpusmill.core.atomic import find_temporaries
+from corpusmill.core.atomic import TEMP_SUFFIX, is_temporary
+from corpusmill.core.location import RunPath, run_path
 from corpusmill.shards.manifest import ShardManifest, sha256_file
 from corpusmill.shards.split import HELDOUT, MIX_COPY, SPLITS, TRAIN, heldout_mask, heldout_threshold
 
@@ -36,8 +46,12 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
 
 
-def verify_run(run_dir: Path) -> VerifyReport:
-    """Verify checksums and shard contents of a run directory."""
+def verify_run(run_dir: str | os.PathLike[str] | RunPath) -> VerifyReport:
+    """Verify checksums and shard contents of a run directory, local or on object storage."""
+    run_dir = run_path(run_dir)
+    if not isinstance(run_dir, Path):
+        # An fsspec filesystem keeps its listings for the life of the process; check the objects as they are now.
+        run_dir.fs.invalidate_cache()
     report = VerifyReport()
     _report_temporaries(run_dir, report)
     manifest_path = run_dir / "manifest.json"
@@ -58,16 +72,19 @@ def verify_run(run_dir: Path) -> VerifyReport:
     return report
 
 
-def _report_temporaries(run_dir: Path, report: VerifyReport) -> None:
+def _report_temporaries(run_dir: RunPath, report: VerifyReport) -> None:
     """Name every unfinished write left in the run directory, which no complete run should hold."""
-    for path in find_temporaries(run_dir):
+    if not run_dir.is_dir():
+        return
+    found = (p for p in run_dir.rglob(f"*{TEMP_SUFFIX}") if is_temporary(p.name) and p.is_file())
+    for path in sorted(found, key=lambda p: p.relative_to(run_dir).parts):
         report.problems.append(
             f"{path.relative_to(run_dir)}: a temporary file left by an interrupted write; delete it "
             "(running an unfinished run again removes such files)"
         )
 
 
-def _verify_shards(run_dir: Path, shards_dir: Path, report: VerifyReport) -> None:
+def _verify_shards(run_dir: RunPath, shards_dir: RunPath, report: VerifyReport) -> None:
     from corpusmill.core.hashing import hash64
     from corpusmill.shards.formats import open_shard
 
@@ -77,12 +94,16 @@ def _verify_shards(run_dir: Path, shards_dir: Path, report: VerifyReport) -> Non
         return
     manifest = ShardManifest.read(manifest_path)
 
-    def sequences(entries: list) -> list:
-        found = []
-        for entry in entries:
-            reader = open_shard(manifest.format, shards_dir, entry.bin_file)
-            found.extend(reader[i] for i in range(len(reader)))
-        return found
+    def sequences(entries: list) -> tuple[int, Iterator[np.ndarray]]:
+        """How many sequences the shards hold (from their indexes), and each in order, one shard at a time."""
+        readers = [open_shard(manifest.format, shards_dir, entry.bin_file) for entry in entries]
+        count = sum(len(reader) for reader in readers)
+
+        def each() -> Iterator[np.ndarray]:
+            while readers:
+                yield from readers.pop(0)  # a shard read to its end is let go (and its file closed)
+
+        return count, each()
 
     parts = sorted((run_dir / "documents").glob("*.parquet"))
     if manifest.shuffle is not None and manifest.shuffle.method == "hash-range":
@@ -93,19 +114,27 @@ def _verify_shards(run_dir: Path, shards_dir: Path, report: VerifyReport) -> Non
             mine = [row for row in rows if row["split"] == split]
             entries = manifest.split_shards(split)
             if mine or entries:
-                _compare_documents(f"{split} documents in shuffle order", mine, sequences(entries), report)
+                _compare_documents(f"{split} documents in shuffle order", mine, *sequences(entries), report)
         return
     for part in parts:
-        rows = pq.read_table(part, columns=[schema.TEXT, schema.ID]).to_pylist()
+        rows = _parquet(part).read(columns=[schema.TEXT, schema.ID]).to_pylist()
         entries = [e for e in manifest.shards if Path(e.bin_file).name.startswith(f"{part.stem}-")]
-        _compare_documents(part.name, rows, sequences(entries), report)
+        _compare_documents(part.name, rows, *sequences(entries), report)
 
 
-def _split_rows(part: Path, manifest: ShardManifest) -> list[dict]:
+def _parquet(part: RunPath) -> pq.ParquetFile:
+    """A documents file, read where it is: a local file directly, an object through its fsspec filesystem."""
+    if isinstance(part, Path):
+        return pq.ParquetFile(part)
+    return pq.ParquetFile(part.path, filesystem=part.fs)
+
+
+def _split_rows(part: RunPath, manifest: ShardManifest) -> list[dict]:
     """A documents file's ids and texts, each with the split the manifest's held-out rule puts it in."""
     columns = [schema.ID, schema.TEXT]
-    has_copies = MIX_COPY in pq.read_schema(part).names
-    table = pq.read_table(part, columns=[*columns, MIX_COPY] if has_copies else columns)
+    parquet = _parquet(part)
+    has_copies = MIX_COPY in parquet.schema_arrow.names
+    table = parquet.read(columns=[*columns, MIX_COPY] if has_copies else columns)
     rows = table.select(columns).to_pylist()
     heldout = manifest.heldout
     if heldout is None:
@@ -116,11 +145,14 @@ def _split_rows(part: Path, manifest: ShardManifest) -> list[dict]:
     return [{**row, "split": HELDOUT if held else TRAIN} for row, held in zip(rows, mask, strict=True)]
 
 
-def _compare_documents(what: str, rows: list[dict], sequences: list, report: VerifyReport) -> None:
+def _compare_documents(
+    what: str, rows: list[dict], count: int, sequences: Iterator[np.ndarray], report: VerifyReport
+) -> None:
+    """Each row against its shard sequence; `count` is how many sequences `sequences` yields."""
     from corpusmill.shards.tokenizer import EOS_ID, decode
 
-    if len(sequences) != len(rows):
-        report.problems.append(f"{what}: {len(rows)} documents but {len(sequences)} shard sequences")
+    if count != len(rows):
+        report.problems.append(f"{what}: {len(rows)} documents but {count} shard sequences")
         return
     for row, tokens in zip(rows, sequences, strict=True):
         report.documents_checked += 1

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from corpusmill.core.atomic import atomic_open
-from corpusmill.shards.megatron import MegatronFormatError, MegatronWriter
+from corpusmill.core.location import RunPath, run_path
+from corpusmill.shards.megatron import MegatronFormatError, MegatronWriter, read_array, token_array
 from corpusmill.shards.tokenizer import TOKENIZER_NAME
 
 DATA_SUFFIX = ".ds"
@@ -28,7 +29,7 @@ METADATA_SUFFIX = ".ds.metadata"
 TOKEN_DTYPE = np.dtype("<u4")
 
 
-def _with_suffix(prefix: Path, suffix: str) -> Path:
+def _with_suffix(prefix: RunPath, suffix: str) -> RunPath:
     return prefix.with_name(prefix.name + suffix)
 
 
@@ -73,10 +74,11 @@ class DatatroveWriter(MegatronWriter):
 
 
 class DatatroveReader:
-    """Random access to a `.ds` file's documents through memory maps, with the same API as `MegatronReader`."""
+    """Random access to a `.ds` file's documents through memory maps (ranged reads on object storage), with the
+    same API as `MegatronReader`."""
 
-    def __init__(self, prefix: str | Path) -> None:
-        self.prefix = Path(prefix)
+    def __init__(self, prefix: str | Path | RunPath) -> None:
+        self.prefix = run_path(prefix)
         self.bin_path = _with_suffix(self.prefix, DATA_SUFFIX)
         self.idx_path = _with_suffix(self.prefix, INDEX_SUFFIX)
         self.dtype = TOKEN_DTYPE
@@ -86,7 +88,7 @@ class DatatroveReader:
         index_size = self.idx_path.stat().st_size
         if index_size % 8:
             raise self._fail(f"{index_size} bytes, not a whole number of uint64 document ends")
-        self._ends = np.fromfile(self.idx_path, dtype="<u8").astype(np.int64)
+        self._ends = read_array(self.idx_path, "<u8").astype(np.int64)
         data_size = self.bin_path.stat().st_size
         if data_size % TOKEN_DTYPE.itemsize:
             raise self._fail(f"{self.bin_path} holds {data_size} bytes, not a whole number of 4-byte tokens")
@@ -99,9 +101,7 @@ class DatatroveReader:
                 f"the last document ends at token {last}, but the data file holds {self.num_tokens}"
             )
         self._starts = np.concatenate([[0], self._ends[:-1]]).astype(np.int64)
-        self._tokens = (
-            np.memmap(self.bin_path, dtype=TOKEN_DTYPE, mode="r") if data_size else np.zeros(0, TOKEN_DTYPE)
-        )
+        self._tokens = token_array(self.bin_path, TOKEN_DTYPE, data_size)
 
     def _fail(self, what: str) -> MegatronFormatError:
         return MegatronFormatError(f"{self.idx_path}: {what}; rewrite the shard")

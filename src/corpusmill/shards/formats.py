@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from corpusmill.core.location import RunPath, run_path
 from corpusmill.shards.datatrove_format import DATA_SUFFIX, DatatroveReader, DatatroveWriter
 from corpusmill.shards.megatron import MegatronReader, MegatronWriter
 
@@ -32,14 +33,17 @@ def new_writer(fmt: str, prefix: Path) -> MegatronWriter:
     raise ValueError(f"unknown shard format {fmt!r}; allowed: {', '.join(MANIFEST_FORMAT_OF)}")
 
 
-def shard_prefix(shards_dir: Path, data_file: str) -> Path:
-    """The prefix of a shard from its data file name as listed in a manifest (`a/x.bin` or `a/x.ds` -> `a/x`)."""
-    path = Path(shards_dir) / data_file
+def shard_prefix(shards_dir: Path | RunPath, data_file: str) -> RunPath:
+    """The prefix of a shard from its data file name as listed in a manifest (`a/x.bin` or `a/x.ds` -> `a/x`).
+
+    `shards_dir` may be on object storage (a URI or `UPath`); the prefix is then there too.
+    """
+    path = run_path(shards_dir) / data_file
     suffix = DATA_SUFFIX if path.name.endswith(DATA_SUFFIX) else path.suffix
     return path.with_name(path.name[: len(path.name) - len(suffix)])
 
 
-def open_shard(manifest_format: str, shards_dir: Path, data_file: str) -> ShardReader:
+def open_shard(manifest_format: str, shards_dir: Path | RunPath, data_file: str) -> ShardReader:
     """Open a shard by its manifest format name (`megatron-indexed`, `datatrove-tokenized`) and data file."""
     fmt = SHARD_FORMAT_OF.get(manifest_format)
     if fmt is None:

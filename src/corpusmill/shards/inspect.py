@@ -5,14 +5,21 @@ shards, documents and tokens there are, shows a couple of documents as text to c
 garbage input, and lists every problem at once. The report is gathered from the shards themselves (read through
 `MegatronReader`, so a damaged index is caught) and compared with `manifest.json`; nothing stops at the first
 problem. Shards are listed from the manifest when there is one, else from the `.idx` files on disk.
+
+The directory may be on object storage (`s3://bucket/runs/x/shards`, any fsspec URI; see `core/location.py`):
+indexes are read whole, checksums streamed, and only the tokens of the sampled documents are read from the
+`.bin` files (ranged reads), so a look at a large remote directory downloads little beyond its indexes unless
+checksums are verified.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpusmill.core.location import RunPath, run_path
 from corpusmill.shards.formats import open_shard, shard_prefix
 from corpusmill.shards.manifest import ShardEntry, ShardManifest
 from corpusmill.shards.megatron import MegatronFormatError, MegatronReader
@@ -41,7 +48,7 @@ class ShardRow:
 class ShardsReport:
     """What `inspect_shards` found; `problems` is empty when the directory is healthy."""
 
-    shards_dir: Path
+    shards_dir: RunPath
     num_shards: int = 0
     num_documents: int = 0
     num_tokens: int = 0
@@ -57,7 +64,9 @@ class ShardsReport:
         return not self.problems
 
 
-def _listed_shards(shards_dir: Path, manifest: ShardManifest | None) -> list[tuple[Path, ShardEntry | None]]:
+def _listed_shards(
+    shards_dir: RunPath, manifest: ShardManifest | None
+) -> list[tuple[RunPath, ShardEntry | None]]:
     """Shard prefixes in file-name order with their manifest entries, or from the `.idx` files if no manifest."""
     if manifest is not None:
         return [(shard_prefix(shards_dir, entry.bin_file), entry) for entry in manifest.shards]
@@ -75,7 +84,7 @@ def _provenance(manifest: ShardManifest) -> str:
     return "; ".join(parts)
 
 
-def _compare(entry: ShardEntry, row: ShardRow, prefix: Path) -> list[str]:
+def _compare(entry: ShardEntry, row: ShardRow, prefix: RunPath) -> list[str]:
     """Counts the manifest claims for a shard versus what its index holds."""
     problems = []
     if entry.num_documents != row.num_documents:
@@ -85,9 +94,15 @@ def _compare(entry: ShardEntry, row: ShardRow, prefix: Path) -> list[str]:
     return problems
 
 
-def inspect_shards(shards_dir: Path, *, sample: int = 2, verify: bool = True) -> ShardsReport:
-    """Summarise a shards directory, decode its first `sample` documents and collect every problem found."""
-    shards_dir = Path(shards_dir)
+def inspect_shards(
+    shards_dir: str | os.PathLike[str] | RunPath, *, sample: int = 2, verify: bool = True
+) -> ShardsReport:
+    """Summarise a shards directory (local or on object storage), decode its first `sample` documents and
+    collect every problem found."""
+    shards_dir = run_path(shards_dir)
+    if not isinstance(shards_dir, Path):
+        # An fsspec filesystem keeps its listings for the life of the process; look at the objects as they are now.
+        shards_dir.fs.invalidate_cache()
     if not shards_dir.is_dir():
         raise FileNotFoundError(f"shards directory {shards_dir} does not exist")
     if sample < 0:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from corpusmill.core.atomic import write_json
+from corpusmill.core.location import RunPath, run_path
 from corpusmill.shards.split import HELDOUT, TRAIN, Split
 from corpusmill.shards.tokenizer import EOS_ID, TOKENIZER_NAME, VOCAB_SIZE, vocabulary_sha256
 
@@ -30,10 +31,13 @@ MANIFEST_VERSION = 2
 _CHUNK = 1 << 20
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hash a file in 1 MiB chunks, so multi-gigabyte shards never have to fit in memory."""
+def sha256_file(path: str | Path | RunPath) -> str:
+    """Hash a file in 1 MiB chunks, so multi-gigabyte shards never have to fit in memory.
+
+    An object on object storage (a URI or `UPath`) is streamed the same way, through fsspec's buffered reads.
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with run_path(path).open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -208,17 +212,18 @@ class ShardManifest(_Model):
         write_json(path, self.model_dump(mode="json"))
 
     @classmethod
-    def read(cls, path: str | Path) -> ShardManifest:
-        """Load and validate a manifest; errors name the file."""
-        path = Path(path)
+    def read(cls, path: str | Path | RunPath) -> ShardManifest:
+        """Load and validate a manifest (a local file or an object); errors name the file."""
+        path = run_path(path)
         try:
             return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, OSError) as exc:
             raise ValueError(f"{path}: not a valid shard manifest: {exc}") from exc
 
-    def verify(self, shards_dir: str | Path, *, check_hashes: bool = True) -> list[str]:
-        """Compare the manifest with the files on disk; returns every problem found (empty: all good)."""
-        shards_dir = Path(shards_dir)
+    def verify(self, shards_dir: str | Path | RunPath, *, check_hashes: bool = True) -> list[str]:
+        """Compare the manifest with the files on disk (or on object storage); returns every problem found
+        (empty: all good)."""
+        shards_dir = run_path(shards_dir)
         problems: list[str] = []
         for entry in self.shards:
             for file_name, size, sha in (

@@ -12,6 +12,11 @@ shard of billions of tokens needs memory proportional to its document count. Bot
 temporary names and renamed into place only by `finalize()`; an exception or an abandoned writer leaves
 nothing behind, so a shard that exists is complete. SHA-256 of the `.bin` is computed while writing, which
 saves a second pass over the largest file.
+
+The reader also takes a shard on object storage (a `UPath`, see `core/location.py`): the index is read whole
+(it is small, like the writer's lengths) and each document's tokens by a ranged read of the `.bin`, through
+one fsspec file per shard that buffers `REMOTE_BLOCK_SIZE` bytes, so memory stays bounded however big the
+shard and a look at a few documents downloads little more than the index.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import IO, Any
 import numpy as np
 
 from corpusmill.core.atomic import atomic_open, atomic_path, naming_errors, raise_naming
+from corpusmill.core.location import RunPath, run_path
 
 logger = logging.getLogger(__name__)
 
@@ -52,18 +58,82 @@ DTYPE_CODES: dict[int, np.dtype] = {
 }
 _CODE_OF: dict[np.dtype, int] = {dtype: code for code, dtype in DTYPE_CODES.items()}
 _MAX_SEQUENCE_LENGTH = np.iinfo(np.int32).max
+# How much one ranged read of a shard on object storage fetches (and its file buffers) at most beyond the request.
+REMOTE_BLOCK_SIZE = 8 << 20
 
 
-def bin_path(prefix: str | Path) -> Path:
+def bin_path(prefix: str | Path | RunPath) -> RunPath:
     """The token file of a shard prefix (`shards/part-00000` -> `shards/part-00000.bin`)."""
-    prefix = Path(prefix)
+    prefix = run_path(prefix)
     return prefix.with_name(prefix.name + ".bin")
 
 
-def idx_path(prefix: str | Path) -> Path:
+def idx_path(prefix: str | Path | RunPath) -> RunPath:
     """The index file of a shard prefix."""
-    prefix = Path(prefix)
+    prefix = run_path(prefix)
     return prefix.with_name(prefix.name + ".idx")
+
+
+class RangedTokens:
+    """A token file on object storage, sliced like the memory map of a local one: `tokens[a:b]` reads that range.
+
+    The file is opened at the first read and kept open; fsspec buffers at most `REMOTE_BLOCK_SIZE` bytes ahead
+    of what was asked, so reading every document in order costs a request per block, not per document.
+    """
+
+    def __init__(self, path: RunPath, dtype: np.dtype, num_bytes: int) -> None:
+        self.path = path
+        self.dtype = dtype
+        self._length = num_bytes // dtype.itemsize
+        self._handle: IO[bytes] | None = None
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        if not isinstance(key, slice):
+            raise TypeError(f"{self.path}: tokens are read by slices, not {type(key).__name__}")
+        start, stop, step = key.indices(self._length)
+        if step != 1:
+            raise ValueError(f"{self.path}: tokens are read in contiguous ranges")
+        if stop <= start:
+            return np.zeros(0, dtype=self.dtype)
+        if self._handle is None:
+            self._handle = self.path.fs.open(self.path.path, "rb", block_size=REMOTE_BLOCK_SIZE)
+        self._handle.seek(start * self.dtype.itemsize)
+        wanted = (stop - start) * self.dtype.itemsize
+        data = self._handle.read(wanted)
+        if len(data) != wanted:
+            raise OSError(
+                f"{self.path}: {len(data)} bytes read where {wanted} were asked for; it changed while read"
+            )
+        return np.frombuffer(data, dtype=self.dtype)
+
+
+def _read_head(path: RunPath, size: int) -> bytes:
+    """The first `size` bytes of a file (of an object: that range alone)."""
+    if isinstance(path, Path):
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    return path.fs.cat_file(path.path, start=0, end=size)
+
+
+def read_array(path: RunPath, dtype: np.dtype | str) -> np.ndarray:
+    """A whole file as an array: a memory map of a local file, the bytes of an object read in one request."""
+    if not isinstance(path, Path):
+        return np.frombuffer(path.read_bytes(), dtype=dtype)
+    if path.stat().st_size == 0:
+        return np.zeros(0, dtype=dtype)  # mmap of an empty file is an error
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
+def token_array(path: RunPath, dtype: np.dtype, num_bytes: int) -> np.ndarray | RangedTokens:
+    """A shard's tokens, sliceable: a memory map of a local file, ranged reads of an object."""
+    if num_bytes == 0:
+        return np.zeros(0, dtype=dtype)  # mmap of an empty file is an error
+    if isinstance(path, Path):
+        return np.memmap(path, dtype=dtype, mode="r")
+    return RangedTokens(path, dtype, num_bytes)
 
 
 @dataclass(frozen=True)
@@ -262,10 +332,11 @@ class MegatronFormatError(ValueError):
 
 
 class MegatronReader:
-    """Random access to a shard's documents through memory maps (nothing is read until indexed)."""
+    """Random access to a shard's documents through memory maps, or ranged reads on object storage (nothing is
+    read until indexed)."""
 
-    def __init__(self, prefix: str | Path) -> None:
-        self.prefix = Path(prefix)
+    def __init__(self, prefix: str | Path | RunPath) -> None:
+        self.prefix = run_path(prefix)
         self.idx_path = idx_path(self.prefix)
         self.bin_path = bin_path(self.prefix)
         for path in (self.idx_path, self.bin_path):
@@ -280,10 +351,7 @@ class MegatronReader:
                 f"{self.dtype} tokens ({expected} bytes); the pair is truncated or mismatched, "
                 "rewrite the shard"
             )
-        if bin_size:
-            self._tokens = np.memmap(self.bin_path, dtype=_little_endian(self.dtype), mode="r")
-        else:
-            self._tokens = np.zeros(0, dtype=_little_endian(self.dtype))  # mmap of an empty file is an error
+        self._tokens = token_array(self.bin_path, _little_endian(self.dtype), bin_size)
 
     def _fail(self, what: str) -> MegatronFormatError:
         return MegatronFormatError(
@@ -294,8 +362,7 @@ class MegatronReader:
         size = self.idx_path.stat().st_size
         if size < HEADER_SIZE:
             raise self._fail(f"only {size} bytes, shorter than the {HEADER_SIZE}-byte header")
-        with open(self.idx_path, "rb") as handle:
-            magic, version, code, n_seq, n_doc = _HEADER.unpack(handle.read(HEADER_SIZE))
+        magic, version, code, n_seq, n_doc = _HEADER.unpack(_read_head(self.idx_path, HEADER_SIZE))
         if magic != INDEX_MAGIC:
             raise self._fail(f"magic bytes {magic!r}, expected {INDEX_MAGIC!r}")
         if version != INDEX_VERSION:
@@ -308,7 +375,7 @@ class MegatronReader:
             raise self._fail(
                 f"{size} bytes, but a header of {n_seq} sequences and {n_doc} documents needs {expected}"
             )
-        index = np.memmap(self.idx_path, dtype=np.uint8, mode="r")
+        index = read_array(self.idx_path, np.uint8)
         offset = HEADER_SIZE
         self._lengths = index[offset : offset + 4 * n_seq].view("<i4")
         offset += 4 * n_seq

@@ -12,12 +12,16 @@ returned, so a reported held-out loss always says what it was measured on.
 
 Under `torchrun` with WORLD_SIZE > 1 the model is wrapped in DistributedDataParallel; each global batch
 is split by rank, gradients sync on the last micro-batch only, and rank 0 alone writes files.
+
+Shards on object storage (an fsspec URI) are first copied into a local cache, checked against the manifest
+(`shard_cache.py`), and trained on from there exactly as a local directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +34,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from corpusmill.core.atomic import write_json
+from corpusmill.core.location import is_uri
 from corpusmill.training.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,
@@ -48,6 +53,7 @@ from corpusmill.training.metrics import (
     truncate_metrics,
 )
 from corpusmill.training.model import build_model, build_optimizer, build_scheduler
+from corpusmill.training.shard_cache import fetch_shards
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +188,10 @@ def _check_resumable(state: dict[str, Any], config: TrainConfig, path: Path, inf
 
 
 def _report_data(
-    shards_dir: Path, data: ShardData, config: TrainConfig, out_dir: Path, info: DistInfo
+    source: str, shards_dir: Path, data: ShardData, config: TrainConfig, out_dir: Path, info: DistInfo
 ) -> None:
-    """Log the held-out size and write both splits' sizes to `data.json` (rank 0)."""
+    """Log the held-out size and write both splits' sizes to `data.json` (rank 0), with where the shards came
+    from (`source`) and, for shards on object storage, the local copy read (`shards_dir`)."""
     held = data.heldout_size
     if info.is_main:
         logger.info(
@@ -199,7 +206,8 @@ def _report_data(
         write_json(
             out_dir / DATA_NAME,
             {
-                "shards_dir": str(shards_dir),
+                "shards_dir": source,
+                **({"shards_cache": str(shards_dir)} if source != str(shards_dir) else {}),
                 "seq_len": config.seq_len,
                 "train": data.train_size.to_dict(),
                 "heldout": held.to_dict(),
@@ -208,9 +216,23 @@ def _report_data(
 
 
 def train(
-    shards_dir: Path, config: TrainConfig, out_dir: Path, *, max_steps: int | None = None
+    shards_dir: str | Path,
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    max_steps: int | None = None,
+    cache_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Train (or resume training) a model on a shards directory; stop at `max_steps` if given."""
+    """Train (or resume training) a model on a shards directory; stop at `max_steps` if given.
+
+    `shards_dir` may be an fsspec URI (`s3://bucket/run/shards`): its shards are then copied, checked against
+    the manifest, into `cache_dir` (default: `shard_cache.default_cache_dir`) and read from there. The copy
+    happens before the process group starts, so no rank waits on a collective while another downloads.
+    """
+    source = str(shards_dir)
+    if is_uri(shards_dir):
+        verbose = os.environ.get("RANK", "0") == "0"
+        shards_dir = fetch_shards(source, cache_dir, verbose=verbose).local_dir
     shards_dir, out_dir = Path(shards_dir), Path(out_dir)
     info = setup_distributed()
     log = logger.info if info.is_main else logger.debug  # one rank's progress lines are enough
@@ -267,7 +289,7 @@ def train(
         train_data=data.train_size,
         heldout=data.heldout_size,
     )
-    _report_data(shards_dir, data, config, out_dir, info)
+    _report_data(source, shards_dir, data, config, out_dir, info)
     log(
         "training %s params on %d train / %d held-out windows of %d tokens; steps %d -> %d",
         f"{sum(p.numel() for p in params):,}",
