@@ -101,7 +101,11 @@ def run(
         str | None, typer.Option(help="Ray cluster address; without it a local Ray instance is started.")
     ] = None,
     output: Annotated[
-        Path | None, typer.Option(help="Run directory (default: runs/<recipe name>-<recipe hash>).")
+        str | None,
+        typer.Option(
+            help="Run directory: a local path or an object-storage URI such as s3://bucket/runs/x "
+            "(default: runs/<recipe name>-<recipe hash>)."
+        ),
     ] = None,
     workers: Annotated[
         int | None, typer.Option(min=1, help="CPUs for a local Ray instance or Beam's in-process runner.")
@@ -119,7 +123,7 @@ def run(
         ),
     ] = False,
     base: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             help="A finished run of this recipe to build on: only input files it did not have go through the "
             "per-document stages; the result equals a full run (default output: runs/<name>-<hash>-<inputs>)."
@@ -563,7 +567,11 @@ def serve(
         Path, typer.Option(help="The service's SQLite database and, unless --runs-dir, the run directories.")
     ] = Path("service-data"),
     runs_dir: Annotated[
-        Path | None, typer.Option(help="Where run directories go; every Ray node must see it at this path.")
+        str | None,
+        typer.Option(
+            help="Where run directories go: an object-storage URI such as s3://bucket/runs, or a directory "
+            "every Ray node sees at this path."
+        ),
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

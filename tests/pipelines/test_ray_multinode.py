@@ -1,5 +1,8 @@
 """A Ray cluster of two nodes: the parts of a run spread over both, and the output is the in-process engine's.
 
+The run directory is on an S3 server (moto's, on loopback; the nodes reach it through the environment they
+were started in), so the nodes share nothing but the object store.
+
 The head and a second node are two `ray start --block` processes on this machine, each with one CPU and a
 temporary directory of its own (the address file included, so nothing outside the test finds this cluster).
 Each is stopped by its own process id at the end; `ray stop` would stop every Ray instance on the machine.
@@ -22,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from upath import UPath
 
 from corpusmill.core.recipe import parse_recipe
 from corpusmill.pipelines.runner import REUSED, run_recipe
+from s3kit import Bucket
 
 pytestmark = pytest.mark.ray
 
@@ -127,12 +132,12 @@ def _corpus(directory: Path) -> Path:
     return directory
 
 
-def _files(run_dir: Path) -> list[dict]:
+def _files(run_dir: Path | UPath) -> list[dict]:
     return json.loads((run_dir / "manifest.json").read_text())["files"]
 
 
 def test_a_run_on_two_nodes_spreads_its_parts_and_writes_the_local_output(
-    two_node_cluster: str, tmp_path: Path
+    s3_bucket: Bucket, two_node_cluster: str, tmp_path: Path
 ) -> None:
     import ray
 
@@ -148,7 +153,9 @@ def test_a_run_on_two_nodes_spreads_its_parts_and_writes_the_local_output(
         }
     )
     reference = run_recipe(recipe, engine="local", output=tmp_path / "local")
-    run = run_recipe(recipe, engine="ray", address=two_node_cluster, output=tmp_path / "cluster")
+    # The run directory is on the S3 server: no node reads another's files from a disk they share.
+    run = run_recipe(recipe, engine="ray", address=two_node_cluster, output=s3_bucket.uri("runs/two-nodes"))
+    assert str(run.run_dir) == s3_bucket.uri("runs/two-nodes")
     assert not ray.is_initialized()  # the engine let go of the cluster
 
     nodes = json.loads((run.run_dir / "stats.json").read_text())["nodes"]

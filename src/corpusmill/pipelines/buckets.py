@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpusmill.core.atomic import atomic_path
+from corpusmill.core.location import open_parquet, run_path
 
 PARQUET = ".parquet"
 
@@ -59,7 +61,6 @@ def write_buckets(path: Path, table: pa.Table, buckets: np.ndarray, count: int) 
 
 
 def _write_parquet_buckets(path: Path, ordered: pa.Table, bounds: np.ndarray, count: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     # No statistics and no dictionaries: row groups are found by their number, keys and sketches are unique
     # hashes, and the min/max of 2 KB sketches in every page header and the footer tripled a small bucket.
     with (
@@ -76,17 +77,17 @@ def _write_parquet_buckets(path: Path, ordered: pa.Table, bounds: np.ndarray, co
 
 def bucket_count(path: Path) -> int:
     """How many buckets a bucketed file holds."""
-    if Path(path).suffix == PARQUET:
-        return pq.ParquetFile(path).num_row_groups
-    with pa.memory_map(str(path)) as source:
+    if run_path(path).suffix == PARQUET:
+        return open_parquet(path).num_row_groups
+    with _open_ipc(run_path(path)) as source:
         return pa.ipc.open_file(source).num_record_batches
 
 
 def read_all(path: Path) -> pa.Table:
     """Every bucket of a bucketed file, as one table."""
-    if Path(path).suffix == PARQUET:
-        return pq.read_table(path)
-    with pa.memory_map(str(path)) as source:
+    if run_path(path).suffix == PARQUET:
+        return open_parquet(path).read()
+    with _open_ipc(run_path(path)) as source:
         return pa.ipc.open_file(source).read_all()
 
 
@@ -99,7 +100,7 @@ def read_bucket(paths: Iterable[str | Path], bucket: int, schema: pa.Schema | No
     """Batch `bucket` of every file, as one table of `schema` (default: the first file's schema)."""
     tables = []
     for path in paths:
-        piece, file_schema = _read_one(Path(path), bucket)
+        piece, file_schema = _read_one(run_path(path), bucket)
         schema = schema or file_schema
         if piece.num_rows:
             tables.append(piece.cast(schema))
@@ -110,13 +111,20 @@ def read_bucket(paths: Iterable[str | Path], bucket: int, schema: pa.Schema | No
 
 def _read_one(path: Path, bucket: int) -> tuple[pa.Table, pa.Schema]:
     if path.suffix == PARQUET:
-        parquet = pq.ParquetFile(path)
+        parquet = open_parquet(path)
         _check_bucket(path, parquet.num_row_groups, bucket)
         return parquet.read_row_group(bucket), parquet.schema_arrow
-    with pa.memory_map(str(path)) as source:
+    with _open_ipc(path) as source:
         reader = pa.ipc.open_file(source)
         _check_bucket(path, reader.num_record_batches, bucket)
         return pa.Table.from_batches([reader.get_batch(bucket)]), reader.schema
+
+
+def _open_ipc(path: Path) -> Any:
+    """A local IPC file memory-mapped; an object read through fsspec (the footer, then the bucket's range)."""
+    if isinstance(path, Path):
+        return pa.memory_map(str(path))
+    return path.fs.open(path.path, "rb")
 
 
 def _check_bucket(path: Path, count: int, bucket: int) -> None:

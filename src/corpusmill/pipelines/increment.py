@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from corpusmill.core.location import run_path
 from corpusmill.core.recipe import Recipe
 from corpusmill.core.stats import Stats
 from corpusmill.io.inputs import InputFile
@@ -89,7 +90,7 @@ def describe_increment(
 ) -> dict[str, Any]:
     """What `stats.json` says about a run built on a base: the base, the input added and removed, the parts
     of unchanged input (taken over, not read again), and the documents taken down."""
-    base = Path(borrower.base_dir)
+    base = run_path(borrower.base_dir)
     recorded = json.loads((base / "run.json").read_text(encoding="utf-8")).get("files", [])
     then = {name for name, _size, _version in recorded}
     now = {file.name for file in inputs}

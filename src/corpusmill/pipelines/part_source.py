@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpusmill.core.atomic import atomic_path
+from corpusmill.core.location import open_parquet
 from corpusmill.core.recipe import InputSpec
 from corpusmill.core.schema import ID, URL
 from corpusmill.core.skips import SkipLog, Skipped, skip_table
@@ -86,7 +87,7 @@ class PartSource:
         """Stream the part's documents in batches of the recipe's batch size (only `columns`, where cheap)."""
         if part.fmt == INTERMEDIATE:
             for uri in part.uris:
-                parquet = pq.ParquetFile(uri)
+                parquet = open_parquet(uri)
                 wanted = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
                 yield from parquet.iter_batches(batch_size=self.batch_size, columns=wanted)
             return

@@ -2,7 +2,7 @@
 
 Without an address, a local Ray instance is started for the run and stopped after it (the embedded default);
 with `address`, the same run goes to an existing cluster (workers need corpusmill installed and the run
-directory on shared storage). Each worker process builds a phase's stages once (`setup`), then processes
+directory on storage every node reaches: object storage, or a shared mount). Each worker process builds a phase's stages once (`setup`), then processes
 whole parts (or hash buckets of a deduplication step) as Arrow batches. Each part's result names the Ray
 node that ran it (its node id, as `ray.nodes()` lists it), so a run's `stats.json` shows how the parts spread.
 

@@ -24,14 +24,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-
-import pyarrow.parquet as pq
 
 from corpusmill import __version__
 from corpusmill.core.atomic import (
@@ -42,6 +38,7 @@ from corpusmill.core.atomic import (
     target_of,
     write_json,
 )
+from corpusmill.core.location import copy_file, ensure_dir, open_parquet, remove_tree, run_path
 from corpusmill.core.recipe import Recipe
 from corpusmill.core.stage import GroupStage, PlanStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
@@ -180,13 +177,13 @@ def run_recipe(
     *,
     engine: str = "ray",
     address: str | None = None,
-    output: Path | None = None,
+    output: str | Path | None = None,
     num_cpus: int | None = None,
     engine_args: Sequence[str] = (),
     progress: Progress | None = None,
     restart: bool = False,
     strict: bool = False,
-    base: Path | None = None,
+    base: str | Path | None = None,
     removals: Path | None = None,
 ) -> RunResult:
     """Run (or resume, or recognise as finished) a recipe and return its run directory and summary.
@@ -202,18 +199,18 @@ def run_recipe(
     takedown = read_takedown(removals) if removals is not None else Takedown()
     base_takedown = Takedown()
     if base is not None:
-        check_base(Path(base), recipe)
-        base_takedown = run_takedown(Path(base))
+        check_base(run_path(base), recipe)
+        base_takedown = run_takedown(run_path(base))
         takedown = base_takedown.union(takedown)
     root = root_uri(recipe.input.paths, recipe.input.root)  # found once: it may take object store requests
     inputs = list_inputs(recipe.input.paths, root)
     if output is not None:
-        run_dir = Path(output)
+        run_dir = run_path(output)
     elif base is not None:
         run_dir = incremental_run_dir(recipe, inputs, takedown)
     else:
         run_dir = default_run_dir(recipe)
-    if base is not None and _same_directory(run_dir, Path(base)):
+    if base is not None and _same_directory(run_dir, run_path(base)):
         raise RunDirError(f"{run_dir} is the base run itself; give the incremental run another --output")
     if restart:
         _clear_run_dir(run_dir)
@@ -233,7 +230,7 @@ def run_recipe(
     write_parts(run_dir, parts)
     part_count = len(parts)
     borrower = (
-        plan_borrowing(Path(base), run_dir, parts, takedown.minus(base_takedown))
+        plan_borrowing(run_path(base), run_dir, parts, takedown.minus(base_takedown))
         if base is not None
         else None
     )
@@ -309,9 +306,9 @@ def _clear_run_dir(run_dir: Path) -> None:
     for name in _RUN_OUTPUTS:
         path = run_dir / name
         if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+            remove_tree(path)
+        elif path.exists():
+            path.unlink()
     if run_dir.exists():
         logger.info("restarting the run in %s from scratch", run_dir)
 
@@ -365,7 +362,9 @@ def _check_takedown(run_dir: Path, previous: dict[str, Any], takedown: Takedown)
 
 
 def _same_directory(one: Path, other: Path) -> bool:
-    return one.resolve() == other.resolve()
+    if isinstance(one, Path) and isinstance(other, Path):
+        return one.resolve() == other.resolve()
+    return str(one).rstrip("/") == str(other).rstrip("/")
 
 
 def _claim_run_dir(
@@ -396,7 +395,7 @@ def _claim_run_dir(
         remove_temporaries(run_dir)  # the interrupted run's half-written files
         logger.info("resuming the unfinished run in %s", run_dir)
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(run_dir)
     takedown.write(run_dir / REMOVED_FILE)
     write_json(marker, identity)
     with atomic_open(run_dir / "recipe.yaml", "w", encoding="utf-8") as handle:
@@ -569,19 +568,15 @@ def _canonical(summary: dict[str, Any]) -> dict[str, Any]:
 
 def _link_documents(run_dir: Path, parts: list[PartSpec]) -> None:
     documents = run_dir / "documents"
-    if documents.exists():
-        shutil.rmtree(documents)
-    documents.mkdir(parents=True)
+    remove_tree(documents)
+    ensure_dir(documents)
     for part in parts:
         target = documents / f"{part.name}.parquet"
         if part.fmt != INTERMEDIATE:
             # A recipe of sink stages only: the inputs themselves are the documents; they stay where they are.
             continue
         (source,) = part.uris
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copyfile(source, target)
+        copy_file(run_path(source), target)
 
 
 def _write_stats(state: _RunState, engine: str, incremental: dict[str, Any] | None) -> dict[str, Any]:
@@ -591,7 +586,7 @@ def _write_stats(state: _RunState, engine: str, incremental: dict[str, Any] | No
     for label in sorted(state.stats):
         stages.append({"label": label, **state.stats[label].to_dict()})
     documents = sum(
-        pq.ParquetFile(p).metadata.num_rows for p in sorted((state.run_dir / "documents").glob("*.parquet"))
+        open_parquet(p).metadata.num_rows for p in sorted((state.run_dir / "documents").glob("*.parquet"))
     )
     tokens = sum(int(result.get("total_tokens", 0)) for result in state.sink_results.values())
     data = {

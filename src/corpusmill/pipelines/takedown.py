@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from corpusmill.core import schema
 from corpusmill.core.atomic import atomic_open
+from corpusmill.core.location import run_path
 
 TAKEDOWN_LABEL = "00-takedown"
 TAKEDOWN_REASON = "taken_down"
@@ -121,7 +122,7 @@ def parse_takedown(text: str, origin: str = "takedown list") -> Takedown:
 def read_takedown(path: Path) -> Takedown:
     """Read a takedown list from a file, naming the file in any error."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = run_path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TakedownError(f"cannot read the takedown list {path}: {exc}") from exc
     return parse_takedown(text, str(path))
@@ -129,5 +130,5 @@ def read_takedown(path: Path) -> Takedown:
 
 def run_takedown(run_dir: Path) -> Takedown:
     """The takedown list a run was built with (empty when it has none)."""
-    path = Path(run_dir) / REMOVED_FILE
+    path = run_path(run_dir) / REMOVED_FILE
     return read_takedown(path) if path.exists() else Takedown()

@@ -6,12 +6,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from corpusmill.core.recipe import RecipeError
-from corpusmill.service.artifacts import ArtifactMissing, artifact_list, read_mixture, safe_file
+from corpusmill.service.artifacts import (
+    ArtifactMissing,
+    artifact_list,
+    file_response,
+    read_mixture,
+    safe_file,
+)
 from corpusmill.service.auth import require_token
 from corpusmill.service.context import Services, services
 from corpusmill.service.jobs import JobNotFound
@@ -197,14 +203,17 @@ def artifacts(run_id: int, svc: Svc) -> Any:
 
 
 @router.get(
-    "/runs/{run_id}/artifacts/{path:path}", response_class=FileResponse, summary="Download an artifact"
+    "/runs/{run_id}/artifacts/{path:path}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+    summary="Download an artifact",
 )
 def download(run_id: int, path: str, svc: Svc) -> Any:
-    """One file of the run directory; anything outside it is 404."""
+    """One file of the run directory (streamed from object storage when the run lies there); anything outside
+    it is 404."""
     run = _run(svc, run_id)
     try:
-        found = safe_file(run.run_dir or "", path)
-        return FileResponse(found, filename=found.name)
+        return file_response(safe_file(run.run_dir or "", path), download=True)
     except ArtifactMissing:
         raise _missing(f"run {run_id} has no file {path!r}") from None
 

@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from corpusmill.service.artifacts import ArtifactMissing, artifact_list, safe_file
+from corpusmill.service.artifacts import ArtifactMissing, artifact_list, file_response, safe_file
 from corpusmill.service.context import services
 from corpusmill.service.store import ACTIVE
 
@@ -97,13 +97,13 @@ def run_page(run_id: int, request: Request) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}/report/{path:path}")
-def report_file(run_id: int, path: str, request: Request) -> FileResponse:
+def report_file(run_id: int, path: str, request: Request) -> Response:
     """The run's report page (and any file beside it), only from inside the run's report folder."""
     run = services(request).store.run(run_id)
     if run is None or not run.run_dir:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no run {run_id}")
     try:
-        return FileResponse(safe_file(f"{run.run_dir}/report", path or "index.html"))
+        return file_response(safe_file(f"{run.run_dir}/report", path or "index.html"), download=False)
     except ArtifactMissing:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"run {run_id}'s report has no {path!r}"

@@ -5,19 +5,24 @@ marker never changes once written, so each is parsed once and cached by path. Pr
 what has been committed to the run directory: documents in and out per stage, summed over the parts done,
 and how many parts each step has finished. The steps the recipe will run are listed from the recipe itself,
 so the page shows steps that have not started yet too. Markers in sub-folders (dedup keys, mix accounting
-rounds, shard gathers) are internal rounds and are not counted.
+rounds, shard gathers) are internal rounds and are not counted. A run directory on object storage is listed
+with one recursive listing of its `stages/` prefix per snapshot, rather than a request per folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
+from upath import UPath
 
+from corpusmill.core.location import RunPath
 from corpusmill.core.recipe import RecipeError, parse_recipe
+from corpusmill.service.artifacts import run_location
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +40,29 @@ def planned_steps(normalized_recipe: str) -> list[dict[str, Any]]:
     return [{"step": s.dirname, "stages": [p.label for p in s.stages]} for s in plan_steps(recipe)]
 
 
-def _marker_counts(path: Path) -> _Counts:
+def _step_markers(stages_dir: RunPath) -> dict[str, list[RunPath]]:
+    """Each step folder under `stages/`, with the markers directly in it, sorted."""
+    if isinstance(stages_dir, Path):
+        if not stages_dir.is_dir():
+            return {}
+        return {p.name: sorted(p.glob("*.done.json")) for p in stages_dir.iterdir() if p.is_dir()}
+    root = stages_dir.path.rstrip("/") + "/"
+    try:
+        keys = stages_dir.fs.find(root)
+    except FileNotFoundError:
+        return {}
+    steps: dict[str, list[RunPath]] = {}
+    for key in sorted(keys):
+        if not key.startswith(root) or "/" not in key[len(root) :]:
+            continue  # a stray object beside the step folders
+        step, rest = key[len(root) :].split("/", 1)
+        markers = steps.setdefault(step, [])
+        if "/" not in rest and rest.endswith(".done.json"):
+            markers.append(stages_dir / step / rest)
+    return steps
+
+
+def _marker_counts(path: RunPath) -> _Counts:
     data = json.loads(path.read_text(encoding="utf-8"))
     counts: _Counts = {}
     for label, stats in data.get("stats", {}).items():
@@ -51,15 +78,15 @@ class ProgressReader:
         self._cache: dict[str, _Counts] = {}
 
     def snapshot(
-        self, run_dir: str | Path, planned: list[dict[str, Any]], complete: bool = False
+        self, run_dir: str | os.PathLike[str] | UPath, planned: list[dict[str, Any]], complete: bool = False
     ) -> dict[str, Any]:
         """`{"steps": [{"step", "state", "parts_done", "stages": [{"label", "docs_in", "docs_out"}]}]}`.
 
         A step is `done` once a later step has started (or the run is complete), `started` while it is the
         latest, and `waiting` before it starts.
         """
-        stages_dir = Path(run_dir) / "stages"
-        found = sorted(p.name for p in stages_dir.iterdir() if p.is_dir()) if stages_dir.is_dir() else []
+        by_step = _step_markers(run_location(run_dir) / "stages")
+        found = sorted(by_step)
         names = [s["step"] for s in planned] + [
             name for name in found if name not in {s["step"] for s in planned}
         ]
@@ -67,7 +94,7 @@ class ProgressReader:
         last_started = max((i for i, name in enumerate(names) if name in found), default=-1)
         for index, name in enumerate(names):
             totals: dict[str, dict[str, int]] = {}
-            markers = sorted((stages_dir / name).glob("*.done.json")) if name in found else []
+            markers = by_step.get(name, [])
             for marker in markers:
                 for label, counts in self._read(marker).items():
                     entry = totals.setdefault(label, {"docs_in": 0, "docs_out": 0})
@@ -85,7 +112,7 @@ class ProgressReader:
             )
         return {"steps": steps}
 
-    def _read(self, marker: Path) -> _Counts:
+    def _read(self, marker: RunPath) -> _Counts:
         key = str(marker)
         if key not in self._cache:
             try:
@@ -95,8 +122,8 @@ class ProgressReader:
                 return {}
         return self._cache[key]
 
-    def forget(self, run_dir: str | Path) -> None:
+    def forget(self, run_dir: str | os.PathLike[str] | UPath) -> None:
         """Drop the cache of a finished run."""
-        prefix = str(Path(run_dir)) + "/"
+        prefix = str(run_location(run_dir)) + "/"
         for key in [k for k in self._cache if k.startswith(prefix)]:
             del self._cache[key]

@@ -14,6 +14,11 @@ fingerprint since) makes the run a full build, and the run's `base_note` says wh
 never fails every later tick; nor does a base the CLI refuses, since after a run fails on a base the next
 one is a full build. A finished run keeps its stats.json "incremental" summary (new and vanished input
 files, reused parts) in its row.
+
+The runs root may be a URI (`s3://bucket/runs`): run directories are then prefixes on object storage, which
+the job writes to (`--output s3://...`) and the service reads from. The submitted recipe is put there as one
+object; since `corpusmill run` reads its recipe from a local file, such a job starts with
+`corpusmill.service.runjob`, which fetches the recipe to a local temporary file on whichever node runs the job.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
 import secrets
 import shlex
@@ -28,8 +34,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from upath import UPath
+
 from corpusmill.core.atomic import atomic_open
+from corpusmill.core.location import RunPath, ensure_dir, is_uri, write_whole
 from corpusmill.pipelines.borrow import PARTS_FILE
+from corpusmill.service.artifacts import run_location
 from corpusmill.service.jobs import JobNotFound, JobState, RayJobs
 from corpusmill.service.progress import ProgressReader, planned_steps
 from corpusmill.service.store import (
@@ -73,11 +83,12 @@ def failure_reason(state: JobState, logs: str | None) -> str:
     return reason if len(reason) <= MAX_ERROR_CHARS else reason[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def incremental_summary(run_dir: str | Path) -> dict[str, Any] | None:
+def incremental_summary(run_dir: str | os.PathLike[str] | UPath) -> dict[str, Any] | None:
     """A finished run's stats.json "incremental" section, its file lists cut to MAX_LISTED_FILES names with
     their full counts beside them; None for a full build (or a run without stats.json)."""
     try:
-        section = json.loads((Path(run_dir) / "stats.json").read_text(encoding="utf-8")).get("incremental")
+        text = (run_location(run_dir) / "stats.json").read_text(encoding="utf-8")
+        section = json.loads(text).get("incremental")
     except (OSError, ValueError, AttributeError):
         return None
     if not isinstance(section, dict):
@@ -96,7 +107,7 @@ class RunManager:
         self,
         store: Store,
         jobs: RayJobs,
-        runs_root: Path,
+        runs_root: RunPath,
         python: str,
         clock: Callable[[], dt.datetime],
     ) -> None:
@@ -119,19 +130,23 @@ class RunManager:
 
         return _place
 
-    def entrypoint(self, recipe_file: Path, run_dir: Path, base: Path | None = None) -> str:
+    def entrypoint(self, recipe_file: RunPath, run_dir: RunPath, base: RunPath | None = None) -> str:
         """The job's command line: the ordinary CLI, on the cluster the job runs in (building on `base`, a
-        finished run directory, when given)."""
-        command = [self.python, "-m", "corpusmill.cli", "run", str(recipe_file), "--output", str(run_dir)]
+        finished run directory, when given); a recipe on object storage is fetched first (see runjob.py)."""
+        if is_uri(recipe_file):
+            command = [self.python, "-m", "corpusmill.service.runjob", str(recipe_file)]
+        else:
+            command = [self.python, "-m", "corpusmill.cli", "run", str(recipe_file)]
+        command += ["--output", str(run_dir)]
         if base is not None:
             command += ["--base", str(base)]
         return shlex.join([*command, "--engine", "ray", "--address", "auto"])
 
     def base_problem(self, base: Run, recipe: RecipeVersion) -> str | None:
         """Why `recipe` cannot be built on the finished run `base`; None when it can."""
-        if not base.run_dir or not (Path(base.run_dir) / "manifest.json").is_file():
+        if not base.run_dir or not (run_location(base.run_dir) / "manifest.json").is_file():
             return f"the directory of run {base.id} ({base.run_dir or 'none'}) is gone"
-        if not (Path(base.run_dir) / PARTS_FILE).is_file():
+        if not (run_location(base.run_dir) / PARTS_FILE).is_file():
             return f"run {base.id} was made by an earlier corpusmill that did not record its parts ({PARTS_FILE})"
         built = self.store.recipe(base.recipe, base.version)
         if built is None or built.name != recipe.name or built.fingerprint != recipe.fingerprint:
@@ -158,7 +173,7 @@ class RunManager:
             return None, f"full build: the last run ({last.id}) failed building on run {base.id}"
         return base.id, None
 
-    def _base_dir(self, run: Run, recipe: RecipeVersion) -> Path | None:
+    def _base_dir(self, run: Run, recipe: RecipeVersion) -> RunPath | None:
         """The run directory `run` builds on, checked again just before submitting; a base that became
         unusable since the run was created (e.g. on a resubmit after a restart) makes it a full build."""
         if run.base_run_id is None:
@@ -166,7 +181,7 @@ class RunManager:
         base = self.store.run(run.base_run_id)
         problem = f"run {run.base_run_id} is gone" if base is None else self.base_problem(base, recipe)
         if problem is None and base is not None and base.run_dir:
-            return Path(base.run_dir)
+            return run_location(base.run_dir)
         logger.warning("run %d: cannot build on run %d (%s); full build", run.id, run.base_run_id, problem)
         self.store.update_run(run.id, expect=[QUEUED], base_run_id=None, base_note=f"full build: {problem}")
         return None
@@ -180,13 +195,16 @@ class RunManager:
         """Write the recipe into the run directory and submit the job; a refusal fails the run with Ray's reason."""
         recipe = self.store.recipe(run.recipe, run.version)
         assert recipe is not None and run.run_dir and run.ray_job_id
-        run_dir = Path(run.run_dir)
+        run_dir = run_location(run.run_dir)
         recipe_file = run_dir / RECIPE_FILE
         try:
             base_dir = self._base_dir(run, recipe)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_open(recipe_file, "w", encoding="utf-8") as handle:
-                handle.write(recipe.normalized)
+            ensure_dir(run_dir)
+            if isinstance(recipe_file, Path):
+                with atomic_open(recipe_file, "w", encoding="utf-8") as handle:
+                    handle.write(recipe.normalized)
+            else:
+                write_whole(recipe_file, recipe.normalized.encode("utf-8"))
             self.jobs.submit(
                 run.ray_job_id,
                 self.entrypoint(recipe_file, run_dir, base_dir),
@@ -264,7 +282,7 @@ class RunManager:
             )
             return
         if state.status == "SUCCEEDED":
-            if run.run_dir and (Path(run.run_dir) / "manifest.json").is_file():
+            if run.run_dir and (run_location(run.run_dir) / "manifest.json").is_file():
                 self._close(run, SUCCEEDED, None, state)
             else:
                 self._close(

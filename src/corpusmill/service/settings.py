@@ -2,7 +2,9 @@
 
 One pydantic model holds every knob, so `corpusmill serve`, the app factory and the tests configure the service
 the same way. The API token is a `SecretStr`: it never shows up in a repr, a log line or an error message.
-Without a token the service refuses to start, because every mutating route needs one.
+Without a token the service refuses to start, because every mutating route needs one. The runs root is a
+local directory, or an object-storage URI (`s3://bucket/runs`) that every Ray node and the service reach with
+the credentials in their environment.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from corpusmill.core.location import RunPath, is_uri, run_path
 
 TOKEN_ENV = "CORPUSMILL_API_TOKEN"
 
@@ -31,9 +35,10 @@ class ServiceSettings(BaseModel):
     db_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/service.db."
     )
-    runs_dir: Path | None = Field(
+    runs_dir: Path | str | None = Field(
         default=None,
-        description="Where run directories go (default DATA_DIR/runs); every Ray node must see it.",
+        description="Where run directories go (default DATA_DIR/runs): a directory every Ray node sees, or an "
+        "object-storage URI such as s3://bucket/runs.",
     )
     ray_address: str | None = Field(
         default=None, description="A Ray cluster's dashboard (Jobs API) URL; None starts a local Ray head."
@@ -52,12 +57,22 @@ class ServiceSettings(BaseModel):
     poll_interval_s: float = Field(default=2.0, gt=0, description="How often running jobs are polled.")
     schedule_interval_s: float = Field(default=5.0, gt=0, description="How often due schedules are checked.")
 
+    @field_validator("runs_dir", mode="before")
+    @classmethod
+    def _local_or_uri(cls, value: object) -> object:
+        """A URI stays a string (a `Path` would turn `s3://b/x` into `s3:/b/x`); anything else is a `Path`."""
+        if isinstance(value, str):
+            return value.rstrip("/") if is_uri(value) else run_path(value)
+        return value
+
     def database_url(self) -> str:
         """The SQLAlchemy URL actually used."""
         return self.db_url or f"sqlite:///{self.data_dir.resolve() / 'service.db'}"
 
-    def runs_root(self) -> Path:
-        """The absolute directory under which every run directory is created."""
+    def runs_root(self) -> RunPath:
+        """Where every run directory is created: an absolute local directory, or a URI as a `UPath`."""
+        if isinstance(self.runs_dir, str):
+            return run_path(self.runs_dir)
         return (self.runs_dir or self.data_dir / "runs").resolve()
 
     def python_for_jobs(self, local_head: bool) -> str:

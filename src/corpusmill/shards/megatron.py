@@ -166,7 +166,7 @@ class MegatronWriter:
     """Writes one shard; use as a context manager, or call `finalize()` (success) / `abort()` (discard)."""
 
     def __init__(self, prefix: str | Path, dtype: np.dtype | type = np.int32) -> None:
-        self.prefix = Path(prefix)
+        self.prefix = run_path(prefix)
         self.dtype = self._checked_dtype(np.dtype(dtype))
         self.data_path = self._data_path(self.prefix)
         self.index_path = self._index_path(self.prefix)

@@ -12,16 +12,17 @@ gathered range that large, must not wrap its offsets. Ids are `large_string` for
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpusmill.core.atomic import atomic_path
+from corpusmill.core.location import is_uri, remove_tree, run_path
 from corpusmill.shards.split import HELDOUT, TRAIN
 
 RUN_TOKENS = 32 * 2**20  # tokens buffered before a run is sorted and written: 128 MiB of int32
@@ -91,8 +92,8 @@ class RunStager:
     def __init__(self, directory: Path, run_tokens: int = RUN_TOKENS) -> None:
         if run_tokens < 1:
             raise ValueError(f"run_tokens must be at least 1, got {run_tokens}")
-        self.directory = Path(directory)
-        shutil.rmtree(self.directory, ignore_errors=True)  # runs of an earlier, interrupted attempt
+        self.directory = run_path(directory)
+        remove_tree(self.directory)  # runs of an earlier, interrupted attempt
         self.run_tokens = run_tokens
         self.runs: list[dict[str, Any]] = []
         self._chunks: list[_Chunk] = []
@@ -161,6 +162,10 @@ def read_range(paths: list[str], index: int, ranges: int) -> pa.Table:
         condition = condition & (key < pa.scalar(high, pa.uint64()))
     # One thread: a range is a few row groups per run, and with a threaded scan a process's peak memory crept up
     # over its first gather tasks (bench.shard_memory: 98 -> 157 MB from a 1x to a 16x part; 110 -> 118 MB with one).
-    dataset = ds.dataset(paths, format="parquet", schema=STAGING_SCHEMA)
+    filesystem = None
+    if paths and is_uri(paths[0]):  # object storage: read through fsspec, as everything else is
+        filesystem, _ = fsspec.core.url_to_fs(paths[0])
+        paths = [filesystem._strip_protocol(path) for path in paths]
+    dataset = ds.dataset(paths, format="parquet", schema=STAGING_SCHEMA, filesystem=filesystem)
     table = dataset.to_table(filter=condition, use_threads=False)
     return table.sort_by([("key", "ascending"), ("id", "ascending")])

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -41,6 +40,7 @@ from pydantic import Field, model_validator
 
 from corpusmill.core import schema
 from corpusmill.core.hashing import hash64
+from corpusmill.core.location import ensure_dir, remove_tree, run_path
 from corpusmill.core.stage import SinkContext, SinkStage, StageParams, register
 from corpusmill.shards.formats import DTYPE_OF, MANIFEST_FORMAT_OF, new_writer
 from corpusmill.shards.manifest import HeldoutInfo, RecipeRef, ShardEntry, ShardManifest, ShuffleInfo
@@ -114,11 +114,11 @@ class WriteShardsStage(SinkStage):
         """Stream the part into key-sorted staged runs (or, unshuffled, write its shards directly)."""
         if not self._params.shuffle:
             documents = (tokens for _, tokens in _documents(batches, part_name, self))
-            shards = self._write_shards(documents, Path(out_dir), part_name, TRAIN)
+            shards = self._write_shards(documents, run_path(out_dir), part_name, TRAIN)
             return {"part": part_name, "shards": shards}
         seed = self._seed(context)
         threshold = heldout_threshold(self.heldout_fraction)
-        stager = RunStager(Path(context.work_dir) / _STAGING / part_name, self.run_tokens)
+        stager = RunStager(run_path(context.work_dir) / _STAGING / part_name, self.run_tokens)
         for ids, copies, tokens in _kept_batches(batches, part_name, self):
             keys = [hash64(seed, doc_id) for doc_id in ids]
             stager.add(keys, ids, heldout_mask(seed, ids, copies, threshold), tokens)
@@ -163,7 +163,7 @@ class WriteShardsStage(SinkStage):
         """Write one hash range of one split, from every staged run of that split, in key order."""
         table = read_range(task["staged"], task["range"], task["ranges"])
         views = _TokenViews(table.column(_TOKENS))
-        shards = self._write_shards(views, Path(out_dir), task["name"], task["split"])
+        shards = self._write_shards(views, run_path(out_dir), task["name"], task["split"])
         return {"name": task["name"], "split": task["split"], "shards": shards}
 
     def finalize(
@@ -174,8 +174,8 @@ class WriteShardsStage(SinkStage):
         context: SinkContext,
     ) -> dict[str, Any]:
         """Write `out_dir/manifest.json` listing every shard, then drop the staged files; returns the manifest."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = run_path(out_dir)
+        ensure_dir(out_dir)
         manifest = self._manifest(gathered if self._params.shuffle else parts, context)
         problems = manifest.verify(out_dir, check_hashes=False)
         if problems:
@@ -184,7 +184,7 @@ class WriteShardsStage(SinkStage):
                 f"({'; '.join(problems[:5])}); rerun the tasks whose shards are missing"
             )
         manifest.write(out_dir / MANIFEST_NAME)
-        shutil.rmtree(Path(context.work_dir) / _STAGING, ignore_errors=True)
+        remove_tree(run_path(context.work_dir) / _STAGING)
         for split, totals in manifest.splits.items():
             logger.info(
                 "%s: %s split: %d shards, %d documents, %d tokens",
