@@ -51,7 +51,7 @@ class _BarProgress:
             self._progress.advance(self._task)
 
 
-def _load_or_exit(recipe: Path):
+def _load_or_exit(recipe: str | Path):
     try:
         return load_recipe(recipe)
     except RecipeError as exc:
@@ -93,7 +93,7 @@ def _main(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
     ctx: typer.Context,
-    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
+    recipe: Annotated[str, typer.Argument(help="Recipe YAML file (a path, or an object-storage URI).")],
     engine: Annotated[
         str, typer.Option(help="Execution engine: ray (default), beam, or local (in-process).")
     ] = "ray",

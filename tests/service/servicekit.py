@@ -140,3 +140,15 @@ class FinishedRun:
     @property
     def run_dir(self) -> Path:
         return Path(self.run["run_dir"])
+
+
+class RecordingJobs:
+    """Stands in for the Jobs API: records what was submitted."""
+
+    address = "http://ray.invalid:8265"
+
+    def __init__(self) -> None:
+        self.entrypoints: dict[str, str] = {}
+
+    def submit(self, job_id: str, entrypoint: str, metadata: dict[str, str]) -> None:
+        self.entrypoints[job_id] = entrypoint

@@ -19,14 +19,15 @@ from pathlib import Path
 import pytest
 import s3fs
 import yaml
-from servicekit import TOKEN, FakeClock, ServiceHandle, finished
+from servicekit import TOKEN, FakeClock, RecordingJobs, ServiceHandle, finished
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 from upath import UPath
 
+from corpusmill.cli import app
 from corpusmill.core.location import run_path, write_whole
-from corpusmill.service import runjob
 from corpusmill.service.artifacts import (
     STREAM_CHUNK,
     ArtifactMissing,
@@ -187,21 +188,9 @@ def test_run_location_never_reads_a_cached_listing(s3_bucket: Bucket) -> None:
     assert run_location(Path("/x")) == Path("/x") and run_location("/x/y") == Path("/x/y")
 
 
-class _Jobs:
-    """Stands in for the Jobs API: records what was submitted."""
-
-    address = "http://ray.invalid:8265"
-
-    def __init__(self) -> None:
-        self.entrypoints: dict[str, str] = {}
-
-    def submit(self, job_id: str, entrypoint: str, metadata: dict[str, str]) -> None:
-        self.entrypoints[job_id] = entrypoint
-
-
 def test_a_run_on_s3_is_submitted_with_its_recipe_there(s3_bucket: Bucket, tmp_path: Path) -> None:
     store = Store(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
-    jobs = _Jobs()
+    jobs = RecordingJobs()
     root = s3_bucket.uri("units/submit")
     clock = lambda: dt.datetime(2031, 1, 1, tzinfo=UTC)  # noqa: E731
     manager = RunManager(store, jobs, run_path(root), "python", clock)  # type: ignore[arg-type]
@@ -213,7 +202,7 @@ def test_a_run_on_s3_is_submitted_with_its_recipe_there(s3_bucket: Bucket, tmp_p
     recipe_uri = f"{run.run_dir}/{RECIPE_FILE}"
     assert run_path(recipe_uri).read_text() == recipe.normalized
     assert jobs.entrypoints[run.ray_job_id] == (
-        f"python -m corpusmill.service.runjob {recipe_uri} --output {run.run_dir} --engine ray --address auto"
+        f"python -m corpusmill.cli run {recipe_uri} --output {run.run_dir} --engine ray --address auto"
     )
 
     # The job ends: without manifest.json on the store the run failed; with it, it succeeded.
@@ -239,23 +228,23 @@ def test_a_run_on_s3_is_submitted_with_its_recipe_there(s3_bucket: Bucket, tmp_p
     _no_local_s3_dirs(tmp_path)
 
 
-def test_runjob_fetches_the_recipe_from_the_store(
-    s3_bucket: Bucket, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_run_reads_its_recipe_from_the_store(s3_bucket: Bucket, tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
     (inputs / "a.jsonl").write_text(
         "".join(json.dumps({"text": f"document {i} with a few words"}) + "\n" for i in range(5))
     )
     recipe = {"name": "fetched", "input": {"paths": [str(inputs / "*.jsonl")]}, "stages": ["tokenize"]}
-    recipe_uri = s3_bucket.uri("units/runjob/submitted-recipe.yaml")
+    recipe_uri = s3_bucket.uri("units/recipe-uri/submitted-recipe.yaml")
     write_whole(run_path(recipe_uri), yaml.safe_dump(recipe).encode())
-    output = s3_bucket.uri("units/runjob/run")
-    assert runjob.main([recipe_uri, "--output", output, "--engine", "local"]) == 0
+    output = s3_bucket.uri("units/recipe-uri/run")
+    result = CliRunner().invoke(app, ["run", recipe_uri, "--output", output, "--engine", "local"])
+    assert result.exit_code == 0, result.output
     assert json.loads(run_path(output + "/manifest.json").read_text())["files"]
-    assert runjob.main([s3_bucket.uri("units/runjob/missing.yaml"), "--output", output]) == 1
-    assert "error: cannot read the recipe s3://" in capsys.readouterr().err
-    assert runjob.main([]) == 2
+    missing = CliRunner().invoke(
+        app, ["run", s3_bucket.uri("units/recipe-uri/missing.yaml"), "--output", output]
+    )
+    assert missing.exit_code == 2 and "cannot read the file" in missing.output
 
 
 # -- end to end: a real Ray head whose jobs reach the S3 server ---------------------------------------------

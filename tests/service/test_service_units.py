@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from servicekit import RecordingJobs
 
 from corpusmill.service.artifacts import ArtifactMissing, safe_file
 from corpusmill.service.db import make_engine
@@ -192,21 +193,9 @@ def test_a_recipe_version_is_its_validated_content(tmp_path: Path) -> None:
     assert [v.version for v in store.recipe_versions("r")] == [1, 2, 3]
 
 
-class _Jobs:
-    """Stands in for the Jobs API: records what was submitted."""
-
-    address = "http://ray.invalid:8265"
-
-    def __init__(self) -> None:
-        self.entrypoints: dict[str, str] = {}
-
-    def submit(self, job_id: str, entrypoint: str, metadata: dict[str, str]) -> None:
-        self.entrypoints[job_id] = entrypoint
-
-
-def _incremental_service(tmp_path: Path) -> tuple[Store, RunManager, Scheduler, _Jobs]:
+def _incremental_service(tmp_path: Path) -> tuple[Store, RunManager, Scheduler, RecordingJobs]:
     store = Store(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
-    jobs = _Jobs()
+    jobs = RecordingJobs()
     clock = lambda: dt.datetime(2031, 1, 1, tzinfo=UTC)  # noqa: E731
     manager = RunManager(store, jobs, tmp_path / "runs", "python", clock)  # type: ignore[arg-type]
     return store, manager, Scheduler(store, manager, clock), jobs

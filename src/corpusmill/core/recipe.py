@@ -146,17 +146,26 @@ class Recipe(_Strict):
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read, validate and normalise a recipe file; RecipeError lists every problem found."""
-    path = Path(path)
+    """Read, validate and normalise a recipe file (a local path or an object-storage URI, such as the recipe
+    the service puts into a run directory on a bucket); RecipeError lists every problem found.
+
+    Relative input paths are relative to a local recipe's folder; a recipe on object storage must name its
+    inputs by absolute paths or URIs, since no node has its folder.
+    """
+    from corpusmill.core.location import run_path
+
+    location = run_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RecipeError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from exc
+        text = location.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise RecipeError(str(location), [f"cannot read the file: {reason}"]) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecipeError(str(path), [f"not valid YAML: {exc}"]) from exc
-    return parse_recipe(data, source=str(path), base_dir=path.parent)
+        raise RecipeError(str(location), [f"not valid YAML: {exc}"]) from exc
+    base_dir = location.parent if isinstance(location, Path) else None
+    return parse_recipe(data, source=str(location), base_dir=base_dir)
 
 
 def parse_recipe(data: Any, *, source: str = "<recipe>", base_dir: Path | None = None) -> Recipe:

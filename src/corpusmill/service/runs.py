@@ -18,7 +18,7 @@ files, reused parts) in its row.
 The runs root may be a URI (`s3://bucket/runs`): run directories are then prefixes on object storage, which
 the job writes to (`--output s3://...`) and the service reads from. The submitted recipe is put there as one
 object; since `corpusmill run` reads its recipe from a local file, such a job starts with
-`corpusmill.service.runjob`, which fetches the recipe to a local temporary file on whichever node runs the job.
+`corpusmill run`, which reads it from there on whichever node runs the job.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 from upath import UPath
 
 from corpusmill.core.atomic import atomic_open
-from corpusmill.core.location import RunPath, ensure_dir, is_uri, write_whole
+from corpusmill.core.location import RunPath, ensure_dir, write_whole
 from corpusmill.pipelines.borrow import PARTS_FILE
 from corpusmill.service.artifacts import run_location
 from corpusmill.service.jobs import JobNotFound, JobState, RayJobs
@@ -132,12 +132,8 @@ class RunManager:
 
     def entrypoint(self, recipe_file: RunPath, run_dir: RunPath, base: RunPath | None = None) -> str:
         """The job's command line: the ordinary CLI, on the cluster the job runs in (building on `base`, a
-        finished run directory, when given); a recipe on object storage is fetched first (see runjob.py)."""
-        if is_uri(recipe_file):
-            command = [self.python, "-m", "corpusmill.service.runjob", str(recipe_file)]
-        else:
-            command = [self.python, "-m", "corpusmill.cli", "run", str(recipe_file)]
-        command += ["--output", str(run_dir)]
+        finished run directory, when given); it reads a recipe on object storage where it lies."""
+        command = [self.python, "-m", "corpusmill.cli", "run", str(recipe_file), "--output", str(run_dir)]
         if base is not None:
             command += ["--base", str(base)]
         return shlex.join([*command, "--engine", "ray", "--address", "auto"])
