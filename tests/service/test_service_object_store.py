@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from upath import UPath
 
 from corpusmill.cli import app
-from corpusmill.core.location import run_path, write_whole
+from corpusmill.core.location import run_path
 from corpusmill.service.artifacts import (
     STREAM_CHUNK,
     ArtifactMissing,
@@ -97,9 +97,9 @@ def test_a_run_directory_on_s3_is_read_where_it_lies(s3_bucket: Bucket, tmp_path
         "stats.json": json.dumps({"incremental": {"base": "s3://b/x", "added_files": ["a.jsonl"]}}).encode(),
     }
     for key, data in objects.items():
-        write_whole(run_dir / key, data)
+        (run_dir / key).write_bytes(data)
     sibling = run_path(s3_bucket.uri("units/read/run-0000010"))
-    write_whole(sibling / "secret.txt", b"not yours")
+    (sibling / "secret.txt").write_bytes(b"not yours")
 
     # Progress: the markers of each step folder (not those of its internal rounds), fresh on every snapshot.
     reader = ProgressReader()
@@ -113,7 +113,7 @@ def test_a_run_directory_on_s3_is_read_where_it_lies(s3_bucket: Bucket, tmp_path
         ("03-write_shards_v3", "waiting", 0),
     ]
     assert steps[0]["stages"] == [{"label": "01-dedup_exact", "docs_in": 10, "docs_out": 8}]
-    write_whole(run_dir / "stages/02-tokenize_v1/part-00001.done.json", _marker({"02-tokenize": (5, 4)}))
+    (run_dir / "stages/02-tokenize_v1/part-00001.done.json").write_bytes(_marker({"02-tokenize": (5, 4)}))
     steps = reader.snapshot(uri, planned)["steps"]
     assert steps[1]["parts_done"] == 2
     assert steps[1]["stages"] == [{"label": "02-tokenize", "docs_in": 13, "docs_out": 12}]
@@ -128,7 +128,7 @@ def test_a_run_directory_on_s3_is_read_where_it_lies(s3_bucket: Bucket, tmp_path
     with pytest.raises(ArtifactMissing):
         artifact_list(uri)
     files = [{"path": "shards/shard-00000-00000.bin", "bytes": len(shard), "sha256": "s", "extra": 1}]
-    write_whole(run_dir / "manifest.json", json.dumps({"files": files}).encode())
+    (run_dir / "manifest.json").write_bytes(json.dumps({"files": files}).encode())
     assert artifact_list(uri) == [
         {"path": "shards/shard-00000-00000.bin", "bytes": len(shard), "sha256": "s"}
     ]
@@ -179,7 +179,7 @@ def test_a_run_directory_on_s3_is_read_where_it_lies(s3_bucket: Bucket, tmp_path
 def test_run_location_never_reads_a_cached_listing(s3_bucket: Bucket) -> None:
     uri = s3_bucket.uri("units/fresh/run-000001")
     cached = run_path(uri)
-    write_whole(cached / "a.json", b"{}")
+    (cached / "a.json").write_bytes(b"{}")
     assert [p.name for p in cached.iterdir()] == ["a.json"]  # this listing is now cached by the shared fs
     # Another process (the job) puts the manifest: this process's shared fs does not hear of it.
     s3fs.S3FileSystem(skip_instance_cache=True).pipe_file(f"{cached.path}/manifest.json", b"{}")
@@ -211,7 +211,7 @@ def test_a_run_on_s3_is_submitted_with_its_recipe_there(s3_bucket: Bucket, tmp_p
     assert store.run(run.id).status == FAILED
     again = manager.trigger(recipe)
     for name, body in (("manifest.json", "{}"), ("parts.json", "{}"), ("stats.json", '{"incremental": {}}')):
-        write_whole(run_path(again.run_dir) / name, body.encode())
+        (run_path(again.run_dir) / name).write_bytes(body.encode())
     manager._apply(store.run(again.id), JobState("SUCCEEDED", None, None, None, 0))
     done = store.run(again.id)
     assert done.status == SUCCEEDED and done.incremental is not None
@@ -236,7 +236,7 @@ def test_run_reads_its_recipe_from_the_store(s3_bucket: Bucket, tmp_path: Path) 
     )
     recipe = {"name": "fetched", "input": {"paths": [str(inputs / "*.jsonl")]}, "stages": ["tokenize"]}
     recipe_uri = s3_bucket.uri("units/recipe-uri/submitted-recipe.yaml")
-    write_whole(run_path(recipe_uri), yaml.safe_dump(recipe).encode())
+    run_path(recipe_uri).write_bytes(yaml.safe_dump(recipe).encode())
     output = s3_bucket.uri("units/recipe-uri/run")
     result = CliRunner().invoke(app, ["run", recipe_uri, "--output", output, "--engine", "local"])
     assert result.exit_code == 0, result.output

@@ -44,15 +44,6 @@ def run_path(path: str | os.PathLike[str] | UPath) -> RunPath:
     return Path(text.removeprefix("file://"))
 
 
-def write_whole(path: RunPath, data: bytes) -> None:
-    """Write one object in a single put: a store has no rename, and a reader sees the old object or the new."""
-    if isinstance(path, Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return
-    path.fs.pipe_file(path.path, data)
-
-
 def ensure_dir(path: RunPath) -> None:
     """Create a local directory (and its parents); object storage has no directories to create."""
     if isinstance(path, Path):

@@ -24,7 +24,7 @@ import yaml
 
 from corpusmill.core import skips
 from corpusmill.core.atomic import atomic_open, write_json
-from corpusmill.core.location import RunPath, run_path, write_whole
+from corpusmill.core.location import RunPath, run_path
 from corpusmill.mixtures.accounting import QUALITY_BINS, QUALITY_MAX
 from corpusmill.pipelines.summary import FILE_REASONS, StageSummary, summarize
 
@@ -407,13 +407,8 @@ def build_report(run_dir: str | Path) -> RunPath:
         raise ValueError(f"{stats_path} is not valid JSON ({exc}); rerun the recipe to rewrite it") from exc
     data = report_data(run_dir, stats)
     out = run_dir / "report"
-    if isinstance(out, Path):
-        write_json(out / "mixture.json", data)
-        with atomic_open(out / "index.html", "w", encoding="utf-8") as handle:
-            handle.write(render_html(data))
-    else:  # the same bytes `write_json` and the page's writer give a local run
-        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        write_whole(out / "mixture.json", text.encode("utf-8"))
-        write_whole(out / "index.html", render_html(data).encode("utf-8"))
+    write_json(out / "mixture.json", data)  # on object storage: each put as a whole object
+    with atomic_open(out / "index.html", "w", encoding="utf-8") as handle:
+        handle.write(render_html(data))
     logger.info("wrote the report of %s to %s", run_dir, out)
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,6 @@ def derived_identity(identity: str, *extra: str) -> str:
         return identity
     data = json.dumps([identity, *extra], separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()[:24]
-
-
-def link_file(source: Path, target: Path) -> None:
-    """Hard-link `source` at `target` (a copy across file systems, the store's copy on object storage),
-    atomically replacing what is there."""
-    copy_file(run_path(source), run_path(target))
 
 
 @dataclass(frozen=True)
@@ -81,6 +75,21 @@ class Borrower:
             raise ValueError(f"{file_name} is not a file of base part {base_name}")
         return f"{stem[: len(stem) - len(base_name)]}{part_name}{dot}{suffix}"
 
+    def read_files(self, part_name: str, folders: Sequence[Path | None]) -> list[tuple[Path, str]]:
+        """The files a first step's read wrote for the base part into `folders` (skipped input, the documents
+        index), as (folder, base file name) pairs to take over; a file of this run's part that the base part
+        has no twin of is removed, so none lingers from an earlier attempt."""
+        name = f"{self.names[part_name]}.parquet"
+        found = []
+        for folder in folders:
+            if folder is None:
+                continue
+            if (self.base_of(folder) / name).exists():
+                found.append((folder, name))
+            else:
+                (run_path(folder) / f"{part_name}.parquet").unlink(missing_ok=True)
+        return found
+
     def take(
         self,
         directory: Path,
@@ -105,7 +114,7 @@ class Borrower:
                 logger.warning("base file %s is missing; computing part %s again", source, part_name)
                 return None
             target = run_path(folder) / self.renamed(name, part_name)
-            link_file(source, target)
+            copy_file(source, target)  # a hard link locally, the store's copy on object storage
             linked[str(run_path(folder) / name)] = str(target)
         done = rewrite({**base, "part": part_name, "borrowed": True}, linked)
         write_json(run_path(directory) / f"{part_name}.done.json", done)

@@ -37,9 +37,10 @@ from corpusmill.core import schema
 from corpusmill.core.atomic import write_json
 from corpusmill.core.components import ADJACENCY_SCHEMA, NODE, adjacency, large_star, small_star
 from corpusmill.core.grouping import DUPLICATE_OF, EDGE_SCHEMA, ID, KEY, KEY_SCHEMA, star_edges, unique_edges
+from corpusmill.core.location import copy_file, run_path
 from corpusmill.core.stage import GroupStage, Stage
 from corpusmill.core.stats import Stats
-from corpusmill.pipelines.borrow import Borrower, derived_identity, link_file
+from corpusmill.pipelines.borrow import Borrower, derived_identity
 from corpusmill.pipelines.buckets import (
     PARQUET,
     bucket_count,
@@ -195,16 +196,16 @@ class KeysTask(_OneStageTask):
         for phase, source in sources.items():
             target = self.layout.file(phase, part.name)
             if bucket_count(source) == self.layout.buckets and not (renamed and phase == MEMBERS):
-                link_file(source, target)
+                copy_file(source, target)
                 continue
             table = read_all(source)
             if phase == MEMBERS:
                 table = table.set_column(1, PART, pa.array([part.name] * table.num_rows, pa.string()))
             _write_by(target, table, KEY if phase == KEYS else ID, self.layout.buckets)
-        for folder in (self.source.skipped_dir, self.source.documents_dir):  # a first step's read accounts
-            source = borrower.base_of(folder) / f"{base_name}{PARQUET}" if folder is not None else None
-            if source is not None and folder is not None and source.exists():
-                link_file(source, folder / f"{part.name}{PARQUET}")
+        for folder, name in borrower.read_files(
+            part.name, (self.source.skipped_dir, self.source.documents_dir)
+        ):
+            copy_file(borrower.base_of(folder) / name, run_path(folder) / f"{part.name}{PARQUET}")
         done = {**base, "part": part.name, "borrowed": True}
         write_json(keys_dir / f"{part.name}.done.json", done)
         return done

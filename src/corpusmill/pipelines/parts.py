@@ -291,19 +291,13 @@ def borrow_filtered(
         listed = [(rejected_dir, Path(path).name) for path in done.get("rejected", [])]
         if done.get("output"):
             listed.append((out_dir, f"{base_name}.parquet"))
-        for folder in extra_dirs:
-            if folder is not None and (borrower.base_of(folder) / f"{base_name}.parquet").exists():
-                listed.append((folder, f"{base_name}.parquet"))
-        return listed
+        return listed + borrower.read_files(part.name, extra_dirs)
 
     def rewrite(done: dict[str, Any], linked: dict[str, str]) -> dict[str, Any]:
         rejected = [linked[str(rejected_dir / Path(path).name)] for path in done.get("rejected", [])]
         output = linked[str(out_dir / f"{base_name}.parquet")] if done.get("output") else None
         return {**done, "output": output, "rejected": rejected}
 
-    for folder in extra_dirs:  # a file the base part did not write must not linger from an earlier attempt
-        if folder is not None and not (borrower.base_of(folder) / f"{base_name}.parquet").exists():
-            (folder / f"{part.name}.parquet").unlink(missing_ok=True)
     return borrower.take(out_dir, part.name, identity, files, rewrite)
 
 

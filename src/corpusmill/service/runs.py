@@ -31,13 +31,12 @@ import re
 import secrets
 import shlex
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from upath import UPath
 
 from corpusmill.core.atomic import atomic_open
-from corpusmill.core.location import RunPath, ensure_dir, write_whole
+from corpusmill.core.location import RunPath, ensure_dir
 from corpusmill.pipelines.borrow import PARTS_FILE
 from corpusmill.service.artifacts import run_location
 from corpusmill.service.jobs import JobNotFound, JobState, RayJobs
@@ -196,11 +195,8 @@ class RunManager:
         try:
             base_dir = self._base_dir(run, recipe)
             ensure_dir(run_dir)
-            if isinstance(recipe_file, Path):
-                with atomic_open(recipe_file, "w", encoding="utf-8") as handle:
-                    handle.write(recipe.normalized)
-            else:
-                write_whole(recipe_file, recipe.normalized.encode("utf-8"))
+            with atomic_open(recipe_file, "w", encoding="utf-8") as handle:  # one whole object on a store
+                handle.write(recipe.normalized)
             self.jobs.submit(
                 run.ray_job_id,
                 self.entrypoint(recipe_file, run_dir, base_dir),
