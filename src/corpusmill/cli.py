@@ -480,6 +480,80 @@ def demo_annotator(
     console.print(f"wrote a tiny random-weight Qwen2 annotator to {out_dir}")
 
 
+@app.command("demo-annotator-server")
+def demo_annotator_server(
+    sample_dir: Annotated[
+        Path, typer.Argument(help="A sample crawl written by `demo-corpus` (its WARC files and truth.jsonl).")
+    ],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 0,
+    url_file: Annotated[
+        Path | None, typer.Option(help="Write the base URL (http://HOST:PORT/v1) here once listening.")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="The model name served (pass the same to `annotate --model`).")
+    ] = "corpusmill-demo-annotator",
+    seed: Annotated[int, typer.Option(help="Seed of the per-document scores and the label noise.")] = 0,
+    noise: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of domains swapped for a neighbour and of scores moved by 1 (default 0.03).",
+        ),
+    ] = None,
+    delay_s: Annotated[
+        float, typer.Option(min=0.0, help="Seconds of simulated generation per request.")
+    ] = 0.0,
+    capacity: Annotated[
+        int | None,
+        typer.Option(min=1, help="Requests generated at once; more wait in line (default: no limit)."),
+    ] = None,
+) -> None:
+    """Serve the sample's known labels over the OpenAI chat API, standing in for a real Qwen2.5-Instruct server.
+
+    No model runs: each document of an `annotate --endpoint URL --model NAME` request is matched to the sample
+    page it came from and answered from the generator's truth (quality by kind, domain by topic), with a little
+    seeded label noise and per-token log-probabilities, so the annotate -> distill path has labels worth
+    distilling offline. Serves until SIGTERM or Ctrl-C. Point `annotate` at a real Qwen2.5-Instruct server
+    (vLLM, llama.cpp, TGI) for real judgements.
+    """
+    import signal
+
+    from corpusmill.core.atomic import atomic_open
+    from corpusmill.demo.annotator_server import AnnotatorServer, serve_until_signalled
+
+    try:
+        labels = {} if noise is None else {"noise": noise}
+        server = AnnotatorServer.for_sample(
+            sample_dir,
+            seed=seed,
+            **labels,
+            host=host,
+            port=port,
+            model=model,
+            delay_s=delay_s,
+            capacity=capacity,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        fail(exc)
+
+    def ready(url: str) -> None:
+        if url_file is not None:
+            with atomic_open(url_file, "w", encoding="utf-8") as handle:
+                handle.write(url + "\n")
+        console.print(
+            f"demo annotator (a stand-in for Qwen2.5-Instruct) serving {model!r} at {url}", highlight=False
+        )
+        console.print(f"  corpusmill annotate RUN --endpoint {url} --model {model}", highlight=False)
+
+    try:
+        received = serve_until_signalled(server, on_ready=ready)
+    except OSError as exc:  # the port is taken, the host is not ours
+        fail(exc)
+    console.print(f"stopped ({signal.Signals(received).name})", highlight=False)
+
+
 @app.command()
 def plan(
     recipe: Annotated[Path, typer.Argument(help="A recipe with a `mix` stage.")],
@@ -538,7 +612,10 @@ def report(
         ),
     ],
 ) -> None:
-    """(Re)build a run's report: report/mixture.json and report/index.html (works offline), written beside the run."""
+    """(Re)build a run's report beside the run: mixture.json, index.html and sample documents (works offline).
+
+    The samples are a few seeded documents per domain, quality bucket and drop reason, each with its own page.
+    """
     from corpusmill.mixtures.report import build_report
 
     try:

@@ -23,9 +23,13 @@ from datatrove.pipeline.filters import (
 )
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from corpusmill.classifiers.taxonomy import DOMAIN_NAMES
 from corpusmill.demo import DemoCorpus, write_demo_corpus
+from corpusmill.demo.sites import FARM_HOSTS, TOPIC_DOMAINS
 
-KINDS = {"good", "spam", "low_quality", "exact_duplicate", "near_duplicate", "edge"}
+KINDS = {"good", "thin", "spam", "low_quality", "exact_duplicate", "near_duplicate", "edge"}
+ENGLISH_TOPICS = {"news", "science", "cooking", "software", "forum", "shop", "travel", "health", "finance"}
+FIELDS = {"url", "warc_record_id", "kind", "lang", "topic", "domain", "duplicate_of"}
 
 
 def _words5(text: str) -> set[tuple[str, ...]]:
@@ -115,10 +119,11 @@ def test_truth_counts_per_kind_and_language(truth: list[dict]) -> None:
     kinds = collections.Counter(row["kind"] for row in truth)
     total = len(truth)
     assert set(kinds) == KINDS
-    assert 380 <= total <= 420
-    assert 0.12 <= (kinds["spam"] + kinds["low_quality"]) / total <= 0.18
-    assert 0.06 <= kinds["exact_duplicate"] / total <= 0.10
-    assert 0.06 <= kinds["near_duplicate"] / total <= 0.10
+    assert 470 <= total <= 510
+    assert 0.10 <= (kinds["spam"] + kinds["low_quality"]) / total <= 0.18
+    assert 0.05 <= kinds["thin"] / total <= 0.08
+    assert 0.05 <= kinds["exact_duplicate"] / total <= 0.10
+    assert 0.05 <= kinds["near_duplicate"] / total <= 0.10
     assert kinds["edge"] >= 9
     good_langs = collections.Counter(row["lang"] for row in truth if row["kind"] == "good")
     for lang in ("de", "fr", "es"):
@@ -128,12 +133,52 @@ def test_truth_counts_per_kind_and_language(truth: list[dict]) -> None:
     topics = collections.Counter(
         row["topic"] for row in truth if row["kind"] == "good" and row["lang"] == "en"
     )
-    assert set(topics) == {"news", "science", "cooking", "software", "forum", "shop", "travel"}
+    assert set(topics) == ENGLISH_TOPICS
+    assert min(topics.values()) >= 25 and max(topics.values()) - min(topics.values()) <= 1
     hosts = collections.defaultdict(set)
     for row in truth:
         if row["kind"] == "good":
             hosts[row["topic"]].add(row["url"].split("/")[2])
     assert all(len(h) >= 2 for h in hosts.values())
+    assert all(len(hosts[topic]) >= 3 for topic in ("health", "finance"))
+
+
+def test_every_row_names_its_taxonomy_domain(truth: list[dict]) -> None:
+    assert set(TOPIC_DOMAINS.values()) <= set(DOMAIN_NAMES)
+    for row in truth:
+        assert set(row) == FIELDS
+        if row["topic"] is None:
+            assert row["kind"] == "edge" and row["domain"] is None, row
+        else:
+            assert row["domain"] == TOPIC_DOMAINS[row["topic"]], row
+    good = collections.Counter(
+        row["domain"] for row in truth if row["kind"] == "good" and row["lang"] == "en"
+    )
+    assert set(good) == {
+        "news",
+        "science",
+        "technology",
+        "social-media",
+        "e-commerce",
+        "lifestyle",
+        "health",
+        "finance",
+    }
+    assert min(good.values()) >= 25
+    # Junk keeps the domain of the topic it pretends to be about.
+    for kind in ("spam", "low_quality", "thin"):
+        assert all(row["domain"] in DOMAIN_NAMES for row in truth if row["kind"] == kind)
+
+
+def test_thin_pages_sit_on_content_farms_across_topics(truth: list[dict]) -> None:
+    thin = [row for row in truth if row["kind"] == "thin"]
+    assert 25 <= len(thin) <= 35
+    assert all(row["lang"] == "en" and row["duplicate_of"] is None for row in thin)
+    assert len({row["topic"] for row in thin}) >= 5
+    assert {row["url"].split("/")[2] for row in thin} <= set(FARM_HOSTS)
+    # Farms serve nothing but filler, and real sites none of it.
+    others = {row["url"].split("/")[2] for row in truth if row["kind"] != "thin"}
+    assert not others & set(FARM_HOSTS)
 
 
 def test_truth_links_are_consistent(truth: list[dict]) -> None:
@@ -243,6 +288,17 @@ def test_junk_pages_are_rejected_by_the_standard_filters(truth: list[dict], extr
         junk = [row["url"] for row in truth if row["kind"] == kind]
         rejected = [url for url in junk if not _passes_all_filters(extracted[url])]
         assert len(rejected) / len(junk) >= 0.8, kind
+
+
+def test_thin_pages_pass_the_standard_filters(truth: list[dict], extracted: dict) -> None:
+    """Thin pages are fluent filler: the heuristics keep them, so only a learned quality score can drop them."""
+    thin = [row["url"] for row in truth if row["kind"] == "thin"]
+    passed = [url for url in thin if _passes_all_filters(extracted[url])]
+    assert len(passed) / len(thin) >= 0.9
+    assert min(len(extracted[url].split()) for url in passed) >= 150
+    shingles = [_words5(extracted[url]) for url in thin]
+    worst = max(len(a & b) / len(a | b) for a, b in itertools.combinations(shingles, 2))
+    assert worst < 0.5, "thin pages must not be near duplicates of each other (dedup would hide them)"
 
 
 def test_duplicate_labels_match_the_extracted_text(truth: list[dict], extracted: dict) -> None:

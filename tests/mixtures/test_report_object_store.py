@@ -26,7 +26,11 @@ from s3kit import Bucket
 runner = CliRunner()
 PREFIX = "report-object-store"
 WORDS = ("river", "garden", "market", "winter", "school", "bridge", "forest", "music", "letter", "island")
-REPORT_FILES = ("index.html", "mixture.json")
+REPORT_FILES = (
+    "index.html",
+    "mixture.json",
+    "samples.json",
+)  # and the sample pages under samples/, documents/
 
 
 def _write(inputs: Path, domain: str, count: int) -> None:
@@ -79,16 +83,21 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _report(bucket: Bucket, key: str) -> dict[str, bytes]:
-    """The report objects under a run's key on the store, by name."""
-    found = bucket.fs.find(f"{bucket.name}/{key}/report")
-    return {path.rsplit("/", 1)[-1]: bucket.fs.cat_file(path) for path in found}
+    """The report objects under a run's key on the store, by path inside the report folder."""
+    prefix = f"{bucket.name}/{key}/report/"
+    return {path.removeprefix(prefix): bucket.fs.cat_file(path) for path in bucket.fs.find(prefix)}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under a local report folder, by path inside it."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _local_report(run_dir: Path, uri: str) -> dict[str, bytes]:
     """The local run's report as it reads when the run is at `uri` (the report names its run directory)."""
     return {
-        name: (run_dir / "report" / name).read_bytes().replace(str(run_dir).encode(), uri.encode())
-        for name in REPORT_FILES
+        name: data.replace(str(run_dir).encode(), uri.encode())
+        for name, data in _files(run_dir / "report").items()
     }
 
 
@@ -110,13 +119,25 @@ def test_report_rebuilds_a_run_on_object_storage_as_the_local_report(
     s3_bucket.upload(base, key)
     uri = s3_bucket.uri(key)
     rebuilt = _rebuild(s3_bucket, key)
-    assert set(rebuilt) == set(REPORT_FILES)  # the two objects, and nothing written on the way
+    # The report's objects, the sample pages among them, and nothing written on the way.
+    assert set(REPORT_FILES) <= set(rebuilt)
+    assert any(name.startswith("samples/") for name in rebuilt)
+    assert any(name.startswith("documents/") for name in rebuilt)
     assert rebuilt == _local_report(base, uri)
     data = json.loads(rebuilt["mixture.json"])
     assert data["run"]["run_dir"] == uri
     # Read from the store too: the unreadable input file, by name, from the run's skipped/ table.
     assert [f["file"] for f in data["skipped"]["failed_files"]] == ["bad.parquet"]
     assert {d["domain"] for d in data["mixtures"][0]["domains"]} == {"news", "shop", "science"}
+    # The documents behind it were sampled from the store, as from the local copy.
+    samples = json.loads(rebuilt["samples.json"])
+    assert {c["key"] for c in samples["cells"] if c["kind"] == "domain"} == {"news", "shop", "science"}
+    cells = {(c["kind"], c["key"]): c for c in samples["cells"]}
+    assert cells[("domain", "news")]["documents"] and cells[("domain", "shop")]["documents"]
+    # science has no weight: none of it is kept, all of it is in the mix stage's drops.
+    assert not cells[("domain", "science")]["documents"]
+    (excluded,) = [c for c in samples["cells"] if c["kind"] == "drop" and c["reason"] == "mix_excluded"]
+    assert {d["lang"] for d in excluded["documents"]} == {"science"}  # the mix keys domains on `lang`
 
 
 def test_a_run_on_object_storage_finds_its_base_beside_it(runs: tuple[Path, Path], s3_bucket: Bucket) -> None:
@@ -183,7 +204,4 @@ def test_a_local_report_is_unchanged_by_a_rebuild(runs: tuple[Path, Path], tmp_p
     shutil.copytree(base, copy)
     shutil.rmtree(copy / "report")
     assert runner.invoke(app, ["report", str(copy)]).exit_code == 0
-    assert {name: (copy / "report" / name).read_bytes() for name in REPORT_FILES} == _local_report(
-        base, str(copy)
-    )
-    assert sorted(p.name for p in (copy / "report").iterdir()) == sorted(REPORT_FILES)
+    assert _files(copy / "report") == _local_report(base, str(copy))  # nothing more, nothing less

@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import resource
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -211,9 +212,7 @@ def test_other_commands_end_an_os_error_with_one_line_too(
         CliRunner().invoke(app, ["run", str(recipe), "--engine", "local", "--output", str(out)]).exit_code
         == 0
     )
-    for path in (out / "report").iterdir():
-        path.unlink()
-    (out / "report").rmdir()
+    shutil.rmtree(out / "report")
     (out / "report").write_text("a file where the report directory goes")
     result = CliRunner().invoke(app, ["report", str(out)])
     assert result.exit_code == 1

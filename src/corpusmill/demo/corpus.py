@@ -3,7 +3,12 @@
 The whole sample is planned from one seeded `random.Random` before anything is written, so the same seed
 gives byte-identical files (WARC dates, record ids and gzip headers are all derived from the seed, never
 from the clock). Duplicates are always placed after their original in crawl order, so "keep the first
-copy" deduplication agrees with `duplicate_of` in truth.jsonl. Every file goes through `core.atomic`.
+copy" deduplication agrees with `duplicate_of` in truth.jsonl. Every file goes through `core.atomic`, and a
+file that already holds the same bytes is left alone (so a rerun over the sample resumes).
+
+truth.jsonl has one row per response: `url`, `warc_record_id`, `kind` (good, thin, spam, low_quality,
+exact_duplicate, near_duplicate, edge), `lang`, `topic`, `domain` (the taxonomy domain of the topic, see
+`sites.TOPIC_DOMAINS`; null for captures without content) and `duplicate_of` (the original's URL for copies).
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from corpusmill.core.atomic import atomic_open, atomic_path
+from corpusmill.core.atomic import atomic_path
 from corpusmill.demo import (
     en_cooking,
+    en_finance,
     en_forum,
+    en_health,
     en_news,
     en_science,
     en_shop,
@@ -37,7 +44,8 @@ from corpusmill.demo.edge import edge_captures
 from corpusmill.demo.lowq import junk_page
 from corpusmill.demo.page import render_page, slug
 from corpusmill.demo.records import HttpCapture, request_member, response_member, warcinfo_member
-from corpusmill.demo.sites import Site, site_by_host, sites_for
+from corpusmill.demo.sites import Site, domain_for, site_by_host, sites_for
+from corpusmill.demo.thin import thin_article
 from corpusmill.demo.variants import near_duplicate
 
 log = logging.getLogger(__name__)
@@ -50,10 +58,14 @@ ENGLISH = {
     "forum": en_forum,
     "shop": en_shop,
     "travel": en_travel,
+    "health": en_health,
+    "finance": en_finance,
 }
-GOOD_ENGLISH = 204
+GOOD_ENGLISH = 261  # 29 pages per English topic
 FOREIGN = {"de": 18, "fr": 18, "es": 18, "zh": 4, "ru": 4}
 SPAM, LOW_QUALITY = 30, 30
+# Filler that passes the heuristics (see demo/thin.py), 5 pages on each of these topics.
+THIN, THIN_TOPICS = 30, ("shop", "travel", "health", "finance", "software", "cooking")
 EXACT_DUPLICATES, NEAR_DUPLICATES = 32, 32
 CRAWL_START = datetime(2024, 5, 18, 0, 0, 0, tzinfo=UTC)
 TRUTH_NAME = "truth.jsonl"
@@ -92,6 +104,11 @@ class _Entry:
     @property
     def url(self) -> str:
         return f"https://{self.site.host}{quote(self.path, safe='/?&=.-_~')}"
+
+    @property
+    def domain(self) -> str | None:
+        """The taxonomy domain of the page's topic; None for captures without content (no topic)."""
+        return domain_for(self.topic)
 
 
 def _path_for(article: Article, site: Site, serial: int, rng: random.Random) -> str:
@@ -159,6 +176,17 @@ def _good_entries(rng: random.Random) -> list[_Entry]:
         site = _site_for(article, rng)
         path = _path_for(article, site, serial, rng)
         entries.append(_Entry(site, path, "good", article.lang, article.topic, b"", article=article))
+    return entries
+
+
+def _thin_entries(rng: random.Random) -> list[_Entry]:
+    """Content-farm listicles spread evenly over `THIN_TOPICS`, each on a farm host of its topic."""
+    entries = []
+    for i in range(THIN):
+        article = thin_article(rng, THIN_TOPICS[i % len(THIN_TOPICS)])
+        site = site_by_host(article.home)
+        path = _path_for(article, site, 6000 + i, rng)
+        entries.append(_Entry(site, path, "thin", "en", article.topic, b"", article=article))
     return entries
 
 
@@ -243,12 +271,13 @@ def _junk_and_edge(rng: random.Random) -> list[_Entry]:
 def _plan(rng: random.Random) -> list[_Entry]:
     """Decide every response of the sample, in crawl order (each copy after its original)."""
     good = _good_entries(rng)
+    thin = _thin_entries(rng)
     titles: dict[str, list[str]] = {}
-    for entry in good:
+    for entry in good + thin:
         if entry.article is not None:
             titles.setdefault(entry.site.host, []).append(entry.article.title)
     copies = _copies(rng, good)
-    entries = good + _junk_and_edge(rng)
+    entries = good + thin + _junk_and_edge(rng)
     rng.shuffle(entries)
     for copy in copies:
         after = entries.index(copy.duplicate_of) + 1 if copy.duplicate_of else 0
@@ -273,6 +302,18 @@ def _split(count: int, parts: int) -> list[range]:
         out.append(range(start, start + size))
         start += size
     return out
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Write `path` atomically, unless it already holds exactly `data`.
+
+    Rewriting identical bytes would still change the file's modification time, and a run over the sample
+    treats a changed input as new data: `make demo` twice would refuse to resume its own runs.
+    """
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_demo_corpus(out_dir: Path, *, seed: int = 0, num_files: int = 4) -> DemoCorpus:
@@ -337,16 +378,15 @@ def write_demo_corpus(out_dir: Path, *, seed: int = 0, num_files: int = 4) -> De
                     "kind": entry.kind,
                     "lang": entry.lang,
                     "topic": entry.topic,
+                    "domain": entry.domain,
                     "duplicate_of": entry.duplicate_of.url if entry.duplicate_of else None,
                 }
             )
         path = out_dir / name
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(b"".join(members))
+        _write_if_changed(path, b"".join(members))
         paths.append(path)
     truth_path = out_dir / TRUTH_NAME
-    with atomic_open(truth_path, "w", encoding="utf-8") as handle:
-        for row in truth:
-            handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    lines = (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in truth)
+    _write_if_changed(truth_path, "".join(lines).encode("utf-8"))
     log.info("wrote demo crawl: %d responses in %d WARC files under %s", len(truth), len(paths), out_dir)
     return DemoCorpus(tuple(paths), truth_path)

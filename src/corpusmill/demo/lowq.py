@@ -14,7 +14,7 @@ from html import escape
 
 from corpusmill.demo.compose import TOWNS, Article, Block
 from corpusmill.demo.page import render_page, slug
-from corpusmill.demo.sites import SITES, Site, site_by_host
+from corpusmill.demo.sites import FARM_HOSTS, SITES, Site, site_by_host
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,8 @@ class JunkPage:
 KEYWORDS = (
     ("cheap flights", "travel"),
     ("best running shoes", "shop"),
-    ("payday loans", "shop"),
-    ("weight loss pills", "shop"),
+    ("payday loans", "finance"),
+    ("weight loss pills", "health"),
     ("free movie download", "software"),
     ("casino bonus", "shop"),
     ("replica watches", "shop"),
@@ -182,6 +182,11 @@ SPAM: tuple[Callable[[random.Random], tuple[str, str, str]], ...] = (
 LOW: tuple[Callable[[random.Random], tuple[str, str, str]], ...] = (repeated_lines, lorem, near_empty)
 
 
+def _english(topic: str) -> list[Site]:
+    """English hosts of a topic that junk may appear on: any but the content farms, which carry thin pages."""
+    return [s for s in SITES if s.topic == topic and s.lang == "en" and s.host not in FARM_HOSTS]
+
+
 def junk_page(rng: random.Random, kind: str, index: int) -> JunkPage:
     """One spam or low quality page (`kind`); `index` cycles through the styles so all of them occur."""
     if kind == "spam":
@@ -194,7 +199,7 @@ def junk_page(rng: random.Random, kind: str, index: int) -> JunkPage:
     styles = len(LOW) + 1
     if index % styles == len(LOW):
         article, _message = boilerplate_only(rng)
-        site = rng.choice([s for s in SITES if s.topic == article.topic and s.lang == "en"])
+        site = rng.choice(_english(article.topic))
         path = f"/{slug(article.title)}/page/{index}/"
         html = render_page(article, site, f"https://{site.host}{path}", rng, [])
         return JunkPage(kind, "boilerplate_only", site, path, html, article.topic)
@@ -203,6 +208,6 @@ def junk_page(rng: random.Random, kind: str, index: int) -> JunkPage:
     site = (
         site_by_host("www.placeholder-themes-demo.com")
         if make is not repeated_lines
-        else rng.choice([s for s in SITES if s.topic == "shop" and s.lang == "en"])
+        else rng.choice(_english("shop"))
     )
     return JunkPage(kind, make.__name__, site, f"/{slug(key)}-{index}/", html, topic)

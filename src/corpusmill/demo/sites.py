@@ -1,16 +1,32 @@
 """The invented web sites of the demo crawl: hosts per topic and language, and how their pages look.
 
-Topics stand in for the domains a mixture is balanced over; each topic has several hosts so that per-host
-statistics and domain balancing have something to work with. The table is kept as text, one site per
-entry (host, name, topic, language, layout, cookie banner, IP address; then its menu), because that is far
-easier to read and extend than a wall of constructor calls.
+Each topic maps to one domain of the classifier taxonomy (`TOPIC_DOMAINS`), the label a mixture is balanced
+over; each topic has several hosts so that per-host statistics and domain balancing have something to work
+with. The table is kept as text, one site per entry (host, name, topic, language, layout, cookie banner, IP
+address; then its menu), because that is far easier to read and extend than a wall of constructor calls.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-TOPICS = ("news", "science", "cooking", "software", "forum", "shop", "travel")
+TOPICS = ("news", "science", "cooking", "software", "forum", "shop", "travel", "health", "finance")
+
+# The taxonomy domain (corpusmill.classifiers.taxonomy.DOMAIN_NAMES) each topic's pages belong to. It is the
+# one place the demo decides what an annotator should call a page, so truth.jsonl can score the domain
+# classifier and the mix stage's domain balance. Two topics may share a domain (cooking and travel are both
+# lifestyle), because the taxonomy is coarser than the generators.
+TOPIC_DOMAINS: dict[str, str] = {
+    "news": "news",
+    "science": "science",
+    "software": "technology",
+    "forum": "social-media",
+    "shop": "e-commerce",
+    "cooking": "lifestyle",
+    "travel": "lifestyle",
+    "health": "health",
+    "finance": "finance",
+}
 
 
 @dataclass(frozen=True)
@@ -27,7 +43,8 @@ class Site:
     ip: str
 
 
-# The last three hosts only serve junk; real crawls are full of such sites.
+# The last hosts only serve junk (spam and placeholder pages) or thin SEO filler (content farms); real
+# crawls are full of such sites.
 _TABLE = """
 www.harborgazette-news.com | The Harbor Gazette | news | en | magazine | banner | 198.51.100.11
     Home, Local, Politics, Business, Sport, Opinion, Weather
@@ -71,6 +88,18 @@ www.slowroads-travel.com | Slow Roads Travel | travel | en | magazine | banner |
     Europe, Asia, Americas, Rail Journeys, Guides, Newsletter
 www.weekendescapes.net | Weekend Escapes | travel | en | blog | banner | 198.51.100.73
     City Breaks, Coast, Mountains, Food Trips, Tips
+www.steadypulse-health.com | Steady Pulse | health | en | magazine | banner | 198.51.100.81
+    Home, Fitness, Nutrition, Sleep, Conditions, Mind, Newsletter
+www.wellkeptbody.net | The Well-Kept Body | health | en | blog | - | 198.51.100.82
+    Articles, Move, Eat, Rest, Ask a Physio, About
+patients.riversideclinic.org | Riverside Community Clinic | health | en | magazine | banner | 198.51.100.83
+    Health A to Z, Patient Guides, Services, Find Us, Contact
+www.pennywisedaily.com | Pennywise Daily | finance | en | magazine | banner | 198.51.100.91
+    Money, Budgeting, Saving, Investing, Markets, Small Business
+www.thequietledger.blog | The Quiet Ledger | finance | en | blog | - | 198.51.100.92
+    Essays, Budgets, Debt, Investing, Reading List, About
+learn.cornerstonecreditunion.org | Cornerstone Money Guides | finance | en | magazine | banner | 198.51.100.93
+    Guides, Calculators, Borrowing, Saving, Business Banking, Branches
 www.stadtanzeiger-nord.de | Stadtanzeiger Nord | news | de | magazine | banner | 203.0.113.11
     Startseite, Lokales, Politik, Wirtschaft, Sport, Kultur
 www.fernweh-notizen.de | Fernweh-Notizen | travel | de | blog | - | 203.0.113.12
@@ -99,6 +128,18 @@ seo-links-directory.info | Links Directory | shop | en | blog | - | 192.0.2.82
     Home, Submit Link, Categories
 www.placeholder-themes-demo.com | Theme Demo | software | en | blog | banner | 192.0.2.83
     Home, Features, Pricing, Blog
+www.bestpicks-reviewhub.com | Best Picks Review Hub | shop | en | blog | banner | 192.0.2.91
+    Reviews, Top Lists, Buying Guides, Deals, Contact
+www.everydaylifehacks.net | Everyday Life Hacks | cooking | en | blog | banner | 192.0.2.92
+    Home, Food, Travel, Home and Garden, Lifestyle, Contact
+www.wanderlist-tips.com | Wanderlist Tips | travel | en | magazine | banner | 192.0.2.93
+    Destinations, Travel Hacks, Top Lists, Deals, About
+www.healthyhabits-now.com | Healthy Habits Now | health | en | blog | banner | 192.0.2.94
+    Weight Loss, Fitness, Diet, Wellness, Supplements, Contact
+www.smartmoneymoves-blog.com | Smart Money Moves | finance | en | blog | - | 192.0.2.95
+    Make Money, Save Money, Side Hustles, Credit Cards, Reviews
+www.techsavvy-guides.net | TechSavvy Guides | software | en | blog | banner | 192.0.2.96
+    Reviews, How To, Best Apps, Deals, Newsletter
 """
 
 SPAM_HOSTS = (
@@ -106,6 +147,18 @@ SPAM_HOSTS = (
     "seo-links-directory.info",
     "www.placeholder-themes-demo.com",
 )
+# Content farms: fluent, filter-passing, worthless listicles (the `thin` kind); each has a home topic, and the
+# catch-all farm also covers every other topic.
+CATCH_ALL_FARM = "www.everydaylifehacks.net"
+FARM_HOSTS = (
+    "www.bestpicks-reviewhub.com",
+    "www.everydaylifehacks.net",
+    "www.wanderlist-tips.com",
+    "www.healthyhabits-now.com",
+    "www.smartmoneymoves-blog.com",
+    "www.techsavvy-guides.net",
+)
+JUNK_HOSTS = SPAM_HOSTS + FARM_HOSTS
 
 
 def _parse(table: str) -> tuple[Site, ...]:
@@ -122,9 +175,23 @@ SITES: tuple[Site, ...] = _parse(_TABLE)
 
 
 def sites_for(topic: str, lang: str) -> list[Site]:
-    """Hosts that publish this topic in this language (falls back to any topic in the language)."""
-    exact = [s for s in SITES if s.topic == topic and s.lang == lang and s.host not in SPAM_HOSTS]
-    return exact or [s for s in SITES if s.lang == lang and s.host not in SPAM_HOSTS]
+    """Real hosts that publish this topic in this language (falls back to any topic in the language).
+
+    Junk and content-farm hosts are never offered, so good pages and their copies stay on real sites.
+    """
+    exact = [s for s in SITES if s.topic == topic and s.lang == lang and s.host not in JUNK_HOSTS]
+    return exact or [s for s in SITES if s.lang == lang and s.host not in JUNK_HOSTS]
+
+
+def farms_for(topic: str) -> list[Site]:
+    """Content-farm hosts that would carry filler on this topic: the topic's own farm and the catch-all one."""
+    farms = [site_by_host(host) for host in FARM_HOSTS]
+    return [s for s in farms if s.topic == topic or s.host == CATCH_ALL_FARM]
+
+
+def domain_for(topic: str | None) -> str | None:
+    """The taxonomy domain of a page on `topic`; None for captures that carry no real content."""
+    return TOPIC_DOMAINS[topic] if topic is not None else None
 
 
 def site_by_host(host: str) -> Site:

@@ -5,13 +5,16 @@ from a CDN, and bundling one would make every report hundreds of kilobytes. The 
 simple, so they are drawn here as plain SVG strings: fixed geometry, no script, a `<title>` on every mark so
 hovering shows the exact number. Every string that comes from data is escaped; the functions return markup
 that is safe to paste into HTML as is. The exact numbers always go into a table beside the chart as well.
+
+Marks can be links (SVG 2's `href` on `<a>`, which every current browser follows without script): a bar to
+the page of sample documents behind it. Link targets are the report's own relative page names, escaped too.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 WIDTH = 760
@@ -76,6 +79,7 @@ class Segment:
     value: float
     color: str
     name: str
+    href: str | None = None  # the page behind this piece (its sample documents), if any
 
 
 def _open(chart_id: str, title: str, height: int) -> str:
@@ -91,6 +95,14 @@ def _label(y: float, label: str) -> str:
         f'<text x="{LABEL_WIDTH - PAD}" y="{y:.1f}" text-anchor="end" font-size="{FONT}" '
         f'dominant-baseline="middle"><title>{esc(label)}</title>{esc(short(label))}</text>'
     )
+
+
+def linked(mark: str, href: str | None, css: str = "") -> str:
+    """`mark` wrapped in an SVG (or HTML) link to `href`; unchanged without one."""
+    if not href:
+        return mark
+    klass = f' class="{esc(css)}"' if css else ""
+    return f'<a{klass} href="{esc(href)}">{mark}</a>'
 
 
 def _scale(maximum: float) -> Callable[[float], float]:
@@ -120,9 +132,12 @@ def stacked_bars(
             if width <= 0:
                 continue
             parts.append(
-                f'<rect class="bar" x="{x:.2f}" y="{middle - BAR_HEIGHT / 2:.1f}" width="{max(width, 1.0):.2f}" '
-                f'height="{BAR_HEIGHT}" fill="{esc(segment.color)}" data-value="{segment.value}">'
-                f"<title>{esc(label)}: {esc(segment.name)} {esc(fmt(segment.value))}</title></rect>"
+                linked(
+                    f'<rect class="bar" x="{x:.2f}" y="{middle - BAR_HEIGHT / 2:.1f}" width="{max(width, 1.0):.2f}" '
+                    f'height="{BAR_HEIGHT}" fill="{esc(segment.color)}" data-value="{segment.value}">'
+                    f"<title>{esc(label)}: {esc(segment.name)} {esc(fmt(segment.value))}</title></rect>",
+                    segment.href,
+                )
             )
             x += width
         parts.append(
@@ -133,6 +148,15 @@ def stacked_bars(
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class Badge:
+    """A short coloured note at the right end of a grouped row (a sampling factor such as `▲ x2.0`)."""
+
+    text: str
+    color: str
+    title: str
+
+
 def grouped_bars(
     labels: Sequence[str],
     series: Sequence[tuple[str, str, Sequence[float]]],
@@ -141,8 +165,14 @@ def grouped_bars(
     title: str,
     fmt: Callable[[float], str] = number,
     flagged: Sequence[bool] = (),
+    links: Sequence[str | None] = (),
+    badges: Sequence[Badge | None] = (),
 ) -> str:
-    """Horizontal bars side by side per label, one per (name, colour, values) series; flagged rows are marked."""
+    """Horizontal bars side by side per label, one per (name, colour, values) series; flagged rows are marked.
+
+    With `links`, each row (its label, bars and badge, over the whole row's height) links to its page; with
+    `badges`, each row gets its note at the right edge, in the column kept free of bars.
+    """
     per_row = len(series) * (BAR_HEIGHT - 2) + 2 * PAD
     height = len(labels) * per_row + 2 * PAD
     maximum = max((v for _, _, values in series for v in values), default=0.0)
@@ -155,18 +185,32 @@ def grouped_bars(
                 f'<rect class="flag" x="0" y="{top:.1f}" width="{WIDTH}" height="{per_row}" fill="#fdecea">'
                 f"<title>{esc(label)}: off plan</title></rect>"
             )
-        parts.append(_label(top + per_row / 2, label))
+        href = links[index] if index < len(links) else None
+        row = []
+        if href:  # the whole row is the link's target area, not just its thin bars
+            row.append(
+                f'<rect class="hit" x="0" y="{top:.1f}" width="{WIDTH}" height="{per_row}" fill="transparent"/>'
+            )
+        row.append(_label(top + per_row / 2, label))
         for k, (name, fill, values) in enumerate(series):
             value = values[index]
             y = top + PAD + k * (BAR_HEIGHT - 2)
             width = scale(value)
-            parts.append(
+            row.append(
                 f'<rect class="bar" x="{LABEL_WIDTH}" y="{y:.1f}" width="{max(width, 1.0):.2f}" '
                 f'height="{BAR_HEIGHT - 3}" fill="{esc(fill)}" data-value="{value}">'
                 f"<title>{esc(label)}: {esc(name)} {esc(fmt(value))}</title></rect>"
                 f'<text x="{LABEL_WIDTH + width + PAD:.2f}" y="{y + (BAR_HEIGHT - 3) / 2:.1f}" '
                 f'font-size="{FONT - 2}" dominant-baseline="middle">{esc(fmt(value))}</text>'
             )
+        badge = badges[index] if index < len(badges) else None
+        if badge is not None:
+            row.append(
+                f'<text class="badge" x="{WIDTH - PAD}" y="{top + per_row / 2:.1f}" text-anchor="end" '
+                f'font-size="{FONT}" font-weight="bold" fill="{esc(badge.color)}" dominant-baseline="middle">'
+                f"<title>{esc(label)}: {esc(badge.title)}</title>{esc(badge.text)}</text>"
+            )
+        parts.append(linked("".join(row), href, "row-link"))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -181,8 +225,10 @@ def histogram(
     fill: str = PALETTE[0],
     width: int = 240,
     height: int = 110,
+    links: Sequence[str | None] = (),
 ) -> str:
-    """A small column histogram over equal bins from `low` to `high`, with the axis ends labelled."""
+    """A small column histogram over equal bins from `low` to `high`, with the axis ends labelled; with `links`,
+    each bin's column (its full height) links to its page."""
     bins = max(len(counts), 1)
     plot_height = height - 2 * FONT - PAD
     step = (width - 2 * PAD) / bins
@@ -198,11 +244,18 @@ def histogram(
         bar = 0.0 if peak <= 0 else value / peak * plot_height
         x = PAD + index * step
         start = low + index * edge
-        parts.append(
+        mark = (
             f'<rect class="bar" x="{x + 0.5:.2f}" y="{PAD + plot_height - bar:.2f}" width="{max(step - 1, 1):.2f}" '
             f'height="{bar:.2f}" fill="{esc(fill)}" data-value="{value}">'
             f"<title>{start:g}–{start + edge:g}: {esc(number(value))}</title></rect>"
         )
+        href = links[index] if index < len(links) else None
+        if href:  # an empty bin is still a link: the column's whole height is its target
+            mark = (
+                f'<rect class="hit" x="{x + 0.5:.2f}" y="{PAD}" width="{max(step - 1, 1):.2f}" '
+                f'height="{plot_height}" fill="transparent"/>' + mark
+            )
+        parts.append(linked(mark, href))
     baseline = PAD + plot_height + FONT + 2
     for tick in range(math.ceil(low), math.floor(high) + 1):
         x = PAD + (tick - low) / (high - low) * (width - 2 * PAD)
@@ -214,10 +267,12 @@ def histogram(
     return "".join(parts)
 
 
-def legend(items: Sequence[tuple[str, str]]) -> str:
-    """An HTML legend of (name, colour) swatches for the chart above it."""
+def legend(items: Sequence[tuple[str, str]], links: Mapping[str, str] | None = None) -> str:
+    """An HTML legend of (name, colour) swatches for the chart above it; names in `links` link to their page."""
+    links = links or {}
     entries = "".join(
-        f'<span class="key"><span class="swatch" style="background:{esc(fill)}"></span>{esc(name)}</span>'
+        f'<span class="key" data-key="{esc(name)}"><span class="swatch" style="background:{esc(fill)}"></span>'
+        f"{linked(esc(name), links.get(name))}</span>"
         for name, fill in items
     )
     return f'<div class="legend">{entries}</div>'

@@ -18,7 +18,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -27,6 +27,9 @@ from corpusmill.core.atomic import atomic_open, write_json
 from corpusmill.core.location import RunPath, run_path
 from corpusmill.mixtures.accounting import QUALITY_BINS, QUALITY_MAX
 from corpusmill.pipelines.summary import FILE_REASONS, StageSummary, summarize
+
+if TYPE_CHECKING:
+    from corpusmill.mixtures.report_samples import SampleLinks
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +201,16 @@ def _quality(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def sampling_factor(tokens_before: int, achieved: int, rate: float) -> tuple[float | None, str | None]:
+    """How much mixing scaled a domain, and from what: achieved tokens over the tokens before mixing, or the
+    plan's rate where nothing was achieved (a domain left out shows x0); none for a domain that had nothing."""
+    if tokens_before <= 0:
+        return None, None
+    if achieved > 0:
+        return achieved / tokens_before, "achieved"
+    return rate, "plan"
+
+
 def mixture_section(label: str, plan: dict[str, Any], counters: dict[str, int]) -> dict[str, Any]:
     """Planned against achieved per domain for one `mix` stage, with shares before and after mixing."""
     mixture = plan.get("mixture", {})
@@ -220,6 +233,8 @@ def mixture_section(label: str, plan: dict[str, Any], counters: dict[str, int]) 
         # Sampling lands within one document of plan: a small domain may be more than 2% off and still exact.
         slack = max(TOLERANCE * planned_tokens, float(found.get("max_document_tokens", 0)))
         on_plan = abs(achieved - planned_tokens) <= slack if ratio is not None else achieved == 0
+        rate = float(plan.get("rates", {}).get(name, row.get("rate", 0.0)))
+        factor, factor_basis = sampling_factor(int(found.get("tokens", 0)), achieved, rate)
         domains.append(
             {
                 "domain": name,
@@ -229,13 +244,15 @@ def mixture_section(label: str, plan: dict[str, Any], counters: dict[str, int]) 
                 "eligible_documents": int(found.get("eligible_documents", row.get("eligible_documents", 0))),
                 "eligible_tokens": int(found.get("eligible_tokens", row.get("eligible_tokens", 0))),
                 "requested": row.get("requested"),
-                "rate": float(plan.get("rates", {}).get(name, row.get("rate", 0.0))),
+                "rate": rate,
                 "capped": bool(row.get("capped", False)),
                 "planned_tokens": planned_tokens,
                 "planned_documents": float(row.get("expected_documents", 0.0)),
                 "achieved_tokens": achieved,
                 "achieved_documents": achieved_docs.get(name, 0),
                 "ratio": ratio,
+                "factor": factor,
+                "factor_basis": factor_basis,
                 "on_plan": on_plan,
                 "share_before": _share(found.get("tokens", 0), total_before),
                 "share_planned": _share(planned_tokens, total_planned),
@@ -387,8 +404,28 @@ def report_data(run_dir: RunPath, stats: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _samples(
+    run_dir: RunPath, out: RunPath, data: dict[str, Any], stats: dict[str, Any]
+) -> SampleLinks | None:
+    """Write the sample pages (`report/samples.json`, `samples/`, `documents/`) of a run that has documents or
+    rejected rows, and return the index page's links to them; None, and a logged error, if that fails: samples
+    are a reading aid, and a report is never lost for them."""
+    if not ((run_dir / "documents").is_dir() or (run_dir / "rejected").is_dir()):
+        return None
+    from corpusmill.mixtures.report_samples import write_samples
+
+    try:
+        return write_samples(run_dir, out, data, stats)
+    except Exception:
+        logger.exception("%s: could not write the report's sample pages; the report has none", run_dir)
+        return None
+
+
 def build_report(run_dir: str | Path) -> RunPath:
     """Write `report/mixture.json` and `report/index.html` for a finished run; returns the report directory.
+
+    A run with documents also gets `report/samples.json` and pages of sample documents per domain, quality
+    bucket and drop reason, which the index page links to (`report_samples.py`).
 
     The run may be a local directory or a copy on object storage (`s3://bucket/runs/x`): its files are read
     where they are and the report is written back there, each object in one put, since a store has no rename.
@@ -408,7 +445,8 @@ def build_report(run_dir: str | Path) -> RunPath:
     data = report_data(run_dir, stats)
     out = run_dir / "report"
     write_json(out / "mixture.json", data)  # on object storage: each put as a whole object
+    links = _samples(run_dir, out, data, stats)
     with atomic_open(out / "index.html", "w", encoding="utf-8") as handle:
-        handle.write(render_html(data))
+        handle.write(render_html(data, links))
     logger.info("wrote the report of %s to %s", run_dir, out)
     return out

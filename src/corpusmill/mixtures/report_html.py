@@ -5,15 +5,20 @@ from an object store's browser. Each chart is followed by a table of the exact n
 stable `id` and `data-*` attributes (`<table id="domains">`, `<tr data-domain=...>`,
 `<td data-achieved-tokens=...>`) so scripts and tests can read the page back without parsing text. Every
 string from the data goes through `html.escape`: domain names, reasons and paths come from crawled input.
+
+Where the report has sample pages (`report/samples/`, see `report_samples.py`), the numbers link to the
+documents behind them: each domain's bars and table row to its samples, each quality bin to its score bucket,
+each drop reason of the funnel to the rows dropped for it. Without them the page is the same, unlinked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corpusmill.mixtures.charts import (
+    Badge,
     Segment,
     color,
     drop_color,
@@ -21,9 +26,13 @@ from corpusmill.mixtures.charts import (
     grouped_bars,
     histogram,
     legend,
+    linked,
     number,
     stacked_bars,
 )
+
+if TYPE_CHECKING:
+    from corpusmill.mixtures.report_samples import SampleLinks
 
 MAX_BREAKDOWN_ROWS = 100  # the JSON keeps them all; a page with thousands of source files helps nobody
 MAX_CHART_ROWS = 20
@@ -33,6 +42,11 @@ KEPT, ADDED = "#009E73", "#56B4E9"
 SKIP_PALETTE = ("#5f6b7a", "#98a4b3", "#3e4650", "#c3ccd6", "#7a8799", "#dde3ea")
 MAX_FAILED_FILE_ROWS = 100
 BEFORE, PLANNED, AFTER = "#8c8c8c", "#E69F00", "#0072B2"
+# Sampling factors: up-sampled in bluish green, down-sampled in vermillion (Okabe and Ito), kept as is in grey;
+# the arrow says the same for readers who cannot tell the colours apart.
+UP, DOWN, SAME = "#007a56", "#b34700", "#666666"
+SAME_BAND = 0.005  # a factor within half a percent of 1 is "as is"
+QUALITY_BUCKETS = 5
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -56,7 +70,41 @@ svg.chart{display:block;max-width:100%;height:auto;background:#fff;border:1px so
 .multiples{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}
 figcaption{font-size:12px;max-width:240px;word-break:break-all}
 code{background:#f0f0f0;padding:0 3px;border-radius:3px}
+a{color:#0b5cad}svg a:hover rect.bar{opacity:.75}svg a{cursor:pointer}
+td.up{color:#007a56;font-weight:600}td.down{color:#b34700;font-weight:600}td.same{color:#666}
 """
+
+
+def factor_tone(factor: float) -> str:
+    """`up`, `down` or `same`: how mixing scaled a domain (the CSS class of its factor)."""
+    if factor > 1 + SAME_BAND:
+        return "up"
+    return "down" if factor < 1 - SAME_BAND else "same"
+
+
+def factor_label(factor: float | None) -> str:
+    """A sampling factor as people read it: `x2.0`, `x0.3`, `x0.05`, `x0` (a dash for none)."""
+    if factor is None:
+        return "–"
+    if factor == 0:
+        return "x0"
+    if factor < 0.1:
+        return f"x{factor:.2f}"
+    shown = f"x{factor:.1f}" if factor < 10 else f"x{factor:.0f}"
+    if shown == "x1.0" and factor_tone(factor) != "same":
+        shown = f"x{factor:.2f}"  # 0.98 or 1.02 is not "x1.0"
+    return shown
+
+
+def _badge(domain: dict[str, Any]) -> Badge | None:
+    factor = domain.get("factor")
+    if factor is None:
+        return None
+    tone = factor_tone(factor)
+    arrow = {"up": "▲ ", "down": "▼ ", "same": "= "}[tone]
+    basis = "planned rate (nothing achieved)" if domain.get("factor_basis") == "plan" else "achieved / before"
+    color = {"up": UP, "down": DOWN, "same": SAME}[tone]
+    return Badge(arrow + factor_label(factor), color, f"{factor:.4f} ({basis})")
 
 
 def _pct(value: float | None) -> str:
@@ -70,6 +118,11 @@ def _attr(name: str, value: object) -> str:
 def _cell(name: str, value: object, shown: str, css: str = "") -> str:
     klass = f' class="{css}"' if css else ""
     return f"<td{klass}{_attr(name, value)}>{esc(shown)}</td>"
+
+
+def _linked_cell(name: str, value: object, shown: str, href: str | None) -> str:
+    """A number cell whose number links to the page behind it (where there is one)."""
+    return f"<td{_attr(name, value)}>{linked(esc(shown), href, 'sample-link')}</td>"
 
 
 def _table(table_id: str, headers: Sequence[str], rows: Sequence[str]) -> str:
@@ -121,7 +174,14 @@ def _record_skips(row: dict[str, Any], files: set[str]) -> dict[str, int]:
     return {r: n for r, n in row["skipped"].items() if r not in files}
 
 
-def _funnel(rows: list[dict[str, Any]], skipped: dict[str, Any]) -> str:
+def _drop_pages(links: SampleLinks | None, label: str) -> dict[str, str]:
+    """The sample page of each reason a stage dropped for."""
+    if links is None:
+        return {}
+    return {reason: page for (stage, reason), page in links.drops.items() if stage == label}
+
+
+def _funnel(rows: list[dict[str, Any]], skipped: dict[str, Any], links: SampleLinks | None = None) -> str:
     reasons = sorted({r for row in rows for r in row["dropped"]})
     colors = {reason: drop_color(i) for i, reason in enumerate(reasons)}
     files = {r["reason"] for r in skipped["reasons"] if r["unit"] == "files"}
@@ -134,7 +194,10 @@ def _funnel(rows: list[dict[str, Any]], skipped: dict[str, Any]) -> str:
         segments += [
             Segment(n, skip_colors[r], f"skipped: {r}") for r, n in sorted(_record_skips(row, files).items())
         ]
-        segments += [Segment(n, colors[r], f"dropped: {r}") for r, n in sorted(row["dropped"].items())]
+        pages = _drop_pages(links, row["label"])
+        segments += [
+            Segment(n, colors[r], f"dropped: {r}", pages.get(r)) for r, n in sorted(row["dropped"].items())
+        ]
         segments.append(Segment(row["added"], ADDED, "added (repeats)"))
         bars.append((row["label"], segments, _caption(row)))
     chart = stacked_bars(
@@ -156,8 +219,10 @@ def _funnel(rows: list[dict[str, Any]], skipped: dict[str, Any]) -> str:
         "record, a file that cannot be read) is <em>skipped</em>, listed in <code>skipped/</code>. Stages "
         "then drop documents, listed in <code>rejected/</code>.</p>"
         + chart
-        + legend(keys)
-        + _table("funnel", headers, [_funnel_row(row, files) for row in rows])
+        + legend(keys, {f"dropped: {r}": page for r, page in (links.drop_reasons() if links else {}).items()})
+        + _table(
+            "funnel", headers, [_funnel_row(row, files, _drop_pages(links, row["label"])) for row in rows]
+        )
         + _skipped(skipped)
         + "</section>"
     )
@@ -168,10 +233,15 @@ def _caption(row: dict[str, Any]) -> str:
     return f"{number(first)} → {number(row['documents_out'])}"
 
 
-def _reason_spans(kind: str, counts: dict[str, int], files: Collection[str] = ()) -> str:
-    """Reasons with their counts, largest first; reasons that count files say so."""
+def _reason_spans(
+    kind: str, counts: dict[str, int], files: Collection[str] = (), pages: Mapping[str, str] | None = None
+) -> str:
+    """Reasons with their counts, largest first; reasons that count files say so; a reason with sample pages
+    links to them."""
+    pages = pages or {}
     return ", ".join(
-        f"<span{_attr(kind, r)}{_attr('count', n)}>{esc(r)} {esc(number(n))}{_files(n) if r in files else ''}</span>"
+        f"<span{_attr(kind, r)}{_attr('count', n)}>{linked(esc(r), pages.get(r), 'reason-link')} "
+        f"{esc(number(n))}{_files(n) if r in files else ''}</span>"
         for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     )
 
@@ -180,10 +250,10 @@ def _files(n: int) -> str:
     return " file" if n == 1 else " files"
 
 
-def _funnel_row(row: dict[str, Any], files: set[str]) -> str:
+def _funnel_row(row: dict[str, Any], files: set[str], pages: Mapping[str, str] | None = None) -> str:
     if row["records_in"] is None:
         first = _cell("documents-in", row["documents_in"], number(row["documents_in"]))
-        reasons = _reason_spans("reason", row["dropped"])
+        reasons = _reason_spans("reason", row["dropped"], pages=pages)
     else:
         first = _cell("records-in", row["records_in"], f"{number(row['records_in'])} records")
         reasons = _reason_spans("skipped-reason", row["skipped"], files)
@@ -232,9 +302,25 @@ def _skipped(block: dict[str, Any]) -> str:
     )
 
 
-def _mixture(section: dict[str, Any], suffix: str) -> str:
+def _name_cell(name: str, href: str | None) -> str:
+    return f'<td class="name">{linked(esc(name), href, "sample-link")}</td>'
+
+
+def _group_pages(links: SampleLinks | None, kind: str) -> dict[str, str]:
+    return dict(links.groups) if links is not None and links.kind == kind else {}
+
+
+def _factor_cell(d: dict[str, Any]) -> str:
+    factor = d.get("factor")
+    tone = "" if factor is None else factor_tone(factor)
+    return _cell("factor", factor, factor_label(factor), tone)
+
+
+def _mixture(section: dict[str, Any], suffix: str, links: SampleLinks | None = None) -> str:
     domains = section["domains"]
     names = [d["domain"] for d in domains]
+    pages = _group_pages(links, "domain")
+    hrefs = [pages.get(name) for name in names]
     facts = [
         ("mode", section["mode"] or "–"),
         ("budget", number(section["budget"]) if section["budget"] is not None else "none"),
@@ -253,14 +339,17 @@ def _mixture(section: dict[str, Any], suffix: str) -> str:
             ("achieved", AFTER, [d["share_after"] for d in domains]),
         ],
         chart_id=f"shares-chart{suffix}",
-        title="Token share per domain before mixing, planned, and achieved",
+        title="Token share per domain before mixing, planned, and achieved; at the right, how mixing scaled it",
         fmt=_pct,
+        links=hrefs,
+        badges=[_badge(d) for d in domains],
     )
     share_rows = [
-        f'<tr{_attr("domain", d["domain"])}><td class="name">{esc(d["domain"])}</td>'
+        f"<tr{_attr('domain', d['domain'])}>{_name_cell(d['domain'], pages.get(d['domain']))}"
         + _cell("share-before", d["share_before"], _pct(d["share_before"]))
         + _cell("share-planned", d["share_planned"], _pct(d["share_planned"]))
         + _cell("share-after", d["share_after"], _pct(d["share_after"]))
+        + _factor_cell(d)
         + "</tr>"
         for d in domains
     ]
@@ -273,10 +362,11 @@ def _mixture(section: dict[str, Any], suffix: str) -> str:
         chart_id=f"tokens-chart{suffix}",
         title="Planned and achieved tokens per domain",
         flagged=[not d["on_plan"] for d in domains],
+        links=hrefs,
     )
     domain_rows = [
         f"<tr{_attr('domain', d['domain'])}{_attr('on-plan', str(d['on_plan']).lower())}"
-        f'{"" if d["on_plan"] else OFF}><td class="name">{esc(d["domain"])}</td>'
+        f"{'' if d['on_plan'] else OFF}>{_name_cell(d['domain'], pages.get(d['domain']))}"
         + _cell("documents-before", d["documents_before"], number(d["documents_before"]))
         + _cell("tokens-before", d["tokens_before"], number(d["tokens_before"]))
         + _cell("eligible-tokens", d["eligible_tokens"], number(d["eligible_tokens"]))
@@ -285,12 +375,14 @@ def _mixture(section: dict[str, Any], suffix: str) -> str:
         + _cell("achieved-tokens", d["achieved_tokens"], number(d["achieved_tokens"]))
         + _cell("achieved-documents", d["achieved_documents"], number(d["achieved_documents"]))
         + _cell("ratio", d["ratio"], "–" if d["ratio"] is None else f"{d['ratio']:.4f}")
+        + _factor_cell(d)
         + "</tr>"
         for d in domains
     ]
     headers = [
         "domain", "documents before", "tokens before", "eligible tokens", "rate",
         "planned tokens", "achieved tokens", "achieved documents", "achieved / planned",
+        "factor (achieved / before)",
     ]  # fmt: skip
     tolerance = f"{section['tolerance']:.0%}"
     return (
@@ -299,17 +391,37 @@ def _mixture(section: dict[str, Any], suffix: str) -> str:
         "<h3>Domain shares of tokens: before mixing, planned, achieved</h3>"
         + shares
         + legend([("before mixing", BEFORE), ("planned", PLANNED), ("achieved", AFTER)])
-        + _table(f"shares{suffix}", ["domain", "before mixing", "planned", "achieved"], share_rows)
+        + '<div class="legend">At the right of each domain, how mixing scaled it: achieved tokens over the '
+        'tokens before mixing (the planned rate where nothing was achieved), <b style="color:'
+        + UP
+        + '">▲ up-sampled</b>, <b style="color:'
+        + DOWN
+        + '">▼ down-sampled</b>.'
+        + (" Click a domain to read samples of its documents." if pages else "")
+        + "</div>"
+        + _table(
+            f"shares{suffix}",
+            ["domain", "before mixing", "planned", "achieved", "factor (achieved / before)"],
+            share_rows,
+        )
         + f"<h3>Planned and achieved tokens (rows off plan by more than {esc(tolerance)} are highlighted)</h3>"
         + tokens
         + legend([("planned", PLANNED), ("achieved", AFTER)])
         + _table(f"domains{suffix}", headers, domain_rows)
-        + _quality(domains, suffix)
+        + _quality(domains, suffix, links)
         + "</section>"
     )
 
 
-def _quality(domains: list[dict[str, Any]], suffix: str) -> str:
+def _bucket_pages(links: SampleLinks | None, bins: int) -> list[str | None]:
+    """The quality bucket page of each histogram bin (bins of 0.25 taken four at a time)."""
+    if links is None or not links.quality:
+        return []
+    per = max(1, bins // QUALITY_BUCKETS)
+    return [links.quality.get(i // per) for i in range(bins)]
+
+
+def _quality(domains: list[dict[str, Any]], suffix: str, links: SampleLinks | None = None) -> str:
     if not any(d["quality"]["scored_documents"] for d in domains):
         return (
             '<h3>Quality per domain</h3><p class="box note">No document entering the mix stage had a quality '
@@ -319,6 +431,7 @@ def _quality(domains: list[dict[str, Any]], suffix: str) -> str:
     figures, rows = [], []
     first = domains[0]["quality"]
     edges = [first["low"] + i * first["bin_width"] for i in range(len(first["documents"]) + 1)]
+    buckets = _bucket_pages(links, len(first["documents"]))
     for index, d in enumerate(domains):
         q = d["quality"]
         chart = histogram(
@@ -327,12 +440,16 @@ def _quality(domains: list[dict[str, Any]], suffix: str) -> str:
             high=q["high"],
             chart_id=f"quality-chart{suffix}-{index}",
             title=f"Quality scores of {d['domain']} (documents per {q['bin_width']:g})",
+            links=buckets,
         )
         caption = f"{d['domain']}: {number(q['scored_documents'])} scored, {number(q['unscored_documents'])} unscored"
         figures.append(
             f"<figure{_attr('domain', d['domain'])}>{chart}<figcaption>{esc(caption)}</figcaption></figure>"
         )
-        cells = "".join(_cell(f"bin-{i}", n, number(n)) for i, n in enumerate(q["documents"]))
+        cells = "".join(
+            _linked_cell(f"bin-{i}", n, number(n), buckets[i] if n and i < len(buckets) else None)
+            for i, n in enumerate(q["documents"])
+        )
         rows.append(
             f'<tr{_attr("domain", d["domain"])}><td class="name">{esc(d["domain"])}</td>'
             + _cell("unscored", q["unscored_documents"], number(q["unscored_documents"]))
@@ -340,16 +457,18 @@ def _quality(domains: list[dict[str, Any]], suffix: str) -> str:
             + "</tr>"
         )
     headers = ["domain", "unscored", *(f"{a:g}–{b:g}" for a, b in pairwise(edges))]
+    clicks = " Click a bin to read samples of its score bucket." if buckets else ""
     return (
-        "<h3>Quality scores per domain (documents per bin; each chart has its own scale)</h3>"
+        f"<h3>Quality scores per domain (documents per bin; each chart has its own scale)</h3><p>{clicks}</p>"
         f'<div class="multiples" id="quality{suffix}">{"".join(figures)}</div>'
         + _table(f"quality-table{suffix}", headers, rows)
     )
 
 
-def _breakdown(title: str, key: str, block: dict[str, Any] | None) -> str:
+def _breakdown(title: str, key: str, block: dict[str, Any] | None, links: SampleLinks | None = None) -> str:
     if block is None:
         return ""
+    pages = _group_pages(links, "language") if key == "languages" else {}
     rows = block["rows"]
     by_tokens = all(r["tokens"] is not None for r in rows)
     value: Callable[[dict[str, Any]], float] = (
@@ -357,14 +476,17 @@ def _breakdown(title: str, key: str, block: dict[str, Any] | None) -> str:
     )
     unit = "tokens" if by_tokens else "documents"
     shown = rows[:MAX_CHART_ROWS]
-    bars = [(r["name"], [Segment(value(r), color(0), unit)], f"{number(value(r))} {unit}") for r in shown]
+    bars = [
+        (r["name"], [Segment(value(r), color(0), unit, pages.get(r["name"]))], f"{number(value(r))} {unit}")
+        for r in shown
+    ]
     rest = rows[MAX_CHART_ROWS:]
     if rest:
         total = sum(value(r) for r in rest)
         bars.append((f"{len(rest)} more", [Segment(total, color(8), unit)], f"{number(total)} {unit}"))
     chart = stacked_bars(bars, chart_id=f"{key}-chart", title=f"{title} by {unit}")
     table_rows = [
-        f'<tr{_attr("name", r["name"])}><td class="name">{esc(r["name"])}</td>'
+        f"<tr{_attr('name', r['name'])}>{_name_cell(r['name'], pages.get(r['name']))}"
         + _cell("documents", r["documents"], number(r["documents"]))
         + _cell("document-share", r["document_share"], _pct(r["document_share"]))
         + _cell("tokens", r["tokens"], number(r["tokens"]))
@@ -386,7 +508,18 @@ def _breakdown(title: str, key: str, block: dict[str, Any] | None) -> str:
     )
 
 
-def _quality_scores(block: dict[str, Any] | None) -> str:
+def _bucket_links(links: SampleLinks | None) -> str:
+    """Links to the quality bucket pages (the rounded scores of this chart straddle the buckets)."""
+    if links is None or not links.quality:
+        return ""
+    items = ", ".join(
+        f'<a class="bucket-link" href="{esc(page)}">{bucket}–{bucket + 1}</a>'
+        for bucket, page in sorted(links.quality.items())
+    )
+    return f'<p id="quality-samples">Sample documents by score: {items}.</p>'
+
+
+def _quality_scores(block: dict[str, Any] | None, links: SampleLinks | None = None) -> str:
     if block is None:
         return ""
     counts = [block["rounded"][str(k)] for k in range(len(block["rounded"]))]
@@ -403,13 +536,41 @@ def _quality_scores(block: dict[str, Any] | None) -> str:
         f"mean {esc(mean)}.</p>"
         + chart
         + _table("quality-scores", ["rounded score", "documents"], rows)
+        + _bucket_links(links)
         + "</section>"
     )
 
 
-def render_html(data: dict[str, Any]) -> str:
-    """The whole report page for `report/index.html`, from the data of `report/mixture.json`."""
-    mixtures = "".join(_mixture(m, "" if i == 0 else f"-{i + 1}") for i, m in enumerate(data["mixtures"]))
+def _samples_box(links: SampleLinks | None) -> str:
+    if links is None:
+        return ""
+    group = "domain" if links.kind == "domain" else "language"
+    counts = [
+        (len(links.groups), f"by {group}"),
+        (len(links.quality), "by quality score"),
+        (len(links.drops), "by drop reason"),
+    ]
+    said = ", ".join(f"{n} {what}" for n, what in counts if n)
+    clicks = [
+        *([f"a {group}'s bars or row"] if links.groups else []),
+        *(["a quality bin"] if links.quality else []),
+        *(["a drop reason"] if links.drops else []),
+    ]
+    how = f": click {', '.join(clicks[:-1])} or {clicks[-1]} to read them" if len(clicks) > 1 else ""
+    how = how or (f": click {clicks[0]} to read them" if clicks else "")
+    notes = "".join(f"<li>{esc(n)}</li>" for n in links.notes)
+    return (
+        f'<div class="box note" id="samples"><b><a id="samples-link" href="{esc(links.overview)}">Sample documents'
+        f"</a></b> behind these numbers ({esc(said or 'none')}){esc(how)}.{f'<ul>{notes}</ul>' if notes else ''}</div>"
+    )
+
+
+def render_html(data: dict[str, Any], links: SampleLinks | None = None) -> str:
+    """The whole report page for `report/index.html`, from the data of `report/mixture.json` (and the links to
+    the sample pages of `report/samples.json`, where there are any)."""
+    mixtures = "".join(
+        _mixture(m, "" if i == 0 else f"-{i + 1}", links) for i, m in enumerate(data["mixtures"])
+    )
     incremental = ""
     if data.get("incremental"):
         from corpusmill.mixtures.report_incremental import render_incremental
@@ -418,11 +579,12 @@ def render_html(data: dict[str, Any]) -> str:
     body = (
         _header(data["run"])
         + _warnings(data)
+        + _samples_box(links)
         + incremental
-        + _funnel(data["funnel"], data["skipped"])
+        + _funnel(data["funnel"], data["skipped"], links)
         + mixtures
-        + _quality_scores(data["quality_scores"])
-        + _breakdown("Languages", "languages", data["languages"])
+        + _quality_scores(data["quality_scores"], links)
+        + _breakdown("Languages", "languages", data["languages"], links)
         + _breakdown("Sources", "sources", data["sources"])
     )
     title = f"Run report: {data['run']['recipe'] or 'unnamed recipe'}"
