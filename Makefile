@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.shard_memory
 	$(BIN)/python -m bench.mix_scaling
 	$(BIN)/python -m bench.engine_overhead
+	$(BIN)/python -m bench.annotate
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

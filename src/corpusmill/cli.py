@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -333,6 +334,15 @@ def train(
     )
 
 
+class StructuredOutput(StrEnum):
+    """How `annotate --structured` asks an endpoint to keep the answer to the JSON shape."""
+
+    auto = "auto"
+    json_schema = "json_schema"
+    json_object = "json_object"
+    off = "off"
+
+
 @app.command()
 def annotate(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory (its documents/ are sampled).")],
@@ -348,11 +358,51 @@ def annotate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     prompt: Annotated[str, typer.Option(help="A bundled prompt name or a prompt file.")] = "annotate_v1",
-    batch_size: Annotated[int, typer.Option(min=1, help="Documents per model call.")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents per call to a local model.")] = 8,
     max_chars: Annotated[
         int, typer.Option(min=100, help="Characters of each document shown to the model.")
     ] = 6000,
-    concurrency: Annotated[int, typer.Option(min=1, help="Parallel requests to --endpoint.")] = 8,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="--endpoint: seconds one request may take, including the time it waits in the server's queue.",
+        ),
+    ] = 600.0,
+    max_tokens: Annotated[
+        int, typer.Option(min=1, help="--endpoint: tokens the model may generate per answer.")
+    ] = 256,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="--endpoint: requests in flight at once (default: adaptive, up to --max-concurrency).",
+            show_default=False,
+        ),
+    ] = None,
+    max_concurrency: Annotated[
+        int, typer.Option(min=1, help="--endpoint: the most requests in flight when adapting.")
+    ] = 32,
+    context: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="--endpoint: the model's context in tokens; documents are fitted to it "
+            "(default: asked from the server).",
+            show_default=False,
+        ),
+    ] = None,
+    structured: Annotated[
+        StructuredOutput | None,
+        typer.Option(
+            help="--endpoint: how the answer's JSON is enforced (default: auto, the strictest form the "
+            "server takes).",
+            show_default=False,
+        ),
+    ] = None,
+    logprobs: Annotated[
+        bool, typer.Option(help="--endpoint: ask for token log-probabilities (scores become expectations).")
+    ] = True,
     temperature: Annotated[
         float, typer.Option(min=0.0, help="Local model: 0 reads the most likely answer; above 0 samples it.")
     ] = 0.0,
@@ -361,17 +411,32 @@ def annotate(
 ) -> None:
     """Ask a Qwen-Instruct model to rate a sample of a run's documents (cached: reruns ask only what is missing).
 
-    The API key of an endpoint is read from CORPUSMILL_LLM_API_KEY.
+    Answers are saved as they arrive. SIGINT or SIGTERM stops asking, waits for the answers in flight, saves
+    them and exits 130 or 143; rerunning the same command asks only the documents left. The API key of an
+    endpoint is read from CORPUSMILL_LLM_API_KEY.
     """
-    from corpusmill.classifiers.annotate import annotate_run, make_backend
+    from corpusmill.classifiers.annotate import AnnotationInterrupted, annotate_run, make_backend
 
-    options: dict = {"max_concurrency": concurrency} if endpoint else {"allow_download": allow_download}
+    options: dict = (
+        _endpoint_options(
+            timeout,
+            max_tokens,
+            concurrency,
+            max_concurrency,
+            context,
+            structured and structured.value,
+            logprobs,
+        )
+        if endpoint
+        else {"allow_download": allow_download}
+    )
     if temperature and not endpoint:
         options["temperature"] = temperature
     if threads and not endpoint:
         import torch
 
         torch.set_num_threads(threads)
+    backend = None
     try:
         backend = make_backend(model, endpoint=endpoint, **options)
         with Progress(
@@ -392,14 +457,51 @@ def annotate(
                 max_chars=max_chars,
                 progress=progress,
             )
+    except AnnotationInterrupted as stopped:
+        err.print(f"{stopped} ({stopped.signal_name})", highlight=False)
+        for hint in stopped.result.hints:
+            err.print(f"hint: {hint}", highlight=False)
+        console.print(f"annotations: {run_dir / 'annotations'}")
+        raise typer.Exit(stopped.exit_code) from None
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(exc)
+    finally:
+        close = getattr(backend, "close", None)  # the HTTP backend's connection pool
+        if close is not None:
+            close()
     console.print(
         f"annotated {result.sampled} sampled documents with {result.model} ({result.prompt_version}): "
         f"{result.cached} cached, {result.asked} asked -> {result.ok} ok, {result.unparseable} unparseable, "
-        f"{result.error} errors"
+        f"{result.truncated} truncated, {result.off_taxonomy} off the taxonomy, {result.error} errors"
     )
+    for hint in result.hints:
+        console.print(f"hint: {hint}", highlight=False)
     console.print(f"annotations: {run_dir / 'annotations'}")
+
+
+def _endpoint_options(
+    timeout: float,
+    max_tokens: int,
+    concurrency: int | None,
+    max_concurrency: int,
+    context: int | None,
+    structured: str | None,
+    logprobs: bool,
+) -> dict:
+    """The HTTP backend's options from `annotate`'s flags; `make_backend` leaves out those that are None, so
+    the backend's defaults apply (adaptive concurrency, the context the server reports, auto structure)."""
+    if concurrency is not None and concurrency > max_concurrency:
+        max_concurrency = concurrency
+    options = {
+        "timeout": timeout,
+        "max_tokens": max_tokens,
+        "concurrency": concurrency,
+        "max_concurrency": max_concurrency,
+        "context": context,
+        "structured": structured,
+        "logprobs": logprobs,
+    }
+    return options
 
 
 @app.command()
@@ -419,10 +521,29 @@ def distill(
     bucket: Annotated[
         int, typer.Option(min=1000, help="fastText n-gram hash buckets (model size ~ bucket x dim).")
     ] = 200_000,
-    prompt: Annotated[str | None, typer.Option(help="Use only answers to this prompt version.")] = None,
+    prompt_version: Annotated[
+        str | None,
+        typer.Option(
+            "--prompt-version",
+            "--prompt",
+            help="Use only answers to this prompt version (as stored, e.g. annotate_v1-0123456789).",
+        ),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Use only answers from this annotator model.")] = None,
+    allow_mixed: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mixed",
+            help="Train on answers from several (model, prompt version) annotators at once; without it, a mix "
+            "is refused and listed.",
+        ),
+    ] = False,
 ) -> None:
-    """Train fastText quality and domain classifiers on the annotations; report agreement on held-out data."""
+    """Train fastText quality and domain classifiers on the annotations; report agreement on held-out data.
+
+    The annotations must come from one annotator (model and prompt version): choose one with --model and/or
+    --prompt-version, or pass --allow-mixed.
+    """
     from corpusmill.classifiers.distill import distill as run_distill
 
     try:
@@ -434,8 +555,9 @@ def distill(
             epochs=epochs,
             dim=dim,
             bucket=bucket,
-            prompt_version=prompt,
+            prompt_version=prompt_version,
             model=model,
+            allow_mixed=allow_mixed,
         )
     except (FileNotFoundError, ValueError) as exc:
         fail(exc)
@@ -509,6 +631,32 @@ def demo_annotator_server(
         int | None,
         typer.Option(min=1, help="Requests generated at once; more wait in line (default: no limit)."),
     ] = None,
+    delay_per_token_s: Annotated[
+        float, typer.Option(min=0.0, help="More seconds of generation per prompt token (long documents).")
+    ] = 0.0,
+    context: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Context window in tokens: a prompt plus max_tokens beyond it is refused (HTTP 400)."
+        ),
+    ] = None,
+    flavour: Annotated[
+        str,
+        typer.Option(
+            help="Which server to imitate where they differ: vllm (max_model_len in /v1/models) or llama.cpp "
+            "(GET /props)."
+        ),
+    ] = "vllm",
+    reject_json_schema: Annotated[
+        bool, typer.Option(help="Refuse response_format json_schema (HTTP 400), as servers without it do.")
+    ] = False,
+    penalize_repeats: Annotated[
+        bool,
+        typer.Option(
+            help="Lower score digits already written unless the request sets repeat_penalty 1.0, as "
+            "llama.cpp's default penalty did."
+        ),
+    ] = False,
 ) -> None:
     """Serve the sample's known labels over the OpenAI chat API, standing in for a real Qwen2.5-Instruct server.
 
@@ -516,7 +664,9 @@ def demo_annotator_server(
     page it came from and answered from the generator's truth (quality by kind, domain by topic), with a little
     seeded label noise and per-token log-probabilities, so the annotate -> distill path has labels worth
     distilling offline. Serves until SIGTERM or Ctrl-C. Point `annotate` at a real Qwen2.5-Instruct server
-    (vLLM, llama.cpp, TGI) for real judgements.
+    (vLLM, llama.cpp, TGI) for real judgements. --delay-s, --capacity, --context, --flavour,
+    --reject-json-schema and --penalize-repeats imitate a real server's limits and defaults, to try a client
+    against; GET /stats counts completed, wasted and repeated generations.
     """
     import signal
 
@@ -534,6 +684,11 @@ def demo_annotator_server(
             model=model,
             delay_s=delay_s,
             capacity=capacity,
+            delay_per_token_s=delay_per_token_s,
+            context=context,
+            flavour=flavour,
+            reject_json_schema=reject_json_schema,
+            penalize_repeats=penalize_repeats,
         )
     except (FileNotFoundError, ValueError) as exc:
         fail(exc)

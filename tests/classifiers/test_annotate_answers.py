@@ -75,9 +75,8 @@ def test_whitespace_and_a_json_fence_are_allowed(text: str) -> None:
         (answer(overall="4"), 'overall must be an integer 0-5, got "4"'),
         (answer(originality=True), "originality must be an integer 0-5, got true"),
         (answer(originality=None), "originality must be an integer 0-5, got null"),
-        (answer(domain="cooking"), "domain 'cooking' is not in the taxonomy"),
-        (answer(domain="Science"), "domain 'Science' is not in the taxonomy"),
         (answer(domain=["science"]), "domain must be a string"),
+        (answer(domain=None), "domain must be a string"),
         (answer().replace("4", "NaN", 1), "not valid JSON: NaN is not a number JSON allows"),
     ],
 )
@@ -91,10 +90,21 @@ def test_every_malformation_is_unparseable_with_a_reason(text: str | None, expec
 
 def test_all_problems_are_reported_together() -> None:
     parsed = parse_answer(answer(safety=9, domain="cooking", coherence=...))
-    assert parsed.error is not None
+    assert parsed.status == "unparseable" and parsed.error is not None
     assert "missing keys: coherence" in parsed.error
     assert "safety must be in 0-5, got 9" in parsed.error
     assert "domain 'cooking' is not in the taxonomy" in parsed.error
+
+
+@pytest.mark.parametrize("domain", ["cooking", "Science", ""])
+def test_a_domain_outside_the_taxonomy_keeps_the_scores(domain: str) -> None:
+    text = answer(domain=domain)
+    parsed = parse_answer(text)
+    assert parsed.status == "off_taxonomy"
+    assert parsed.scores == {name: float(GOOD[name]) for name in DIMENSION_NAMES} and parsed.overall == 4.0
+    # The domain is not guessed; the name the model wrote is in the error.
+    assert parsed.domain is None and parsed.domain_confidence is None
+    assert parsed.error == f"domain {domain!r} is not in the taxonomy"
 
 
 def tokens_of(text: str, top_at: dict[int, list[tuple[str, float]]] | None = None) -> list[TokenLogprobs]:
@@ -169,3 +179,10 @@ def test_logprobs_align_through_a_fence_and_leading_whitespace() -> None:
 def test_every_taxonomy_domain_is_accepted() -> None:
     for domain in DOMAIN_NAMES:
         assert parse_answer(answer(domain=domain)).domain == domain
+
+
+def test_an_off_taxonomy_answer_still_reads_digit_expectations() -> None:
+    text = answer(domain="cooking")
+    position = index_of_value(tokens_of(text), "safety")
+    parsed = parse_answer(text, tokens_of(text, {position: [("5", math.log(0.5)), ("4", math.log(0.5))]}))
+    assert parsed.status == "off_taxonomy" and parsed.scores["safety"] == pytest.approx(4.5)

@@ -18,6 +18,7 @@ import pytest
 
 from corpusmill.classifiers.annotate import annotate_run, make_backend
 from corpusmill.classifiers.annotations import dimension_column
+from corpusmill.classifiers.answer_schema import json_schema_response_format
 from corpusmill.classifiers.backends import AnnotatorBackend
 from corpusmill.classifiers.backends.http import API_KEY_ENV, HttpBackend, chat_completions_url
 from corpusmill.classifiers.cache import load_annotations
@@ -185,11 +186,14 @@ def test_request_asks_for_deterministic_json_with_logprobs(server: tuple[FakeSer
     body = fake.bodies[0]
     assert body["model"] == "qwen2.5-7b-instruct"
     assert body["temperature"] == 0
-    assert body["response_format"] == {"type": "json_object"}
+    assert body["response_format"] == json_schema_response_format()
     assert body["logprobs"] is True and body["top_logprobs"] == 7
-    with fast_backend(url, json_mode=False, logprobs=False) as backend:
+    with fast_backend(url, structured="json_object") as backend:
         ask(backend, "valid")
-    assert "response_format" not in fake.bodies[1] and "logprobs" not in fake.bodies[1]
+    assert fake.bodies[1]["response_format"] == {"type": "json_object"}
+    with fast_backend(url, structured="off", logprobs=False) as backend:
+        ask(backend, "valid")
+    assert "response_format" not in fake.bodies[2] and "logprobs" not in fake.bodies[2]
 
 
 def test_transient_failures_are_retried(server: tuple[FakeServer, str]) -> None:
@@ -213,6 +217,7 @@ def test_permanent_failures_become_error_answers(server: tuple[FakeServer, str])
     assert down.text is None and "failed after 3 attempts" in down.error and "HTTP 503" in down.error
     assert fake.seen["down"] == 3
     assert "HTTP 400" in bad.error and fake.seen["bad_request"] == 1  # a client error is not retried
+    assert "unknown field logprobs" in bad.error and bad.hint is not None and "--no-logprobs" in bad.hint
     assert "no chat completion" in garbage.error
 
 
@@ -224,10 +229,11 @@ def test_connection_refused_is_an_error_after_retries() -> None:
 
 def test_requests_really_run_concurrently(server: tuple[FakeServer, str]) -> None:
     fake, url = server
-    with fast_backend(url, max_concurrency=4) as backend:
+    with fast_backend(url, concurrency=4) as backend:
         start = time.monotonic()
         answers = ask(backend, *["slow"] * 8)
         elapsed = time.monotonic() - start
+        assert backend.concurrency_now == 4  # a fixed concurrency does not adapt
     assert all(a.error is None for a in answers)
     assert fake.max_active == 4  # never more than asked for, and the pool was full
     assert elapsed < 8 * 0.25 * 0.75
@@ -283,8 +289,8 @@ def test_annotate_run_through_http_caches_and_retries_errors(
             run, backend, sample=7, batch_size=2, max_chars=500, progress=lambda *a: progress.append(a)
         )
         assert (first.sampled, first.cached, first.asked) == (7, 0, 7)
-        assert (first.ok, first.unparseable, first.error) == (3, 3, 1)
-        assert progress[-1] == (7, 7) and len(progress) == 3  # batches of max(batch_size, max_concurrency)
+        assert (first.ok, first.unparseable, first.off_taxonomy, first.error) == (3, 2, 1, 1)
+        assert progress[-1] == (7, 7) and len(progress) == 7  # streamed: one call per answer
         assert first.path is not None and first.path.parent == run / "annotations"
 
         rows = {row["id"]: row for row in load_annotations(run).to_pylist()}
@@ -305,6 +311,10 @@ def test_annotate_run_through_http_caches_and_retries_errors(
                 assert row["domain_confidence"] == pytest.approx(0.9)
             elif scenario == "down":
                 assert row["status"] == "error" and "503" in row["error"] and row["answer"] is None
+            elif scenario == "unknown_domain":
+                # Rated, but with a domain of its own: the scores stay, the domain does not.
+                assert row["status"] == "off_taxonomy" and "'cooking'" in row["error"]
+                assert row[dimension_column("overall")] == 4.0 and row["domain"] is None
             else:
                 assert row["status"] == "unparseable" and row["answer"] and row["error"]
                 assert row[dimension_column("overall")] is None and row["domain"] is None
@@ -316,7 +326,8 @@ def test_annotate_run_through_http_caches_and_retries_errors(
         assert fake.seen["down"] == 3
         third = annotate_run(run, backend, sample=7, batch_size=2, max_chars=500)
         assert (third.cached, third.asked, third.path) == (7, 0, None)
-        assert {row["status"] for row in load_annotations(run).to_pylist()} == {"ok", "unparseable"}
+        statuses = {row["status"] for row in load_annotations(run).to_pylist()}
+        assert statuses == {"ok", "unparseable", "off_taxonomy"}
 
         # An edited prompt is a new version: everything is asked again, old answers stay.
         edited = tmp_path / "annotate_v1.md"

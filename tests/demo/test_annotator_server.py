@@ -4,13 +4,19 @@ Documents are what the pipeline would send: trafilatura's main text of the sampl
 length. The answers must parse, carry fractional scores through their log-probabilities, agree with the
 sample's truth (domains, low scores for junk), stay the same for the same text, and the server must refuse
 what a real OpenAI-compatible server refuses, queue behind `capacity`, and run and stop as a CLI command.
+As a test server for clients it must also count the generations a client left behind (wasted) or asked for
+again (repeated), refuse what exceeds its context as vLLM does and report the context where vLLM and
+llama.cpp do, take or refuse `json_schema` answers, and bend scores when a repeat penalty is left on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -31,10 +37,13 @@ from corpusmill.demo.annotator_server import (
     AnnotatorServer,
     answer_tokens,
     digit_distribution,
+    penalized,
+    prompt_token_count,
 )
 from corpusmill.demo.oracle import PageOracle, TruthRow, written_digit
 from corpusmill.filters.extract import ExtractParams
 from corpusmill.io.warc import read_warc
+from corpusmill.shards.tokenizer import qwen25_encoding
 
 PROMPT = load_prompt()
 JUNK = ("spam", "low_quality", "thin")
@@ -92,7 +101,7 @@ def served(oracle: PageOracle) -> Iterator[tuple[AnnotatorServer, str]]:
 def answers(served: tuple[AnnotatorServer, str], pages: list[tuple[TruthRow, str]]) -> list:
     """Every page asked once through the project's HTTP backend, as `annotate --endpoint` asks."""
     _, url = served
-    with HttpBackend(url, DEFAULT_MODEL, max_concurrency=8) as backend:
+    with HttpBackend(url, DEFAULT_MODEL, concurrency=8) as backend:
         replies = backend.annotate([PROMPT.messages(text) for _, text in pages])
     return [parse_answer(reply.text, reply.token_logprobs) for reply in replies]
 
@@ -104,9 +113,9 @@ def _original(oracle: PageOracle, row: TruthRow) -> TruthRow:
     return row
 
 
-def _chat(url: str, text: str, **extra: object) -> httpx.Response:
+def _chat(url: str, text: str, timeout: float = 30, **extra: object) -> httpx.Response:
     body = {"model": DEFAULT_MODEL, "messages": PROMPT.messages(text), "logprobs": True, "top_logprobs": 10}
-    return httpx.post(f"{url}/chat/completions", json={**body, **extra}, timeout=30)
+    return httpx.post(f"{url}/chat/completions", json={**body, **extra}, timeout=timeout)
 
 
 def test_answers_parse_with_fractional_scores_and_domains_that_match_the_truth(
@@ -265,7 +274,7 @@ def test_protocol_errors_models_and_health(served: tuple[AnnotatorServer, str], 
 
 def _timed_batch(url: str, texts: list[str]) -> float:
     started = time.perf_counter()
-    with HttpBackend(url, DEFAULT_MODEL, max_concurrency=len(texts)) as backend:
+    with HttpBackend(url, DEFAULT_MODEL, concurrency=len(texts)) as backend:
         replies = backend.annotate([PROMPT.messages(text) for text in texts])
     assert all(reply.error is None for reply in replies)
     return time.perf_counter() - started
@@ -306,6 +315,10 @@ def test_cli_serves_writes_its_url_and_exits_cleanly_on_sigterm(
         "0.01",
         "--capacity",
         "2",
+        "--context",
+        "8192",
+        "--flavour",
+        "llama.cpp",
     ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -318,6 +331,8 @@ def test_cli_serves_writes_its_url_and_exits_cleanly_on_sigterm(
         url = url_file.read_text().strip()
         assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
         assert [m["id"] for m in httpx.get(f"{url}/models").json()["data"]] == ["qwen-stand-in"]
+        props = httpx.get(f"{url.removesuffix('/v1')}/props").json()
+        assert props["default_generation_settings"]["n_ctx"] == 8192 and props["total_slots"] == 2
         text = next(text for row, text in pages if row.kind == "good")
         with HttpBackend(url, "qwen-stand-in") as backend:
             (reply,) = backend.annotate([PROMPT.messages(text)])
@@ -329,3 +344,199 @@ def test_cli_serves_writes_its_url_and_exits_cleanly_on_sigterm(
     assert returncode == 0, log.read_text()
     output = log.read_text()
     assert url in output and "Qwen2.5-Instruct" in output and "SIGTERM" in output
+
+
+# --- The stand-in as a test server for clients: waste, queue, context window, JSON schema, sampling. ---
+
+
+def _stats(url: str) -> dict:
+    return httpx.get(f"{url.removesuffix('/v1')}/stats").json()
+
+
+def _ask_in_thread(url: str, text: str, timeout: float) -> threading.Thread:
+    """Send one request that may time out (the client then closes its connection, as httpx does)."""
+
+    def ask() -> None:
+        with contextlib.suppress(httpx.TimeoutException):
+            _chat(url, text, timeout=timeout)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    return thread
+
+
+def test_answers_the_client_left_are_wasted_and_asking_again_is_repeated(
+    oracle: PageOracle, pages: list
+) -> None:
+    first, second, third = (text for _, text in pages[:3])
+    server = AnnotatorServer(oracle, delay_s=0.3, capacity=1)
+    with server as url:
+        patient = _ask_in_thread(url, first, timeout=30)
+        time.sleep(0.05)  # the patient one takes the slot
+        impatient = _ask_in_thread(url, second, timeout=0.15)  # gives up while waiting in line
+        patient.join()
+        impatient.join()
+        # Gives up while its answer is being generated.
+        with pytest.raises(httpx.TimeoutException):
+            _chat(url, third, timeout=0.1)
+        assert server.wait_idle(timeout=10)
+        assert _chat(url, second).status_code == 200  # the retry: generated a second time
+        stats = _stats(url)
+    assert stats["generations_finished"] == 4
+    assert stats["completed"] == 2 and stats["wasted"] == 2 and stats["repeated"] == 1
+    assert stats["waiting"] == stats["running"] == 0 and stats["peak_running"] == 1
+
+
+def test_a_patient_client_wastes_nothing(oracle: PageOracle, pages: list) -> None:
+    texts = [text for _, text in pages[:3]]
+    server = AnnotatorServer(oracle, delay_s=0.05, capacity=1)
+    with server as url:
+        threads = [_ask_in_thread(url, text, timeout=30) for text in texts]
+        for thread in threads:
+            thread.join()
+        stats = _stats(url)
+    assert stats["completed"] == 3 and stats["wasted"] == stats["repeated"] == 0
+
+
+def test_generation_time_grows_with_the_prompt(oracle: PageOracle, pages: list) -> None:
+    text = pages[0][1]
+    server = AnnotatorServer(oracle, delay_per_token_s=0.0005)
+    with server as url:
+        started = time.perf_counter()
+        reply = _chat(url, text).json()
+        elapsed = time.perf_counter() - started
+    prompt_tokens = reply["usage"]["prompt_tokens"]
+    assert prompt_tokens > 300
+    assert elapsed >= prompt_tokens * 0.0005
+
+
+def test_prompt_tokens_are_counted_as_qwen_reads_chatml(pages: list) -> None:
+    messages = PROMPT.messages(pages[0][1])
+    rendered = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    rendered += "<|im_start|>assistant\n"
+    expected = len(qwen25_encoding().encode(rendered, allowed_special="all"))
+    assert prompt_token_count([(m["role"], m["content"]) for m in messages]) == expected
+
+
+def test_the_context_window_refuses_what_does_not_fit_as_vllm_does(oracle: PageOracle, pages: list) -> None:
+    text = pages[0][1]
+    messages = PROMPT.messages(text)
+    prompt_tokens = prompt_token_count([(m["role"], m["content"]) for m in messages])
+    server = AnnotatorServer(oracle, context=prompt_tokens + 100)
+    with server as url:
+        assert _chat(url, text, max_tokens=100).status_code == 200
+        refused = _chat(url, text, max_tokens=101)
+        left = _chat(url, text).json()["choices"][0]  # no max_tokens: whatever the window leaves
+        models = httpx.get(f"{url}/models").json()["data"][0]
+        stats = _stats(url)
+        props = httpx.get(f"{url.removesuffix('/v1')}/props")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error": {
+            "message": f"This model's maximum context length is {prompt_tokens + 100} tokens. However, you "
+            f"requested {prompt_tokens + 101} tokens ({prompt_tokens} in the messages, 101 in the "
+            "completion). Please reduce the length of the messages or completion.",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        }
+    }
+    assert stats["rejected"] == 1 and stats["last_max_tokens"] is None
+    assert left["finish_reason"] == "stop"
+    assert models["max_model_len"] == prompt_tokens + 100 and models["owned_by"] == "vllm"
+    assert props.status_code == 404  # vLLM has no /props
+    small = AnnotatorServer(oracle, context=prompt_tokens + 5)
+    with small as url:
+        cut = _chat(url, text).json()["choices"][0]
+        too_long = _chat(url, load_prompt(max_chars=20_000).shown_text(text * 20))
+    assert cut["finish_reason"] == "length" and len(cut["logprobs"]["content"]) == 5
+    assert too_long.status_code == 400
+    message = too_long.json()["error"]["message"]
+    assert message.startswith(f"This model's maximum context length is {prompt_tokens + 5} tokens.")
+    assert "Please reduce the length of the messages." in message
+
+
+def test_llama_cpp_flavour_reports_its_context_in_props(oracle: PageOracle) -> None:
+    server = AnnotatorServer(oracle, context=4096, capacity=1, flavour="llama.cpp")
+    with server as url:
+        models = httpx.get(f"{url}/models").json()["data"][0]
+        props = httpx.get(f"{url.removesuffix('/v1')}/props").json()
+    assert models["owned_by"] == "llamacpp" and "max_model_len" not in models
+    assert props["default_generation_settings"]["n_ctx"] == 4096 and props["total_slots"] == 1
+    with pytest.raises(ValueError, match="flavour"):
+        AnnotatorServer(oracle, flavour="tgi")
+
+
+SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {"name": "annotation", "strict": True, "schema": {"type": "object"}},
+}
+
+
+def test_json_schema_is_answered_or_refused_for_a_fallback(oracle: PageOracle, pages: list) -> None:
+    text = pages[0][1]
+    server = AnnotatorServer(oracle)
+    with server as url:
+        reply = _chat(url, text, response_format=SCHEMA)
+        beside = _chat(url, text, response_format={"type": "json_schema", "schema": {"type": "object"}})
+        no_schema = _chat(url, text, response_format={"type": "json_schema"})
+        stats = _stats(url)
+    assert reply.status_code == beside.status_code == 200
+    answer = parse_answer(reply.json()["choices"][0]["message"]["content"])
+    assert answer.status == "ok"
+    assert no_schema.status_code == 400
+    assert stats["last_response_format"] == "json_schema"
+    refusing = AnnotatorServer(oracle, reject_json_schema=True)
+    with refusing as url:
+        refused = _chat(url, text, response_format=SCHEMA)
+        fallback = _chat(url, text, response_format={"type": "json_object"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "response_format json_schema is not supported"
+    assert fallback.status_code == 200
+
+
+NEUTRAL = {
+    "temperature": 0,
+    "top_p": 1,
+    "repeat_penalty": 1.0,
+    "repetition_penalty": 1.0,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+}
+
+
+def test_a_repeat_penalty_left_on_bends_the_scores(oracle: PageOracle, pages: list) -> None:
+    text, judgement = next(
+        (text, oracle.judge(text))
+        for _, text in pages
+        if penalized(oracle.judge(text)).answer() != oracle.judge(text).answer()
+    )
+    server = AnnotatorServer(oracle, penalize_repeats=True)
+    with server as url:
+        neutral = _chat(url, text, **NEUTRAL).json()["choices"][0]["message"]["content"]
+        sampling = _stats(url)["last_sampling"]
+        default = _chat(url, text, temperature=0).json()["choices"][0]["message"]["content"]
+        presence = _chat(url, text, **{**NEUTRAL, "presence_penalty": 0.5}).json()
+    assert sampling == NEUTRAL
+    assert json.loads(neutral) == judgement.answer()
+    drifted = json.loads(default)
+    assert drifted != judgement.answer() and drifted == penalized(judgement).answer()
+    assert json.loads(presence["choices"][0]["message"]["content"]) == drifted
+    written: set[int] = set()
+    for key in SCORE_KEYS:  # a digit already written comes out one lower
+        digit = judgement.answer()[key]
+        assert drifted[key] == (digit - 1 if digit in written and digit > 0 else digit)
+        written.add(drifted[key])
+
+
+def test_the_projects_client_reads_unbent_scores_from_a_penalizing_llama_cpp(
+    oracle: PageOracle, pages: list
+) -> None:
+    texts = [text for row, text in pages if row.kind == "good"][:3]
+    server = AnnotatorServer(oracle, flavour="llama.cpp", context=8192, capacity=1, penalize_repeats=True)
+    with server as url, HttpBackend(url, DEFAULT_MODEL, concurrency=2) as backend:
+        replies = backend.annotate([PROMPT.messages(text) for text in texts])
+        stats = server.stats.snapshot()
+    assert [json.loads(reply.text) for reply in replies] == [oracle.judge(text).answer() for text in texts]
+    assert stats["last_sampling"].get("repeat_penalty") == 1.0
+    assert stats["wasted"] == stats["repeated"] == 0 and stats["completed"] == 3

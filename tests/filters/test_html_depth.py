@@ -21,6 +21,10 @@ from corpusmill.filters.html_depth import (
 )
 from corpusmill.filters.sandbox import Truncated
 
+# trafilatura's own parser, taken at import: an extraction run in this process (a worker's set-up, done
+# in-process by some tests and benches) replaces the module's parser with `whole_page_parser`.
+STOCK_PARSER = trafilatura.utils.HTML_PARSER
+
 TOP = "Alpha bravo charlie opens the page with a paragraph long enough for the extractor to keep it."
 BOTTOM = "Zulu yankee xray sits at the very bottom of the nesting, the deepest words the page holds."
 AFTER = "Mike november oscar follows the nested block, back near the top level of the article."
@@ -83,11 +87,11 @@ def test_stock_parser_cuts_silently_and_the_check_notices() -> None:
     # What the stage used to do: trafilatura's parser stops at depth 256 and drops everything after, with
     # only its error log to say so.
     html = nested_page(300)
-    tree = lxml.html.fromstring(html, parser=trafilatura.utils.HTML_PARSER)
+    tree = lxml.html.fromstring(html, parser=STOCK_PARSER)
     kept = etree.tostring(tree, encoding="unicode")
     assert TOP in kept and BOTTOM not in kept and AFTER not in kept
     with pytest.raises(Truncated, match=r"^elements nest 304 deep; the HTML parser stops at depth 256 "):
-        refuse_cut_parse(trafilatura.utils.HTML_PARSER.error_log, html)
+        refuse_cut_parse(STOCK_PARSER.error_log, html)
 
     parser = whole_page_parser()
     kept = etree.tostring(lxml.html.fromstring(html, parser=parser), encoding="unicode")
@@ -102,7 +106,7 @@ def test_whole_page_parser_builds_trafilaturas_trees_on_real_pages(shared_data: 
     for path in paths[:: len(paths) // 60][:60]:
         with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
             html = handle.read()
-        stock = lxml.html.fromstring(html, parser=trafilatura.utils.HTML_PARSER)
+        stock = lxml.html.fromstring(html, parser=STOCK_PARSER)
         whole = lxml.html.fromstring(html, parser=parser)
         assert etree.tostring(whole) == etree.tostring(stock), path.name
         refuse_cut_parse(parser.error_log, html)

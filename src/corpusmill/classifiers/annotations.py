@@ -3,9 +3,14 @@
 An annotation is keyed by (document id, prompt version, model): the same document asked again with the same
 prompt of the same model is answered from the cache, while a new prompt version or model asks afresh and
 keeps both answers side by side. The text the model was shown travels with the answer, so `distill` trains
-on exactly what was labelled and needs nothing but the annotation files. An answer that cannot be read is
-stored with status `unparseable` and its raw text, never guessed into a score; transport failures that
-survive the retries are stored as `error` and asked again by the next run.
+on exactly what was labelled and needs nothing but the annotation files.
+
+Every answer ends with one status. `ok` answers carry scores and a domain. The other final statuses keep the
+raw answer for audit and are not asked again, since asking again would get the same answer: `unparseable`
+(not the JSON asked for, never guessed into a score), `truncated` (the model was still writing when it hit its
+token limit, even after one retry with twice the limit) and `off_taxonomy` (a well-formed answer whose domain
+is not one of ours: the scores are kept, the domain is not, the name the model wrote is in `error`). Only
+`error`, a transport failure that survived the retries, is asked again by the next run.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from corpusmill.classifiers.taxonomy import DIMENSION_NAMES, OVERALL
 
 STATUS_OK: Final = "ok"
 STATUS_UNPARSEABLE: Final = "unparseable"
+STATUS_TRUNCATED: Final = "truncated"
+STATUS_OFF_TAXONOMY: Final = "off_taxonomy"
 STATUS_ERROR: Final = "error"
-STATUSES: Final = (STATUS_OK, STATUS_UNPARSEABLE, STATUS_ERROR)
+STATUSES: Final = (STATUS_OK, STATUS_UNPARSEABLE, STATUS_TRUNCATED, STATUS_OFF_TAXONOMY, STATUS_ERROR)
 
 KEY_COLUMNS: Final = ("id", "prompt_version", "model")
 
@@ -39,7 +46,7 @@ ANNOTATION_SCHEMA: Final = pa.schema(
         pa.field("text", pa.large_string()),
         pa.field("answer", pa.large_string()),
         # Scores in [0, 5]: probability-weighted over the score tokens when the backend gave logits, else the
-        # integer the model wrote. Null when the answer was unparseable or lacked the dimension.
+        # integer the model wrote. Null when the answer was unparseable, truncated or lacked the dimension.
         *[pa.field(dimension_column(name), pa.float64()) for name in (*DIMENSION_NAMES, OVERALL)],
         pa.field("domain", pa.string()),
         # Probability of the chosen domain where the backend exposes it, else null.

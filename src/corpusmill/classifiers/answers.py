@@ -5,6 +5,11 @@ on noise nobody can find afterwards. So the answer must be one JSON object (opti
 with exactly the expected keys, integer scores in 0..5 and a domain from the taxonomy; anything else is
 `unparseable`, with a message that says what was wrong, and the raw text is kept for audit.
 
+One malformation is told apart: an answer that is right in every way but names a domain the taxonomy does not
+have ("cooking", "Science") is `off_taxonomy`. Its scores are read as usual (the model did rate the document),
+its domain is left empty rather than mapped to a guess, and the name it wrote is in `error`, so how often the
+model strays, and where to, can be counted instead of vanishing among the broken answers.
+
 When the backend reports the top log-probabilities of every generated token, a score is not the digit the
 model happened to write but its expectation: the probabilities of the digit tokens 0..5 at the position where
 that digit was generated, renormalised, weighted by their values. A model torn between 3 and 4 then yields 3.5
@@ -22,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from corpusmill.classifiers.annotations import STATUS_OK, STATUS_UNPARSEABLE
+from corpusmill.classifiers.annotations import STATUS_OFF_TAXONOMY, STATUS_OK, STATUS_UNPARSEABLE
 from corpusmill.classifiers.taxonomy import DIMENSION_NAMES, DOMAIN_NAMES, OVERALL, SCORE_MAX, SCORE_MIN
 
 logger = logging.getLogger(__name__)
@@ -105,13 +110,17 @@ def _check_values(data: dict[str, Any]) -> list[str]:
             problems.append(f"{key} must be an integer {SCORE_MIN}-{SCORE_MAX}, got {json.dumps(value)}")
         elif not SCORE_MIN <= value <= SCORE_MAX:
             problems.append(f"{key} must be in {SCORE_MIN}-{SCORE_MAX}, got {value}")
-    if DOMAIN_KEY in data:
-        domain = data[DOMAIN_KEY]
-        if not isinstance(domain, str):
-            problems.append(f"domain must be a string, got {json.dumps(domain)}")
-        elif domain not in DOMAIN_NAMES:
-            problems.append(f"domain {domain!r} is not in the taxonomy")
+    if DOMAIN_KEY in data and not isinstance(data[DOMAIN_KEY], str):
+        problems.append(f"domain must be a string, got {json.dumps(data[DOMAIN_KEY])}")
     return problems
+
+
+def _off_taxonomy(data: dict[str, Any]) -> str | None:
+    """Why the answer's domain is not ours (a string naming no taxonomy domain), or None."""
+    domain = data.get(DOMAIN_KEY)
+    if isinstance(domain, str) and domain not in DOMAIN_NAMES:
+        return f"domain {domain!r} is not in the taxonomy"
+    return None
 
 
 class _TokenIndex:
@@ -195,7 +204,11 @@ def _weighted(
 
 
 def parse_answer(text: str | None, token_probs: Sequence[TokenLogprobs] | None = None) -> ParsedAnswer:
-    """Read one answer strictly; scores are digit expectations when per-token log-probabilities are given."""
+    """Read one answer strictly; scores are digit expectations when per-token log-probabilities are given.
+
+    The status is `ok`, `off_taxonomy` (well-formed, scores kept, domain outside the taxonomy: see the module
+    docstring) or `unparseable`.
+    """
     if text is None or not text.strip():
         return ParsedAnswer.unparseable("empty answer")
     body, offset = _json_body(text)
@@ -208,12 +221,20 @@ def parse_answer(text: str | None, token_probs: Sequence[TokenLogprobs] | None =
     if not isinstance(data, dict):
         return ParsedAnswer.unparseable(f"expected one JSON object, got {type(data).__name__}")
     problems = _check_values(data)
+    off_taxonomy = _off_taxonomy(data)
     if problems:
-        return ParsedAnswer.unparseable("; ".join(problems))
+        return ParsedAnswer.unparseable("; ".join([*problems, *([off_taxonomy] if off_taxonomy else [])]))
     if token_probs:
         scores, confidence = _weighted(text, offset, body, data, token_probs)
     else:
         scores, confidence = {key: float(data[key]) for key in SCORE_KEYS}, None
+    if off_taxonomy:
+        return ParsedAnswer(
+            status=STATUS_OFF_TAXONOMY,
+            scores={name: scores[name] for name in DIMENSION_NAMES},
+            overall=scores[OVERALL],
+            error=off_taxonomy,
+        )
     return ParsedAnswer(
         status=STATUS_OK,
         scores={name: scores[name] for name in DIMENSION_NAMES},

@@ -18,6 +18,10 @@ Design choices:
 - The overall quality and the domain model are required, and too little data for either is an error that
   says how many annotations are needed. A dimension model that cannot be trained (too few rows, one label,
   as when every page is rated safe) is skipped and the card says why: the scorer then reports it missing.
+- One annotator per model directory: answers from different (model, prompt version) pairs are different
+  judges, and a classifier trained on a mix learns neither (a random demo model and a real Qwen labelling
+  the same documents average into noise). `distill` refuses such a mix unless a filter narrows it to one
+  annotator or `allow_mixed` says the mix is meant; the card records the filter and the annotators used.
 - Files are written atomically, models first and the card last: a directory with a card is complete, and a
   card whose sha256 values do not match the models shows an interrupted re-run.
 """
@@ -122,6 +126,10 @@ class NotEnoughAnnotations(ValueError):
     """Too few usable annotations, or too few distinct labels, to train a required model."""
 
 
+class MixedAnnotators(ValueError):
+    """The usable annotations come from several (model, prompt version) pairs and no choice was made."""
+
+
 @dataclass(frozen=True)
 class AnnotationSet:
     """The `ok` annotations that train: one row per (id, prompt version, model), the last file's answer."""
@@ -211,6 +219,7 @@ def read_annotations(
         "rows_used": len(chosen),
         "prompt_versions": sorted({r["prompt_version"] for r in chosen}),
         "models": sorted({r["model"] for r in chosen}),
+        "annotators": _annotators(chosen),
     }
     return AnnotationSet(
         source=directory,
@@ -219,6 +228,34 @@ def read_annotations(
         scores=scores,
         domains=[r.get("domain") for r in chosen],
         summary=summary,
+    )
+
+
+def _annotators(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each (model, prompt version) the rows come from, with its row count, most rows first."""
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row["model"], row["prompt_version"])
+        counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [{"model": model, "prompt_version": version, "rows": n} for (model, version), n in ranked]
+
+
+def check_one_annotator(data: AnnotationSet, *, allow_mixed: bool = False) -> None:
+    """Refuse annotations from more than one (model, prompt version) unless `allow_mixed`, naming each pair."""
+    annotators = data.summary["annotators"]
+    if len(annotators) <= 1 or allow_mixed:
+        return
+    width = max(len(entry["model"]) for entry in annotators)
+    listing = "\n".join(
+        f"  --model {entry['model']:<{width}}  --prompt-version {entry['prompt_version']}  "
+        f"({entry['rows']} '{STATUS_OK}' annotations)"
+        for entry in annotators
+    )
+    raise MixedAnnotators(
+        f"distill: the '{STATUS_OK}' annotations in {data.source} come from {len(annotators)} annotators "
+        f"(model, prompt version), and a classifier trained on a mix learns none of them:\n{listing}\n"
+        "choose one with --model and/or --prompt-version, or pass --allow-mixed to train on the mix"
     )
 
 
@@ -237,9 +274,14 @@ def distill(
     max_chars: int = 4000,
     prompt_version: str | None = None,
     model: str | None = None,
+    allow_mixed: bool = False,
     workers: int = 1,
 ) -> DistillResult:
-    """Train the quality, per-dimension and domain models from the `ok` annotations and write them with a card."""
+    """Train the quality, per-dimension and domain models from the `ok` annotations and write them with a card.
+
+    `prompt_version` and `model` keep only that annotator's answers; when the answers left still come from
+    more than one (model, prompt version), `MixedAnnotators` is raised unless `allow_mixed`.
+    """
     if not 0.0 < holdout < 1.0:
         raise ValueError(f"distill: holdout must be a fraction between 0 and 1 (exclusive), got {holdout}")
     if max_chars <= 0:
@@ -249,6 +291,7 @@ def distill(
     )
     out = Path(out_dir)
     data = read_annotations(Path(annotations_dir), prompt_version=prompt_version, model=model)
+    check_one_annotator(data, allow_mixed=allow_mixed)
     needed = annotations_needed(holdout)
     if len(data.ids) < needed:
         raise NotEnoughAnnotations(
@@ -296,7 +339,7 @@ def distill(
         },
         "fasttext": settings.train_kwargs(),
         "seed": seed,
-        "annotations": data.summary,
+        "annotations": {**data.summary, "filter": {**data.summary["filter"], "allow_mixed": allow_mixed}},
         "models": model_cards,
         "skipped": skipped,
     }

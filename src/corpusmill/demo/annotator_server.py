@@ -10,9 +10,20 @@ neighbouring digits whose expectation is the oracle's fractional score, so `pars
 where the answer says 4, exactly as it does with a real model. The domain's first token carries the oracle's
 confidence, so `domain_confidence` is lower where label noise swapped the domain.
 
-A real single-slot server (llama.cpp with one slot) generates one answer at a time and queues the rest.
-`delay_s` (simulated generation time per request) and `capacity` (answers generated at once) imitate that, and
-`ServerStats` counts what happened, so a benchmark can measure how a client copes with such a server.
+It is also the test server for how a client copes with a real one, so it imitates what matters there:
+
+- a single-slot server (llama.cpp with one slot) generates one answer at a time and queues the rest:
+  `delay_s` (plus `delay_per_token_s` per prompt token, as long documents take longer) and `capacity`;
+- such a server keeps generating for a client that has given up: a generation whose client has gone by the
+  time its answer is written is counted `wasted`, a conversation generated again (a client's retry) `repeated`;
+- a context window (`context`): a prompt plus `max_tokens` that does not fit is refused with vLLM's error,
+  and the window is reported where vLLM (`max_model_len` in /v1/models) or llama.cpp (`GET /props`) do
+  (`flavour`);
+- `response_format` of type `json_schema` (or, with `reject_json_schema`, the 400 of a server without it);
+- llama.cpp's default repetition penalty, which bends score digits already written (`penalize_repeats`),
+  unless the request neutralises it; the last request's sampling fields are kept in the stats.
+
+`ServerStats` (also `GET /stats`) counts what happened, so tests and `bench.annotate` can measure a client.
 
 Only the standard library serves (`http.server.ThreadingHTTPServer`): nothing to install, nothing to tune.
 """
@@ -20,10 +31,13 @@ Only the standard library serves (`http.server.ThreadingHTTPServer`): nothing to
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import logging
 import math
 import re
+import select
 import signal
 import socket
 import threading
@@ -41,6 +55,7 @@ from urllib.parse import urlsplit
 from corpusmill.classifiers.answers import DOMAIN_KEY, SCORE_KEYS
 from corpusmill.classifiers.taxonomy import SCORE_MAX, SCORE_MIN
 from corpusmill.demo.oracle import DEFAULT_NOISE, MAX_FRACTION, Judgement, PageOracle, written_digit
+from corpusmill.shards.tokenizer import qwen25_encoding
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +77,24 @@ _PIECE = re.compile(r"\s*(?:\d|[^\W\d_]+|[^\w\s]+|_)|\s+")
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
 
+VLLM, LLAMA_CPP = "vllm", "llama.cpp"
+FLAVOURS = (VLLM, LLAMA_CPP)
+# Sampling fields kept from the last request (`ServerStats.last_sampling`), so a test can check a client's.
+SAMPLING_FIELDS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",  # llama.cpp's name
+    "repetition_penalty",  # vLLM's name
+    "presence_penalty",
+    "frequency_penalty",
+)
+# ChatML around each message: <|im_start|>, the role, a newline, then <|im_end|> and a newline after the
+# content; the reply's own <|im_start|>assistant and newline close the prompt.
+CHATML_TOKENS_PER_MESSAGE = 5
+CHATML_REPLY_TOKENS = 3
+
 
 class RequestError(Exception):
     """A request the server refuses, with the HTTP status and the OpenAI-style error it answers."""
@@ -71,7 +104,7 @@ class RequestError(Exception):
         status: int,
         message: str,
         *,
-        code: str,
+        code: str | int,
         param: str | None = None,
         kind: str = "invalid_request_error",
     ) -> None:
@@ -91,14 +124,40 @@ def _bad(message: str, code: str = "invalid_request", param: str | None = None) 
     return RequestError(HTTPStatus.BAD_REQUEST, message, code=code, param=param)
 
 
+class ClientGone(Exception):
+    """The client closed its connection before its answer could be written: the generation was wasted."""
+
+
+def context_exceeded(context: int, prompt_tokens: int, max_tokens: int | None) -> RequestError:
+    """vLLM's refusal of a request that does not fit the context window (a 400, `BadRequestError`)."""
+    if max_tokens is None:
+        detail = f"However, your messages resulted in {prompt_tokens} tokens. Please reduce the length of "
+        detail += "the messages."
+    else:
+        detail = (
+            f"However, you requested {prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, "
+            f"{max_tokens} in the completion). Please reduce the length of the messages or completion."
+        )
+    return RequestError(
+        HTTPStatus.BAD_REQUEST,
+        f"This model's maximum context length is {context} tokens. {detail}",
+        code=HTTPStatus.BAD_REQUEST.value,
+        kind="BadRequestError",
+    )
+
+
 @dataclass
 class ServerStats:
     """What the server did: requests, refusals, and generations started, finished, queued and running.
 
     `requests` counts chat completion requests, `rejected` every error answered, `unmatched` documents the
     oracle could not place (answered as `other`). `waiting` and `running` are the current queue and the
-    answers being generated; `peak_running` shows whether `capacity` held. Read them from any thread through
-    `snapshot()`.
+    answers being generated; `peak_running` shows whether `capacity` held. Of the generations finished,
+    `completed` reached their client and `wasted` did not (it had gone: a timeout, a cancelled run);
+    `repeated` counts generations of a conversation generated before (a client's retry costs a generation
+    again). `last_sampling` holds the sampling fields of the last valid request as sent (absent ones left
+    out), `last_response_format` its `response_format.type` and `last_max_tokens` its completion budget.
+    Read them from any thread through `snapshot()`.
     """
 
     requests: int = 0
@@ -106,15 +165,30 @@ class ServerStats:
     unmatched: int = 0
     generations_started: int = 0
     generations_finished: int = 0
+    completed: int = 0
+    wasted: int = 0
+    repeated: int = 0
     waiting: int = 0
     running: int = 0
     peak_running: int = 0
+    last_sampling: dict[str, Any] = field(default_factory=dict)
+    last_response_format: str | None = None
+    last_max_tokens: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def snapshot(self) -> dict[str, int]:
-        """The counters, read together."""
+    def snapshot(self) -> dict[str, Any]:
+        """The counters and the last request's fields, read together (copies: safe to keep)."""
         with self._lock:
-            return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+            return {
+                f.name: copy_value(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")
+            }
+
+    def note_request(self, request: _Request) -> None:
+        """Keep what a valid request asked for: its sampling fields, response format and completion budget."""
+        with self._lock:
+            self.last_sampling = dict(request.sampling)
+            self.last_response_format = request.response_format
+            self.last_max_tokens = request.max_tokens
 
     def add(self, **changes: int) -> None:
         """Add to some counters at once (and keep `peak_running` up to date)."""
@@ -122,6 +196,51 @@ class ServerStats:
             for name, change in changes.items():
                 setattr(self, name, getattr(self, name) + change)
             self.peak_running = max(self.peak_running, self.running)
+
+
+def copy_value(value: Any) -> Any:
+    """A dict copied (so a snapshot does not change under its reader), anything else as it is."""
+    return dict(value) if isinstance(value, dict) else value
+
+
+def prompt_token_count(messages: list[tuple[str, str]]) -> int:
+    """Prompt tokens of (role, text) messages as a Qwen2.5 server counts them: the text plus ChatML's frame."""
+    encoding = qwen25_encoding()
+    count = CHATML_REPLY_TOKENS
+    for _, text in messages:
+        count += CHATML_TOKENS_PER_MESSAGE + len(encoding.encode_ordinary(text))
+    return count
+
+
+def conversation_key(messages: list[tuple[str, str]]) -> str:
+    """A digest of the conversation's content: the same document asked again has the same key."""
+    return hashlib.blake2b(json.dumps(messages).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def neutral_penalties(sampling: dict[str, Any]) -> bool:
+    """Whether the request turned repetition penalties off: a repeat penalty of 1.0 sent, none other.
+
+    llama.cpp applied a repeat penalty of 1.1 unless told otherwise, so an absent one is not neutral.
+    """
+    repeat = [sampling[name] for name in ("repeat_penalty", "repetition_penalty") if name in sampling]
+    others = [sampling.get(name, 0) for name in ("presence_penalty", "frequency_penalty")]
+    return bool(repeat) and all(value == 1 for value in repeat) and all(value == 0 for value in others)
+
+
+def penalized(judgement: Judgement) -> Judgement:
+    """The judgement a repetition penalty bends: a score digit already written in the answer comes out one lower.
+
+    Score digits repeat a lot (six scores on 0-5), so a client that leaves the penalty on reads drifted scores.
+    """
+    scores = dict(judgement.scores)
+    written: set[int] = set()
+    for key in SCORE_KEYS:
+        digit = written_digit(scores[key])
+        if digit in written and digit > SCORE_MIN:
+            scores[key] = round(scores[key] - 1, 3)
+            digit -= 1
+        written.add(digit)
+    return dataclasses.replace(judgement, scores=scores)
 
 
 def tokens_of(text: str) -> list[str]:
@@ -213,6 +332,9 @@ class _Request:
     top_logprobs: int
     max_tokens: int | None
     prompt_tokens: int
+    key: str  # `conversation_key` of the messages
+    sampling: dict[str, Any]  # the `SAMPLING_FIELDS` sent
+    response_format: str | None  # its type, if one was asked for
 
 
 def _message_text(message: dict[str, Any], where: str) -> str:
@@ -290,18 +412,8 @@ def parse_request(body: Any, served_model: str) -> _Request:
         raise _bad("streaming is not supported by this server", param="stream")
     if body.get("n") not in (None, 1):
         raise _bad("only n=1 is supported", param="n")
-    response_format = body.get("response_format")
-    if response_format is not None and (
-        not isinstance(response_format, dict) or response_format.get("type") not in _RESPONSE_FORMATS
-    ):
-        raise _bad(
-            f"response_format.type must be one of {sorted(_RESPONSE_FORMATS)}", param="response_format"
-        )
-    temperature = body.get("temperature")
-    if temperature is not None and (
-        isinstance(temperature, bool) or not isinstance(temperature, int | float)
-    ):
-        raise _bad("temperature must be a number", param="temperature")
+    response_format = _response_format(body.get("response_format"))
+    sampling = _sampling(body)
     logprobs = body.get("logprobs")
     if logprobs is not None and not isinstance(logprobs, bool):
         raise _bad("logprobs must be true or false", param="logprobs")
@@ -315,8 +427,42 @@ def parse_request(body: Any, served_model: str) -> _Request:
         logprobs=bool(logprobs),
         top_logprobs=top_logprobs or 0,
         max_tokens=max_completion if max_completion is not None else max_tokens,
-        prompt_tokens=sum(len(tokens_of(text)) for _, text in texts),
+        prompt_tokens=prompt_token_count(texts),
+        key=conversation_key(texts),
+        sampling=sampling,
+        response_format=response_format,
     )
+
+
+def _response_format(value: Any) -> str | None:
+    """The type of a valid `response_format`; a `json_schema` one must carry its schema."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") not in _RESPONSE_FORMATS:
+        raise _bad(
+            f"response_format.type must be one of {sorted(_RESPONSE_FORMATS)}", param="response_format"
+        )
+    kind: str = value["type"]
+    if kind == "json_schema":
+        # OpenAI's form nests the schema under `json_schema`; llama.cpp also takes it beside the type.
+        nested = value.get("json_schema")
+        schema = nested.get("schema") if isinstance(nested, dict) else value.get("schema")
+        if not isinstance(schema, dict):
+            raise _bad("response_format json_schema needs a schema object", param="response_format")
+    return kind
+
+
+def _sampling(body: dict[str, Any]) -> dict[str, Any]:
+    """The sampling fields the request carries, each checked to be a number."""
+    sampling = {}
+    for name in SAMPLING_FIELDS:
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _bad(f"{name} must be a number", param=name)
+        sampling[name] = value
+    return sampling
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -341,9 +487,12 @@ class _HttpServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Routes: POST /v1/chat/completions, GET /v1/models, /health and /stats."""
+    """Routes: POST /v1/chat/completions, GET /v1/models, /health, /stats and (llama.cpp flavour) /props."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse their pooled connections
+    # Headers and body go out in separate writes: without TCP_NODELAY the body waits for the client's delayed
+    # ACK (about 40 ms a response), which would blur the latencies the adaptive client measures.
+    disable_nagle_algorithm = True
     timeout = 60  # an idle kept-alive connection is closed after this many seconds
     server: _HttpServer
     server_version = "corpusmill-demo-annotator"
@@ -371,7 +520,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, error: RequestError) -> None:
         self.server.annotator.stats.add(rejected=1)
-        self._send(error.status, error.body())
+        try:
+            self._send(error.status, error.body())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _client_gone(self) -> bool:
+        """Whether the client has closed its connection: it reads as at its end (or reset), not merely idle."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):  # reset by the peer, or closed here already
+            return True
 
     def _route(self) -> str:
         return urlsplit(self.path).path.rstrip("/") or "/"
@@ -387,21 +547,36 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif route == "/stats":
             self._send(HTTPStatus.OK, annotator.stats.snapshot())
+        elif route == "/props" and annotator.flavour == LLAMA_CPP:
+            self._send(HTTPStatus.OK, annotator.props())
         else:
             self._refuse(RequestError(HTTPStatus.NOT_FOUND, f"no route GET {route}", code="not_found"))
 
     def do_POST(self) -> None:
         route = self._route()
+        stats = self.server.annotator.stats
         try:
             raw = self._read_body()  # read even for a wrong route, so a kept-alive connection stays in step
             if route != "/v1/chat/completions":
                 raise RequestError(HTTPStatus.NOT_FOUND, f"no route POST {route}", code="not_found")
-            self.server.annotator.stats.add(requests=1)
+            stats.add(requests=1)
             try:
                 body = json.loads(raw)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise _bad(f"the body is not valid JSON: {exc}", code="invalid_json") from None
-            self._send(HTTPStatus.OK, self.server.annotator.complete(body))
+            try:
+                payload = self.server.annotator.complete(body, client_gone=self._client_gone)
+            except ClientGone:  # generated for nobody: the client gave up while this waited or generated
+                stats.add(wasted=1)
+                self.close_connection = True
+                return
+            # Counted before it is written, so a client holding its answer never reads a count without it.
+            stats.add(completed=1)
+            try:
+                self._send(HTTPStatus.OK, payload)
+            except (BrokenPipeError, ConnectionResetError):  # it went while the answer was being written
+                stats.add(completed=-1, wasted=1)
+                self.close_connection = True
         except RequestError as error:
             self._refuse(error)
         except Exception as exc:  # a bug here must still answer, or the client retries it as a network error
@@ -453,11 +628,20 @@ class AnnotatorServer:
         model: str = DEFAULT_MODEL,
         delay_s: float = 0.0,
         capacity: int | None = None,
+        delay_per_token_s: float = 0.0,
+        context: int | None = None,
+        flavour: str = VLLM,
+        reject_json_schema: bool = False,
+        penalize_repeats: bool = False,
     ) -> None:
-        if delay_s < 0:
-            raise ValueError(f"delay_s must not be negative, got {delay_s}")
+        if delay_s < 0 or delay_per_token_s < 0:
+            raise ValueError(f"delays must not be negative, got {delay_s} and {delay_per_token_s} per token")
         if capacity is not None and capacity < 1:
             raise ValueError(f"capacity must be at least 1 (or None: unlimited), got {capacity}")
+        if context is not None and context < 1:
+            raise ValueError(f"context must be at least 1 token (or None: unlimited), got {context}")
+        if flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {', '.join(FLAVOURS)}, got {flavour!r}")
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
         self.oracle = oracle
@@ -466,8 +650,15 @@ class AnnotatorServer:
         self.model = model
         self.delay_s = delay_s
         self.capacity = capacity
+        self.delay_per_token_s = delay_per_token_s
+        self.context = context
+        self.flavour = flavour
+        self.reject_json_schema = reject_json_schema
+        self.penalize_repeats = penalize_repeats
         self.stats = ServerStats()
         self._slots = threading.BoundedSemaphore(capacity) if capacity is not None else None
+        self._generated: set[str] = set()  # conversation keys generated so far, to count repeats
+        self._generated_lock = threading.Lock()
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._serving = threading.Event()
@@ -491,6 +682,7 @@ class AnnotatorServer:
     def listen(self) -> str:
         """Open the listening socket (once) and return the base URL; requests wait until serving starts."""
         if self._httpd is None:
+            qwen25_encoding()  # loaded now, so the first request's latency is like the others'
             self._httpd = _HttpServer((self.host, self.port), self)
         return self.base_url
 
@@ -534,20 +726,64 @@ class AnnotatorServer:
     ) -> None:
         self.shutdown()
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing waits or generates (abandoned requests too); False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            snapshot = self.stats.snapshot()
+            if snapshot["waiting"] == snapshot["running"] == 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
     def models(self) -> dict[str, Any]:
-        """The `/v1/models` listing: the one model served."""
+        """The `/v1/models` listing: the one model served, with the context window where vLLM puts it."""
+        entry: dict[str, Any] = {"id": self.model, "object": "model", "created": 0}
+        if self.flavour == LLAMA_CPP:
+            entry["owned_by"] = "llamacpp"
+        else:
+            entry.update(owned_by="vllm", root=self.model, parent=None)
+            if self.context is not None:
+                entry["max_model_len"] = self.context
+        return {"object": "list", "data": [entry]}
+
+    def props(self) -> dict[str, Any]:
+        """llama.cpp's `GET /props`: the context window (`n_ctx`, where one is set), slots and sampling defaults."""
+        settings: dict[str, Any] = {
+            "params": {"repeat_penalty": 1.1 if self.penalize_repeats else 1.0, "temperature": 0.8}
+        }
+        if self.context is not None:
+            settings["n_ctx"] = self.context
         return {
-            "object": "list",
-            "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "corpusmill"}],
+            "default_generation_settings": settings,
+            "total_slots": self.capacity or 1,
+            "model_path": self.model,
         }
 
+    def _admit(self, request: _Request) -> int | None:
+        """Refuse what this server cannot generate; return the completion budget (None: unlimited)."""
+        if self.reject_json_schema and request.response_format == "json_schema":
+            raise _bad("response_format json_schema is not supported", param="response_format")
+        if self.context is None:
+            return request.max_tokens
+        wanted = request.max_tokens if request.max_tokens is not None else 1
+        if request.prompt_tokens + wanted > self.context:
+            raise context_exceeded(self.context, request.prompt_tokens, request.max_tokens)
+        if request.max_tokens is None:  # as vLLM does: whatever the window leaves
+            return self.context - request.prompt_tokens
+        return request.max_tokens
+
     @contextlib.contextmanager
-    def _generation(self) -> Iterator[None]:
+    def _generation(self, key: str) -> Iterator[None]:
         """Hold one of `capacity` generation slots (waiting in line for one) for the time of an answer."""
         self.stats.add(waiting=1)
         if self._slots is not None:
             self._slots.acquire()
-        self.stats.add(waiting=-1, running=1, generations_started=1)
+        with self._generated_lock:
+            repeated = key in self._generated
+            self._generated.add(key)
+        self.stats.add(waiting=-1, running=1, generations_started=1, repeated=int(repeated))
         try:
             yield
         finally:
@@ -555,19 +791,33 @@ class AnnotatorServer:
             if self._slots is not None:
                 self._slots.release()
 
-    def complete(self, body: Any) -> dict[str, Any]:
-        """Answer one chat completion request (decoded from JSON); raises `RequestError` if invalid."""
+    def complete(self, body: Any, client_gone: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Answer one chat completion request (decoded from JSON); raises `RequestError` if invalid.
+
+        Like a single-slot server that does not watch its connections, it generates for a client that has
+        gone; `client_gone` is asked as the generation starts (the client left while the request waited in
+        line) and once the answer is ready (it left during the generation), and `ClientGone` raised if either
+        said so.
+        """
         request = parse_request(body, self.model)
-        with self._generation():
+        self.stats.note_request(request)
+        budget = self._admit(request)
+        with self._generation(request.key):
+            gone = client_gone is not None and client_gone()
             judgement = self.oracle.judge(request.document)
             if judgement.row is None:
                 self.stats.add(unmatched=1)
+            if self.penalize_repeats and not neutral_penalties(request.sampling):
+                judgement = penalized(judgement)
             content, entries = answer_tokens(judgement, request.top_logprobs)
-            if self.delay_s:
-                time.sleep(self.delay_s)
+            delay = self.delay_s + self.delay_per_token_s * request.prompt_tokens
+            if delay:
+                time.sleep(delay)
+        if gone or (client_gone is not None and client_gone()):
+            raise ClientGone
         finish_reason = "stop"
-        if request.max_tokens is not None and request.max_tokens < len(entries):
-            entries = entries[: request.max_tokens]
+        if budget is not None and budget < len(entries):
+            entries = entries[:budget]
             content = "".join(entry["token"] for entry in entries)
             finish_reason = "length"
         return {

@@ -41,6 +41,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from corpusmill.classifiers.answers import ANSWER_KEYS, DOMAIN_KEY, SCORE_KEYS
 from corpusmill.classifiers.taxonomy import DIMENSION_NAMES, DOMAIN_NAMES, OVERALL, SCORE_MAX, SCORE_MIN
+from corpusmill.demo.sites import TOPIC_DOMAINS
 from corpusmill.io.decoding import decode_html
 from corpusmill.io.http_body import PayloadError, decode_payload
 from corpusmill.io.warc import HTML_CONTENT_TYPES
@@ -53,18 +54,6 @@ SHINGLE_WORDS = 5
 UNKNOWN = "unknown"
 OTHER = "other"
 
-# Where a truth row carries no (valid) `domain`, its topic decides.
-TOPIC_DOMAINS: dict[str, str] = {
-    "news": "news",
-    "science": "science",
-    "software": "technology",
-    "forum": "social-media",
-    "shop": "e-commerce",
-    "cooking": "lifestyle",
-    "travel": "lifestyle",
-    "health": "health",
-    "finance": "finance",
-}
 
 # Domains an annotator plausibly confuses a page's domain with: label noise picks one of these. The swaps
 # stay among the domains the sample crawl has, as a reader who mistakes a health explainer for science does;

@@ -7,6 +7,12 @@ become digit expectations), or an error for a conversation that failed after the
 backend that reads scores straight from the logits (guided scoring in `local`) hands back the finished
 `ParsedAnswer` as well.
 
+Some outcomes are only known to the backend, so an answer can say more than its text: `finish_reason` is why
+generation ended (`stop`, or `length` for an answer cut at the token limit), `status` a final status the caller
+stores as it is instead of parsing the text (`truncated`), `hint` what the user can change when an error will
+not go away by itself (a CLI flag, an environment variable), and `shown_text` the document as the model saw it
+when the backend had to cut it further than the caller did (a context learned from the server's refusal).
+
 The concrete backends import heavy dependencies (torch, httpx), so they are imported from their modules:
 `backends.local.LocalBackend`, `backends.http.HttpBackend`.
 """
@@ -31,6 +37,10 @@ class BackendAnswer:
     token_logprobs: tuple[TokenLogprobs, ...] | None = None
     error: str | None = None
     parsed: ParsedAnswer | None = None
+    finish_reason: str | None = None
+    status: str | None = None
+    hint: str | None = None
+    shown_text: str | None = None
 
     def __post_init__(self) -> None:
         if (self.text is None) == (self.error is None):
