@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the bench and print its table (and write its JSON)."""
     args = parse_args(argv)
     # The client warns at every retry; the table counts them. The level is put back for whoever runs next.
-    client_log = logging.getLogger("corpusmill.classifiers.backends.http")
+    client_log = logging.getLogger("corpusmill.classifiers.backends")
     level = client_log.level
     client_log.setLevel(logging.ERROR)
     try:

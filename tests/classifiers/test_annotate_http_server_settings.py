@@ -20,12 +20,8 @@ import pytest
 from corpusmill.classifiers.answer_schema import answer_schema, json_schema_response_format
 from corpusmill.classifiers.answers import ANSWER_KEYS, parse_answer
 from corpusmill.classifiers.backends import BackendAnswer
-from corpusmill.classifiers.backends.http import (
-    API_KEY_ENV,
-    AdaptiveConcurrency,
-    HttpBackend,
-    context_margin,
-)
+from corpusmill.classifiers.backends.http import API_KEY_ENV, HttpBackend, context_margin
+from corpusmill.classifiers.backends.pacing import AdaptiveConcurrency
 from corpusmill.classifiers.backends.server_info import ModelNotServedError
 from corpusmill.classifiers.fit import conversation_tokens, fit_conversation, fit_document
 from corpusmill.classifiers.prompt import answer_format, load_prompt, truncate
@@ -212,7 +208,7 @@ def test_the_pacer_doubles_while_latency_holds_and_settles_on_the_last_good_leve
 def test_adaptive_concurrency_stays_at_one_on_a_single_slot_server(
     oracle: PageOracle, annotate_pages: list[tuple[str, str]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="corpusmill.classifiers.backends.http")
+    caplog.set_level(logging.INFO, logger="corpusmill.classifiers.backends")
     server = AnnotatorServer(oracle, delay_s=0.3, capacity=1)
     with server as url, HttpBackend(url, DEFAULT_MODEL) as backend:
         in_flight = InFlight(backend)
@@ -230,7 +226,7 @@ def test_adaptive_concurrency_stays_at_one_on_a_single_slot_server(
 def test_adaptive_concurrency_grows_on_a_server_with_four_slots(
     oracle: PageOracle, annotate_pages: list[tuple[str, str]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="corpusmill.classifiers.backends.http")
+    caplog.set_level(logging.INFO, logger="corpusmill.classifiers.backends")
     server = AnnotatorServer(oracle, delay_s=0.25, capacity=4)
     with server as url, HttpBackend(url, DEFAULT_MODEL) as backend:
         in_flight = InFlight(backend)

@@ -9,7 +9,7 @@ asks the server what it is (`server_info.probe_server`) and then:
   that queue counts against its timeout, and a client that gives up leaves the server generating for nobody.
   With `concurrency=None` the backend starts with one request in flight and doubles the number while the
   median latency of a round stays within `LATENCY_TOLERANCE` times that of one request at a time, then goes
-  back to the last level that kept it and stays (`AdaptiveConcurrency`). The probing rounds are ordinary
+  back to the last level that kept it and stays (`pacing.AdaptiveConcurrency`). The probing rounds are ordinary
   document requests: nothing is generated twice. A fixed `concurrency` turns this off.
 - samples neutrally: temperature 0, top_p 1, no presence or frequency penalty, and the server's own
   repetition penalty set to 1.0 by the name that server knows (`SERVER_PENALTIES`). llama.cpp applies a
@@ -39,8 +39,6 @@ import logging
 import math
 import os
 import random
-import re
-import statistics
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -54,6 +52,8 @@ from corpusmill.classifiers.annotations import STATUS_OFF_TAXONOMY, STATUS_OK, S
 from corpusmill.classifiers.answer_schema import json_schema_response_format
 from corpusmill.classifiers.answers import TokenLogprobs, parse_answer
 from corpusmill.classifiers.backends import BackendAnswer, Conversation
+from corpusmill.classifiers.backends.pacing import AdaptiveConcurrency
+from corpusmill.classifiers.backends.server_errors import BODY_SNIPPET, ServerError
 from corpusmill.classifiers.backends.server_info import (
     LLAMA_CPP,
     TGI,
@@ -67,7 +67,6 @@ from corpusmill.classifiers.fit import conversation_tokens, fit_conversation
 logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "CORPUSMILL_LLM_API_KEY"
-_BODY_SNIPPET = 300
 
 STRUCTURED_MODES = ("auto", "json_schema", "json_object", "off")
 # What `auto` tries, strictest first; a server that rejects one form gets the next for the rest of the run.
@@ -94,28 +93,6 @@ SERVER_PENALTIES: dict[str, dict[str, float]] = {
 # chat template, and another model's tokenizer may need a few per cent more tokens for the same text.
 CONTEXT_MARGIN_TOKENS = 16
 CONTEXT_MARGIN_SHARE = 0.02
-
-# Adaptive concurrency: a level is kept while its median latency is within this factor of the latency of one
-# request at a time (plus a little slack, so that millisecond timer noise on a fast server does not count).
-LATENCY_TOLERANCE = 1.5
-LATENCY_SLACK_S = 0.02
-# Requests a round needs at least: three at level 1, so that a slow first request (the server's cold caches)
-# or one unusually short document does not set the yardstick for every later level.
-MIN_ROUND = 3
-
-_CONTEXT_ERROR = re.compile(
-    r"context[ _-]?(?:length|size|window)|n_ctx|`inputs` tokens \+ `max_new_tokens`", re.IGNORECASE
-)
-_CONTEXT_LIMIT = (
-    re.compile(r"maximum context length is (\d+)", re.IGNORECASE),
-    re.compile(r"must be <= (\d+)", re.IGNORECASE),
-    re.compile(r"context (?:length|size|window) (?:is|of) (\d+)", re.IGNORECASE),
-)
-_STRUCTURED_ERROR = re.compile(r"response_format|json_schema|schema|grammar", re.IGNORECASE)
-_LOGPROBS_ERROR = re.compile(r"logprob", re.IGNORECASE)
-# Validation errors (pydantic's, in vLLM) echo the whole request after the reason; only the reason tells what
-# the server objects to.
-_ECHOED_INPUT = re.compile(r"input_value=|\[type=")
 
 
 def chat_completions_url(base_url: str) -> str:
@@ -159,169 +136,6 @@ def _token_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprobs, ...] | None:
 def context_margin(context: int) -> int:
     """Tokens kept free of a `context`-token window for tokenizers that count more than Qwen2.5's."""
     return CONTEXT_MARGIN_TOKENS + math.ceil(context * CONTEXT_MARGIN_SHARE)
-
-
-@dataclass(frozen=True)
-class ServerError:
-    """An error response read the way OpenAI-compatible servers write it: message, code, type, limits."""
-
-    status: int
-    message: str
-    code: str | None = None
-    kind: str | None = None
-    context_limit: int | None = None
-
-    @classmethod
-    def read(cls, response: httpx.Response) -> ServerError:
-        """Take the message out of `{"error": {...}}`, `{"error": "..."}`, `{"detail": ...}` or plain text."""
-        message, code, kind, limit = response.text[:_BODY_SNIPPET], None, None, None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            error = body.get("error", body)
-            if isinstance(error, dict):
-                text = error.get("message") or error.get("detail") or body.get("message")
-                message = str(text) if text else message
-                code = None if error.get("code") is None else str(error.get("code"))
-                kind = None if error.get("type") is None else str(error.get("type"))
-                n_ctx = error.get("n_ctx")  # llama.cpp's exceed_context_size_error
-                if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0:
-                    limit = n_ctx
-            elif isinstance(error, str):
-                message = error
-        if limit is None:
-            for pattern in _CONTEXT_LIMIT:
-                match = pattern.search(message)
-                if match:
-                    limit = int(match.group(1))
-                    break
-        return cls(response.status_code, message, code, kind, limit)
-
-    @property
-    def context_exceeded(self) -> bool:
-        """Whether the prompt (plus `max_tokens`) did not fit the server's context."""
-        return (
-            self.code == "context_length_exceeded"
-            or self.kind == "exceed_context_size_error"
-            or bool(_CONTEXT_ERROR.search(self.message))
-        )
-
-    @property
-    def reason(self) -> str:
-        """The message without the request a validation error echoes after it."""
-        return _ECHOED_INPUT.split(self.message, maxsplit=1)[0]
-
-    @property
-    def mentions_structured_output(self) -> bool:
-        """Whether the server objects to the `response_format` (a 400 about the schema or JSON mode)."""
-        return self.status in (400, 422) and bool(_STRUCTURED_ERROR.search(self.reason))
-
-    @property
-    def mentions_logprobs(self) -> bool:
-        """Whether the server objects to log-probabilities."""
-        return self.status in (400, 422) and bool(_LOGPROBS_ERROR.search(self.reason))
-
-
-class AdaptiveConcurrency:
-    """How many requests may be in flight: fixed, or found by doubling while the latency holds.
-
-    A server that generates N answers at once answers N concurrent requests about as fast as one; beyond N
-    the extra requests wait in its queue and every latency grows. So, starting at one request in flight, each
-    level is tried for a round of level + 1 requests submitted at it (at least `MIN_ROUND`), of which the
-    first half-level to answer are not counted, as they may have run before the new level's queue built up:
-    a median latency within `tolerance` times the median at level 1 doubles the level (up to `maximum`), a
-    longer one goes back to the last level that held and stays there.
-    Requests in flight when the level changes are not counted for the new level. A request that met 429 or
-    5xx on the way makes its round fail: the server said it was overloaded. The level is kept across calls,
-    so a run finds it once.
-
-    Thread-safe; `epoch` tags a request when it is submitted, `record` reports it back.
-    """
-
-    def __init__(self, fixed: int | None, maximum: int, tolerance: float = LATENCY_TOLERANCE) -> None:
-        if fixed is not None and fixed < 1:
-            raise ValueError(f"concurrency must be at least 1 (or None: adaptive), got {fixed}")
-        if maximum < 1:
-            raise ValueError(f"max_concurrency must be at least 1, got {maximum}")
-        self.adaptive = fixed is None
-        self.maximum = maximum
-        self.tolerance = tolerance
-        self._level = fixed if fixed is not None else 1
-        self._settled = not self.adaptive or maximum == 1
-        self._epoch = 0
-        self._latencies: list[float] = []
-        self._reported = 0
-        self._overloaded = False
-        self._baseline: float | None = None
-        self._last_good = 1
-        self._lock = threading.Lock()
-
-    @property
-    def level(self) -> int:
-        """Requests allowed in flight now."""
-        return self._level
-
-    @property
-    def settled(self) -> bool:
-        """Whether the level is final (fixed, at the maximum, or found)."""
-        return self._settled
-
-    @property
-    def epoch(self) -> int:
-        """The current level's tag: a request reports back with the tag it was submitted under."""
-        return self._epoch
-
-    def record(self, epoch: int, latency: float | None, overloaded: bool = False) -> None:
-        """One request submitted under `epoch` came back after `latency` seconds (None: no usable timing)."""
-        with self._lock:
-            if self._settled or epoch != self._epoch:
-                return
-            self._reported += 1
-            if latency is not None:
-                self._latencies.append(latency)
-            self._overloaded = self._overloaded or overloaded
-            if self._overloaded or self._reported >= max(self._level + 1, MIN_ROUND):
-                self._decide()
-
-    def _next_round(self) -> None:
-        self._latencies, self._reported, self._overloaded = [], 0, False
-        self._epoch += 1
-
-    def _decide(self) -> None:
-        level, overloaded = self._level, self._overloaded
-        if not self._latencies and not overloaded:  # nothing answered (errors only): this round tells nothing
-            self._next_round()
-            return
-        # The first answers of a round may have been generated before the queue of the new level built up.
-        settled_in = self._latencies[level // 2 :] or self._latencies
-        median = statistics.median(settled_in) if settled_in else math.inf
-        if level == 1 and not overloaded:
-            self._baseline = median
-        baseline = self._baseline if self._baseline is not None else 0.0
-        good = not overloaded and median <= baseline * self.tolerance + LATENCY_SLACK_S
-        self._next_round()
-        if good and level < self.maximum:
-            self._last_good = level
-            self._level = min(self.maximum, level * 2)
-            logger.info(
-                "annotator concurrency %d -> %d (median latency %.2f s at %d; %.2f s one at a time)",
-                level, self._level, median, level, baseline,
-            )  # fmt: skip
-            return
-        self._settled = True
-        if good:
-            logger.info("annotator concurrency stays at %d, the maximum", level)
-            return
-        self._level = self._last_good
-        why = (
-            f"the server answered 429/5xx at {level}"
-            if overloaded
-            else f"the median latency at {level} was {median:.2f} s, over {self.tolerance:g}x the "
-            f"{baseline:.2f} s of one request at a time"
-        )
-        logger.info("annotator concurrency settles at %d: %s", self._level, why)
 
 
 @dataclass(frozen=True)
@@ -583,7 +397,7 @@ class HttpBackend:
                 # Some servers answer a prompt too long for the context with a 5xx: that will not pass.
                 if (status == 429 or status >= 500) and not ServerError.read(response).context_exceeded:
                     overloaded = True
-                    last_problem = f"HTTP {status}: {response.text[:_BODY_SNIPPET]}"
+                    last_problem = f"HTTP {status}: {response.text[:BODY_SNIPPET]}"
                     asked = _retry_after(response)
                     delay = min(self.backoff_max, asked) if asked is not None else self._backoff(attempt)
                 else:
@@ -744,7 +558,7 @@ class HttpBackend:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return BackendAnswer(
                 error=f"{self.url} returned no chat completion ({type(exc).__name__}): "
-                f"{response.text[:_BODY_SNIPPET]}"
+                f"{response.text[:BODY_SNIPPET]}"
             ), None
         finish_reason = choice.get("finish_reason")
         finish_reason = None if finish_reason is None else str(finish_reason)
