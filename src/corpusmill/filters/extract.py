@@ -24,7 +24,6 @@ length, and no Python string of the page is built in this process only to be enc
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import unicodedata
 from typing import Any, Literal
@@ -34,7 +33,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, mod
 
 from corpusmill.core import schema
 from corpusmill.core.stage import MapStage, StageParams, register
-from corpusmill.filters.sandbox import ExtractFn, Sandbox, resiliparse_text, trafilatura_text
+from corpusmill.filters.sandbox import ExtractFn, Sandbox, SandboxedStage, resiliparse_text, trafilatura_text
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ class ExtractParams(StageParams):
 
 
 @register
-class ExtractStage(MapStage):
+class ExtractStage(SandboxedStage, MapStage):
     """HTML -> text with trafilatura (default) or resiliparse in a sandboxed worker process."""
 
     name = "extract"
@@ -137,25 +136,6 @@ class ExtractStage(MapStage):
         fn, options = self.params.extraction()
         self._sandbox = Sandbox(self._extract_fn or fn, options, timeout_s=self.params.timeout_s)
         self._sandbox.start()
-
-    def close(self) -> None:
-        """Stop the worker process; `setup()` starts a new one."""
-        if self._sandbox is not None:
-            self._sandbox.close()
-            self._sandbox = None
-        super().close()
-
-    def __del__(self) -> None:
-        # The sandbox's own finalizer also reaps the child; this only makes the intent explicit.
-        with contextlib.suppress(Exception):  # at interpreter shutdown modules may already be gone
-            self.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Engines ship stages to workers by pickling; a running child process cannot travel.
-        state = self.__dict__.copy()
-        state["_sandbox"] = None
-        state["_ready"] = False
-        return state
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Extract text for every row that has HTML; mark the rows that yield none."""

@@ -32,7 +32,6 @@ scores (`de 0.981; en 0.002`). Rows already dropped, and rows without HTML (text
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,7 +45,7 @@ from corpusmill.core import schema
 from corpusmill.core.stage import MapStage, StageParams, register
 from corpusmill.filters.langid import bundled_model_path, prepare_for_fasttext
 from corpusmill.filters.lid176 import LID176
-from corpusmill.filters.sandbox import Sandbox
+from corpusmill.filters.sandbox import Sandbox, SandboxedStage
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +155,7 @@ def _lxml_text(html: str | bytes) -> str:
 
 
 @register
-class LangPrefilterStage(MapStage):
+class LangPrefilterStage(SandboxedStage, MapStage):
     """Before `extract`: drops pages whose plain text is clearly in none of the recipe's languages."""
 
     name = "lang_prefilter"
@@ -189,23 +188,11 @@ class LangPrefilterStage(MapStage):
     def close(self) -> None:
         """Release the model and stop the text worker; `setup()` starts them again."""
         self._model = None
-        if self._sandbox is not None:
-            self._sandbox.close()
-            self._sandbox = None
         super().close()
 
-    def __del__(self) -> None:
-        # The sandbox's own finalizer also reaps the child; this only makes the intent explicit.
-        with contextlib.suppress(Exception):  # at interpreter shutdown modules may already be gone
-            self.close()
-
     def __getstate__(self) -> dict[str, Any]:
-        # The model is a C++ object and the sandbox a running process: workers set up their own.
-        state = self.__dict__.copy()
-        state["_model"] = None
-        state["_sandbox"] = None
-        state["_ready"] = False
-        return state
+        # The model is a C++ object: workers load their own, as they start their own text worker.
+        return {**super().__getstate__(), "_model": None}
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Classify the plain text of every undropped page with HTML, in one predict call; mark the drops."""

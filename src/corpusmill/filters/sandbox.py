@@ -399,3 +399,31 @@ class Sandbox:
         child = self._holder[0]
         self._holder[0] = None
         return child.stop(grace_s) if child is not None else None
+
+
+class SandboxedStage:
+    """The life of a stage whose work runs in a `Sandbox` child (`self._sandbox`), as a mixin before MapStage.
+
+    The child is stopped when the stage closes and when it is collected, and never travels: engines ship stages
+    to workers by pickling, and a running process cannot be pickled, so a shipped copy sets itself up again.
+    """
+
+    _sandbox: Sandbox | None = None
+
+    def close(self) -> None:
+        """Stop the worker process; `setup()` starts a new one."""
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+        super().close()  # type: ignore[misc]  # the stage class this is mixed into
+
+    def __del__(self) -> None:
+        # The sandbox's own finalizer also reaps the child; this only makes the intent explicit.
+        with contextlib.suppress(Exception):  # at interpreter shutdown modules may already be gone
+            self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_sandbox"] = None
+        state["_ready"] = False  # MapStage's set-up flag: the copy sets up again where it lands
+        return state
