@@ -38,14 +38,14 @@ REPORT_VERSION = 1
 TOLERANCE = (
     0.02  # achieved tokens within 2% of plan, or within the domain's largest document, count as on plan
 )
-_LABEL = re.compile(r"^\d+-(?P<stage>.+?)(?:_v\d+)?$")
+_LABEL = re.compile(r"^(?:\d+-)?(?P<stage>.+?)(?:_v\d+)?$")
 # Files that failed to read, listed by name in the report's JSON (all of them are in `skipped/`).
 MAX_FAILED_FILES = 1000
 # Bytes of skipped records per reason, as the runner counts them beside `reader.<reason>`.
 
 
 def stage_name(label: str) -> str:
-    """The stage's registered name from its run label (`02-mix_v1` -> `mix`), to recognise stages by kind."""
+    """A stage's registered name from its run label or recipe entry (`02-mix_v1`, `mix_v1` -> `mix`), by kind."""
     match = _LABEL.match(label)
     return match["stage"] if match else label
 

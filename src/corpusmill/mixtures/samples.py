@@ -38,6 +38,7 @@ from corpusmill.core import schema
 from corpusmill.core.hashing import encode_key
 from corpusmill.core.location import RunPath, open_parquet
 from corpusmill.mixtures.accounting import QUALITY_BINS, QUALITY_MAX, quality_bin
+from corpusmill.mixtures.report import stage_name
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ DOMAIN, DOMAIN_CONFIDENCE = "domain", "domain_confidence"
 # Never shown: the text has a place of its own, and token ids or raw HTML help no reader.
 HIDDEN_COLUMNS = frozenset({schema.TEXT, schema.HTML, "tokens"})
 _REJECTED_PART = re.compile(r"^(?P<label>.+)-part-\d+\.parquet$")
-_STAGE = re.compile(r"^(?:\d+-)?(?P<name>.+?)(?:_v\d+)?$")
 
 DOMAIN_KIND, LANGUAGE_KIND, QUALITY_KIND, DROP_KIND = "domain", "language", "quality", "drop"
 
@@ -166,12 +166,6 @@ class SampleSet:
 # --- what a run holds --------------------------------------------------------------------------------------
 
 
-def stage_kind(label: str) -> str:
-    """A stage's registered name from a run label or recipe entry (`04-mix_v2` and `mix_v2` -> `mix`)."""
-    found = _STAGE.match(label)
-    return found["name"] if found else label
-
-
 def _recipe(run_dir: RunPath) -> dict[str, Any]:
     try:
         recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
@@ -206,7 +200,7 @@ def grouping_of(run_dir: RunPath, stats: dict[str, Any], columns: Iterable[str])
         (
             s
             for s in recipe.get("stages") or []
-            if isinstance(s, dict) and stage_kind(str(s.get("stage", ""))) == "mix"
+            if isinstance(s, dict) and stage_name(str(s.get("stage", ""))) == "mix"
         ),
         {},
     )
