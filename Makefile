@@ -62,6 +62,9 @@ test: $(STAMP) chromium postgresql
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench --extractor resiliparse
+	$(BIN)/python -m bench.extractors
+	$(BIN)/python -m bench.prefilter
 	$(BIN)/python -m bench.dedup_scaling
 	$(BIN)/python -m bench.shard_memory
 	$(BIN)/python -m bench.mix_scaling

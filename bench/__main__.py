@@ -5,7 +5,8 @@
 
 Builds or reuses the benchmark corpus (`bench.corpus`), runs every selected job in a fresh, measured
 process (`bench.launch`; the bare loops as one copy per core at once), `--repeats` times in alternating
-order, keeping each job's cheapest run, scores deduplication and extraction (`bench.quality`), prints the
+order, keeping each job's cheapest run (and Ray's and datatrove's runs on the corpus's skeleton, which set
+their fixed costs apart: `bench.fixed_costs`), scores deduplication and extraction (`bench.quality`), prints the
 table (`bench.report`) and writes everything as JSON: to `--json PATH`, and always to
 `<cache>/results/<timestamp>.json` and `<cache>/results/latest.json`. Defaults fit 20 minutes on two cores
 (300 WCXB pages plus variants); `--quick` is a smoke run of a few minutes (20 pages plus variants).
@@ -26,13 +27,18 @@ from typing import Any
 
 from bench import DEFAULT_DATA, cache_root
 from bench.corpus import CorpusParams, build_corpus, load_pages, summarize
+from bench.fixed_costs import write_skeleton
 from bench.jobs import JOBS
 from bench.launch import cheapest, run_measured
 from bench.quality import evaluate
 from bench.report import build_rows, format_table, projection
+from bench.spec import EXTRACTORS
 from corpusmill.core.atomic import write_json
 
 DEFAULT_DOCS, QUICK_DOCS = 300, 20
+# Jobs run again on the corpus's skeleton by default: the pair the end-to-end target compares.
+FIXED_JOBS = ("corpusmill-ray", "datatrove")
+SKELETON = "skeleton"
 
 
 def _load() -> str:
@@ -64,21 +70,28 @@ def _tokenizer(data: Path, cache: Path) -> dict[str, Any]:
     return json.loads(out.read_text(encoding="utf-8"))
 
 
-def _settings(warc_dir: Path, threshold: float) -> dict[str, Any]:
+def _settings(warc_dir: Path, threshold: float, extractor: str) -> dict[str, Any]:
     from bench import spec
     from bench.dt_reader import warcio_available
     from bench.truth import extract_options
 
     return {
         "minhash": spec.minhash_settings(threshold).to_json(),
-        "corpusmill_stages": [entry.stage for entry in spec.recipe(warc_dir, threshold).stages],
-        "extract_options": extract_options(),
+        "corpusmill_stages": [entry.stage for entry in spec.recipe(warc_dir, threshold, extractor).stages],
+        "extractor": extractor,
+        "extract_options": extract_options() if extractor == "trafilatura" else _resiliparse_options(),
         "languages": spec.LANGUAGES,
         "language_threshold": spec.LANGUAGE_THRESHOLD,
         "datatrove_reader": "datatrove WarcReader"
         if warcio_available()
         else "fastwarc stand-in for WarcReader",
     }
+
+
+def _resiliparse_options() -> dict[str, Any]:
+    from corpusmill.filters.extract import RESILIPARSE_OPTIONS
+
+    return dict(RESILIPARSE_OPTIONS)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -95,6 +108,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cores", type=int, default=None, help="workers/CPUs for engines (default: all cores)"
+    )
+    parser.add_argument(
+        "--extractor",
+        choices=EXTRACTORS,
+        default=EXTRACTORS[0],
+        help="the extractor both sides run, with the same settings (default trafilatura)",
     )
     parser.add_argument("--threshold", type=float, default=0.8, help="near-duplicate Jaccard threshold")
     parser.add_argument("--seed", type=int, default=0)
@@ -116,6 +135,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="copies of each bare loop run at once, measured as their mean (default: --cores)",
     )
     parser.add_argument(
+        "--fixed-runs",
+        default=",".join(FIXED_JOBS),
+        help="jobs also run on the corpus's skeleton (its files' first records) to set their fixed costs apart; "
+        f"empty for none (default {','.join(FIXED_JOBS)})",
+    )
+    parser.add_argument(
         "--repeats",
         type=int,
         default=None,
@@ -128,7 +153,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--bare-copies must be at least 1")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    unknown = [job for job in args.runs.split(",") if job not in JOBS]
+    unknown = [job for job in [*args.runs.split(","), *args.fixed_runs.split(",")] if job and job not in JOBS]
     if unknown:
         parser.error(f"unknown runs {unknown}; allowed: {', '.join(JOBS)}")
     return args
@@ -153,21 +178,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     corpus = build_corpus(params, args.data, cache)
     summary = summarize(corpus)
     print(f"corpus: {summary['records']} records in {corpus.root}", file=sys.stderr, flush=True)
-    spec = {"warc_dir": str(corpus.warc_dir), "threshold": args.threshold, "cores": cores}
+    spec = {
+        "warc_dir": str(corpus.warc_dir),
+        "threshold": args.threshold,
+        "cores": cores,
+        "extractor": args.extractor,
+    }
     jobs = args.runs.split(",")
+    skeleton_jobs = [job for job in args.fixed_runs.split(",") if job and job in jobs]
+    skeleton_records = write_skeleton(corpus.warc_dir, corpus.root / SKELETON) if skeleton_jobs else 0
+    skeleton_spec = {**spec, "warc_dir": str(corpus.root / SKELETON)}
+    # (job, on the skeleton?) in the order of a round
+    entries = [(job, False) for job in jobs] + [(job, True) for job in skeleton_jobs]
     bare_copies = args.bare_copies or cores
-    attempts: dict[str, list[dict[str, Any]]] = {job: [] for job in jobs}
+    attempts: dict[tuple[str, bool], list[dict[str, Any]]] = {entry: [] for entry in entries}
     for repeat in range(1, args.repeats + 1):
         # Every round runs every job, in alternating order, so a slow spell of the machine hits all of them.
-        for job in jobs if repeat % 2 else reversed(jobs):
-            print(f"{job} ({repeat}/{args.repeats}) ...", end=" ", file=sys.stderr, flush=True)
-            work = cache / "runs" / job / f"repeat-{repeat}"
+        for job, skeleton in entries if repeat % 2 else reversed(entries):
+            name = f"{job} on the skeleton" if skeleton else job
+            print(f"{name} ({repeat}/{args.repeats}) ...", end=" ", file=sys.stderr, flush=True)
+            work = cache / "runs" / (f"{job}-{SKELETON}" if skeleton else job) / f"repeat-{repeat}"
             copies = bare_copies if job.endswith("-bare") else 1
-            attempts[job].append(run_measured(job, spec, work, cache, args.timeout, copies))
-            outcome = attempts[job][-1].get("total")
+            attempt = run_measured(
+                job, skeleton_spec if skeleton else spec, work, cache, args.timeout, copies
+            )
+            attempts[(job, skeleton)].append(attempt)
+            outcome = attempt.get("total")
             note = f"{outcome['wall_s']:.1f} s wall, {outcome['cpu_s']:.1f} s CPU" if outcome else "FAILED"
             print(note, file=sys.stderr, flush=True)
-    runs = {job: cheapest(results) for job, results in attempts.items()}
+    runs = {job: cheapest(attempts[(job, False)]) for job in jobs}
+    fixed = {job: cheapest(attempts[(job, True)]) for job in skeleton_jobs}
     print("tokenizer vs Hugging Face ...", end=" ", file=sys.stderr, flush=True)
     tokenizer = _tokenizer(args.data, cache)
     print("done" if "error" not in tokenizer else "FAILED", file=sys.stderr, flush=True)
@@ -187,8 +227,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "load_after": _load(),
         },
         "corpus": {**summary, "params": truth["params"]},
-        "settings": _settings(corpus.warc_dir, args.threshold),
+        "settings": _settings(corpus.warc_dir, args.threshold, args.extractor),
         "runs": runs,
+        "fixed": {"records": skeleton_records, "runs": fixed},
         "quality": quality,
         "tokenizer": tokenizer,
         "projection": {

@@ -36,25 +36,30 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     job = spec["job"]
     warc_dir, work, cache = Path(spec["warc_dir"]), Path(spec["work"]), Path(spec["cache"])
     threshold, cores = float(spec["threshold"]), int(spec["cores"])
+    extractor = str(spec.get("extractor", "trafilatura"))
     subreaper = become_subreaper()
     clock = Clock()
     if job == "corpusmill-bare":
         from bench.run_corpusmill import run_bare
 
-        result = run_bare(warc_dir, work, clock, threshold)
+        result = run_bare(warc_dir, work, clock, threshold, extractor)
     elif job.startswith("corpusmill-"):
         from bench.run_corpusmill import run_engine
 
-        result = run_engine(job.removeprefix("corpusmill-"), warc_dir, work, clock, threshold, cores)
+        result = run_engine(
+            job.removeprefix("corpusmill-"), warc_dir, work, clock, threshold, cores, extractor
+        )
     elif job.startswith("datatrove"):
         from bench import run_datatrove
 
         run_datatrove.install_lid_model()
         tokenizer_json = run_datatrove.tokenizer_file(cache)
         if job == "datatrove-bare":
-            result = run_datatrove.run_bare(warc_dir, work, tokenizer_json, clock, threshold)
+            result = run_datatrove.run_bare(warc_dir, work, tokenizer_json, clock, threshold, extractor)
         else:
-            result = run_datatrove.run_executor(warc_dir, work, tokenizer_json, clock, threshold, cores)
+            result = run_datatrove.run_executor(
+                warc_dir, work, tokenizer_json, clock, threshold, cores, extractor
+            )
     else:
         raise ValueError(f"unknown job {job!r}; allowed: {', '.join(JOBS)}")
     reap_orphans()

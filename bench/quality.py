@@ -125,7 +125,7 @@ def _read_texts(path: str) -> dict[str, str | None]:
         return {row["id"]: row["text"] for row in map(json.loads, handle)}
 
 
-EXTRACTORS = (("corpusmill-bare", "corpusmill extract stage"), ("datatrove-bare", "datatrove Trafilatura"))
+EXTRACTORS = (("corpusmill-bare", "corpusmill extract stage"), ("datatrove-bare", "datatrove extractor"))
 
 
 def evaluate(

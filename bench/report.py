@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.fixed_costs import per_document_rate
+
 COLUMNS = (
     ("cm bare", "corpusmill-bare"),
     ("cm local", "corpusmill-local"),
@@ -128,6 +130,27 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         return run["total"][key]
 
     per_run("end to end", "docs/s/core", lambda r: _rate(docs, total(r, "cpu_s")))
+    fixed = results.get("fixed", {})
+    fixed_runs = {job: r for job, r in fixed.get("runs", {}).items() if "error" not in r}
+    if fixed_runs:
+        skeleton_docs = int(fixed.get("records", 0))
+
+        def fixed_cpu(job: str) -> float | None:
+            return fixed_runs[job]["total"]["cpu_s"] if job in fixed_runs else None
+
+        rows.append(
+            {
+                "label": "  fixed costs CPU s",
+                "unit": "s",
+                **{job: fixed_cpu(job) for job in runs if job in fixed_runs},
+                "ratio": None,
+            }
+        )
+        row = {"label": "  per doc, fixed apart", "unit": "docs/s/core"}
+        for job, run in runs.items():
+            if job in fixed_runs:
+                row[job] = per_document_rate(docs, skeleton_docs, total(run, "cpu_s"), fixed_cpu(job))
+        rows.append({**row, "ratio": _ratio(row, RUN_PAIR)})
     per_run("  input MB/s/core", "MB/s/core", lambda r: input_bytes / 1e6 / total(r, "cpu_s"))
     per_run("  CPU seconds", "s", lambda r: total(r, "cpu_s"))
     per_run("  CPU s, every repeat", "s", _repeats, None)
@@ -145,7 +168,7 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     row = {"label": "extraction F1 (WCXB)", "unit": ""}
     for job, name in (
         ("corpusmill-bare", "corpusmill extract stage"),
-        ("datatrove-bare", "datatrove Trafilatura"),
+        ("datatrove-bare", "datatrove extractor"),
     ):
         if name in extraction:
             row[job] = extraction[name]["f1"]
@@ -189,7 +212,11 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float | None, float | No
         found.append((what, value, goal, met))
 
     add("end to end, cm Ray / datatrove (x)", _row(rows, "end to end").get("ratio"), 1.5)
+    per_document = _row(rows, "  per doc, fixed apart")
+    if per_document:
+        add("  per document, fixed costs apart (x)", per_document.get("ratio"), 2.0)
     add("MinHash stage, cm / dt bare (x)", _row(rows, "MinHash, all of it").get("ratio"), 5.0)
+    default_extractor = results.get("settings", {}).get("extractor", "trafilatura") == "trafilatura"
     bare_run = runs.get("corpusmill-bare", {})
     bare = bare_run.get("total", {}).get("cpu_s")
     bare_per_doc = bare - bare_run.get("setup_cpu_s", 0.0) if bare else None
@@ -200,7 +227,10 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float | None, float | No
         add(
             f"{name} overhead per document (%)",
             ((cpu - fixed) / bare_per_doc - 1) * 100 if cpu and bare_per_doc else None,
-            10.0,
+            # The goal is set for the default extractor's work per document. With resiliparse a document costs
+            # a fifth as much, and the engines' background load (which runs as long as the run) and per-phase
+            # costs, small on a crawl, are a large share of this small corpus: printed, without a goal.
+            10.0 if default_extractor else None,
             False,
         )
         add(
@@ -211,9 +241,13 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float | None, float | No
     add("tokenizer vs HF, identical ids (x)", ratio, 4.0)
     add("dedup F1, cm Ray", _row(rows, "dedup F1").get("corpusmill-ray"), 0.95)
     extraction = results.get("quality", {}).get("extraction", {})
-    stage, direct = extraction.get("corpusmill extract stage", {}), extraction.get("trafilatura direct", {})
+    stage = extraction.get("corpusmill extract stage", {})
+    if results.get("settings", {}).get("extractor", "trafilatura") == "trafilatura":
+        what, direct = "extraction F1, stage - direct", extraction.get("trafilatura direct", {})
+    else:  # the same extractor and settings on both sides: the stage against datatrove's step
+        what, direct = "extraction F1, stage - datatrove", extraction.get("datatrove extractor", {})
     if stage.get("f1") is not None and direct.get("f1") is not None:
-        add("extraction F1, stage - direct", stage["f1"] - direct["f1"], 0.0)
+        add(what, stage["f1"] - direct["f1"], 0.0)
     return found
 
 
@@ -242,7 +276,8 @@ def format_table(results: dict[str, Any]) -> str:
         f"{corpus['html_bytes'] / 1e6:.0f} MB of HTML in {corpus['files']} WARC files; {results['machine']['cores']} cores, "
         f"load average {results['machine']['load_before']} before, {results['machine']['load_after']} after",
         f"MinHash: {minhash['bands']} bands x {minhash['rows']} rows of {minhash['num_perm']} permutations, "
-        f"{minhash['ngram_size']}-grams, threshold {minhash['threshold']}; datatrove reader: {settings.get('datatrove_reader')}",
+        f"{minhash['ngram_size']}-grams, threshold {minhash['threshold']}; datatrove reader: {settings.get('datatrove_reader')}; "
+        f"extractor on both sides: {settings.get('extractor', 'trafilatura')}",
         "",
     ]
     header = f"{'':24}" + "".join(f"{name:>11}" for name, _ in COLUMNS) + f"{'ratio':>8}"
@@ -256,7 +291,8 @@ def format_table(results: dict[str, Any]) -> str:
         if row["label"].startswith("extraction F1") and "trafilatura direct" in extraction:
             direct = extraction["trafilatura direct"]
             lines.append(
-                f"{'  trafilatura direct':24}{_cell(direct['f1']):>11}  (same settings; {direct['pages']} pages)"
+                f"{'  trafilatura direct':24}{_cell(direct['f1']):>11}  (the stage's trafilatura settings; "
+                f"{direct['pages']} pages)"
             )
     tokenizer = results.get("tokenizer", {})
     if "corpusmill" in tokenizer:
@@ -278,6 +314,8 @@ def format_table(results: dict[str, Any]) -> str:
     lines += [
         "",
         "Stage rows: input documents per CPU-second of that stage (all processes). End to end: the whole run.",
+        "per doc, fixed apart: (documents - the skeleton's) / (CPU - the same job's CPU on the corpus's skeleton,",
+        "the same files with only their first record): what the documents cost, start-up and set-ups set apart.",
         "Each job ran as often as the repeats say and shows its cheapest run (every repeat's CPU seconds above).",
         f"Bare loops ran as {results['machine'].get('bare_copies', 1)} copies at once (one per core, as the engines' "
         "workers do) and show the copies' mean.",

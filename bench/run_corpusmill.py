@@ -131,11 +131,13 @@ def _sink_stage(stage: SinkStage, parts: Parts, work: Path, recipe: Any) -> dict
     return stage.finalize(written, gathered, out_dir, context)
 
 
-def run_bare(warc_dir: Path, work: Path, clock: Clock, threshold: float) -> dict[str, Any]:
+def run_bare(
+    warc_dir: Path, work: Path, clock: Clock, threshold: float, extractor: str = spec.EXTRACTORS[0]
+) -> dict[str, Any]:
     """Every stage of the bench recipe alone, on the previous stage's output, in this process."""
     from corpusmill.io import read_batches
 
-    recipe = spec.recipe(warc_dir, threshold)
+    recipe = spec.recipe(warc_dir, threshold, extractor)
     batch_size = recipe.output.batch_size
     files = sorted(warc_dir.glob("*.warc.gz"))
     planned = [stage for step in plan_steps(recipe) for stage in step.stages]
@@ -260,12 +262,18 @@ class PhaseRecorder:
 
 
 def run_engine(
-    engine: str, warc_dir: Path, work: Path, clock: Clock, threshold: float, cores: int
+    engine: str,
+    warc_dir: Path,
+    work: Path,
+    clock: Clock,
+    threshold: float,
+    cores: int,
+    extractor: str = spec.EXTRACTORS[0],
 ) -> dict[str, Any]:
     """`run_recipe` on one engine into a fresh run directory, with every phase timed."""
     from corpusmill.pipelines.runner import run_recipe
 
-    recipe = spec.recipe(warc_dir, threshold)
+    recipe = spec.recipe(warc_dir, threshold, extractor)
     run_dir = work / "run"
     recorder = PhaseRecorder(clock)
     start = clock.mark("start")

@@ -62,13 +62,21 @@ def tokenizer_file(cache: Path) -> Path:
 class Steps:
     """Factories for the pipeline's datatrove steps, all configured from `bench.spec`."""
 
-    def __init__(self, warc_dir: Path, work: Path, tokenizer_json: Path, threshold: float) -> None:
+    def __init__(
+        self,
+        warc_dir: Path,
+        work: Path,
+        tokenizer_json: Path,
+        threshold: float,
+        extractor: str = spec.EXTRACTORS[0],
+    ) -> None:
         from datatrove.pipeline.dedup.minhash import MinhashConfig
         from datatrove.utils.hashing import HashConfig
 
         from corpusmill.filters.heuristics import datatrove_language
 
         self.warc_dir = warc_dir
+        self.extractor_name = extractor
         self.work = work
         self.tokenizer_json = tokenizer_json
         self.language = datatrove_language(spec.LANGUAGES[0])
@@ -88,8 +96,14 @@ class Steps:
         return warc_reader(str(self.warc_dir))[0]
 
     def extractor(self) -> Any:
-        """Trafilatura with corpusmill's extract defaults (datatrove always passes include_comments=False)."""
+        """Trafilatura with corpusmill's extract defaults (datatrove always passes include_comments=False), or
+        resiliparse with the `extract` stage's resiliparse options (`bench.dt_resiliparse`)."""
         from datatrove.pipeline.extractors import Trafilatura
+
+        if self.extractor_name == "resiliparse":
+            from bench.dt_resiliparse import Resiliparse
+
+            return Resiliparse(timeout=spec.EXTRACT_TIMEOUT_S)
 
         from bench.truth import extract_options
 
@@ -174,10 +188,15 @@ def _tokens(folder: Path) -> int:
 
 
 def run_bare(
-    warc_dir: Path, work: Path, tokenizer_json: Path, clock: Clock, threshold: float
+    warc_dir: Path,
+    work: Path,
+    tokenizer_json: Path,
+    clock: Clock,
+    threshold: float,
+    extractor: str = spec.EXTRACTORS[0],
 ) -> dict[str, Any]:
     """Each step alone on the previous step's output, in this process."""
-    steps = Steps(warc_dir, work, tokenizer_json, threshold)
+    steps = Steps(warc_dir, work, tokenizer_json, threshold, extractor)
     clock.mark("start")
     with clock.span("read"):
         docs = list(steps.reader()(None, 0, 1))
@@ -216,14 +235,20 @@ def run_bare(
 
 
 def run_executor(
-    warc_dir: Path, work: Path, tokenizer_json: Path, clock: Clock, threshold: float, cores: int
+    warc_dir: Path,
+    work: Path,
+    tokenizer_json: Path,
+    clock: Clock,
+    threshold: float,
+    cores: int,
+    extractor: str = spec.EXTRACTORS[0],
 ) -> dict[str, Any]:
     """The six executors one after another, each timed as a whole."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import ParquetWriter
 
-    steps = Steps(warc_dir, work, tokenizer_json, threshold)
+    steps = Steps(warc_dir, work, tokenizer_json, threshold, extractor)
     files = len(list(warc_dir.glob("*.warc.gz")))
     filtered, deduped = str(work / "filtered"), str(work / "deduped")
     phases: list[tuple[str, list[Any], int]] = [

@@ -24,6 +24,8 @@ from typing import Any
 LANGUAGES = ["en"]
 LANGUAGE_THRESHOLD = 0.65
 EXTRACT_TIMEOUT_S = 10.0
+# The extractors both sides can run with the same settings (`--extractor`); the first is the default.
+EXTRACTORS = ("trafilatura", "resiliparse")
 GOPHER_RULES = ["gopher_quality"]
 
 
@@ -75,13 +77,16 @@ def minhash_settings(threshold: float = 0.8) -> MinHashSettings:
     )
 
 
-def recipe_data(warc_dir: Path, threshold: float = 0.8) -> dict[str, Any]:
+def recipe_data(warc_dir: Path, threshold: float = 0.8, extractor: str = EXTRACTORS[0]) -> dict[str, Any]:
     """The corpusmill recipe over a corpus's WARC files (one part per file)."""
+    extract: dict[str, Any] = {"stage": "extract", "timeout_s": EXTRACT_TIMEOUT_S}
+    if extractor != EXTRACTORS[0]:
+        extract["extractor"] = extractor
     return {
         "name": "bench",
         "input": {"paths": [str(warc_dir / "*.warc.gz")], "format": "warc", "part_bytes": 1},
         "stages": [
-            {"stage": "extract", "timeout_s": EXTRACT_TIMEOUT_S},
+            extract,
             {"stage": "langid", "languages": LANGUAGES, "min_score": LANGUAGE_THRESHOLD},
             {"stage": "heuristics", "rules": GOPHER_RULES, "languages": LANGUAGES},
             {"stage": "dedup_minhash", "threshold": threshold},
@@ -92,8 +97,8 @@ def recipe_data(warc_dir: Path, threshold: float = 0.8) -> dict[str, Any]:
     }
 
 
-def recipe(warc_dir: Path, threshold: float = 0.8) -> Any:
+def recipe(warc_dir: Path, threshold: float = 0.8, extractor: str = EXTRACTORS[0]) -> Any:
     """The validated recipe."""
     from corpusmill.core.recipe import parse_recipe
 
-    return parse_recipe(recipe_data(warc_dir, threshold))
+    return parse_recipe(recipe_data(warc_dir, threshold, extractor))

@@ -74,3 +74,20 @@ def test_datatrove_bare_loop(corpus: Corpus, tmp_path: Path) -> None:
     direct = corpus.direct_extractions()
     texts = _texts(result)
     assert texts and all(texts[doc_id] == direct[doc_id] for doc_id in texts)
+
+
+def test_with_resiliparse_both_sides_extract_the_same_text(corpus: Corpus, tmp_path: Path) -> None:
+    # `--extractor resiliparse`: corpusmill's stage and datatrove's step run the same function and options.
+    spec = {"warc_dir": str(corpus.warc_dir), "threshold": 0.8, "cores": 1, "extractor": "resiliparse"}
+    texts = {}
+    for job in ("corpusmill-bare", "datatrove-bare"):
+        result = run_measured(job, spec, tmp_path / job, tmp_path / "cache", timeout_s=240, copies=1)
+        assert "error" not in result, result.get("error")
+        texts[job] = _texts(result)
+    direct = corpus.direct_extractions()  # trafilatura's: another extractor, so other text
+    kept = [doc_id for doc_id, text in texts["corpusmill-bare"].items() if text]
+    assert kept and any(texts["corpusmill-bare"][i] != direct[i] for i in kept)
+    assert all(
+        texts["corpusmill-bare"][i] == unicodedata.normalize("NFC", texts["datatrove-bare"][i]).strip()
+        for i in kept
+    )

@@ -179,3 +179,54 @@ def test_copies_of_a_job_become_their_mean_and_a_failed_copy_fails_it() -> None:
     assert merged["copies"] == [{"cpu_s": 12.0, "wall_s": 6.0}, {"cpu_s": 14.0, "wall_s": 7.0}]
     failed = {"job": "corpusmill-bare", "error": "exit 1"}
     assert mean_of_copies([one, failed]) == failed
+
+
+def test_per_document_rate_sets_each_sides_skeleton_run_apart() -> None:
+    results = {
+        "corpus": {"records": 105, "html_bytes": 50_000_000, "files": 5, "by_kind": {"original": 105}},
+        "machine": {"cores": 2, "load_before": "0", "load_after": "0"},
+        "settings": {"minhash": spec.minhash_settings(0.8).to_json()},
+        "runs": {
+            "corpusmill-ray": _run({"map": 20, "startup": 5}, 26.0, 1_000_000),
+            "datatrove": _run({"map": 25}, 44.0, 900_000),
+        },
+        "fixed": {
+            "records": 5,
+            "runs": {
+                "corpusmill-ray": _run({"map": 1, "startup": 5}, 6.0, 100),
+                "datatrove": _run({"map": 2}, 4.0, 100),
+            },
+        },
+    }
+    rows = {row["label"]: row for row in build_rows(results)}
+    assert rows["  fixed costs CPU s"]["corpusmill-ray"] == 6.0
+    assert rows["  per doc, fixed apart"]["corpusmill-ray"] == pytest.approx(100 / 20)
+    assert rows["  per doc, fixed apart"]["datatrove"] == pytest.approx(100 / 40)
+    assert rows["  per doc, fixed apart"]["ratio"] == pytest.approx(2.0)
+    assert rows["end to end"]["ratio"] == pytest.approx(44 / 26)  # the whole runs, fixed costs included
+    results["table"] = build_rows(results)
+    verdicts = {what: (value, met) for what, value, _, met in targets(results)}
+    assert verdicts["  per document, fixed costs apart (x)"] == (pytest.approx(2.0), True)
+    assert "per doc, fixed apart" in format_table(results)
+    del results["fixed"]  # an older results file, or --fixed-runs ''
+    assert "  per doc, fixed apart" not in {row["label"] for row in build_rows(results)}
+
+
+def test_skeleton_keeps_the_files_and_their_first_records(tmp_path: Path) -> None:
+    from bench.fixed_costs import first_members, write_skeleton
+    from bench.warc_writer import WarcFileWriter
+
+    warcs = tmp_path / "warc"
+    warcs.mkdir()
+    for name in ("a.warc.gz", "b.warc.gz"):
+        with open(warcs / name, "wb") as handle:
+            writer = WarcFileWriter(handle, name, f"info-{name}")
+            for number in range(4):
+                writer.add(f"{name}-{number}", f"https://example.com/{name}/{number}", b"<p>page</p>" * 50)
+    assert write_skeleton(warcs, tmp_path / "skeleton") == 2  # one response record per file
+    whole = (warcs / "a.warc.gz").read_bytes()
+    kept = (tmp_path / "skeleton" / "a.warc.gz").read_bytes()
+    assert whole.startswith(kept) and 0 < len(kept) < len(whole)
+    assert first_members(whole, 100) == whole
+    with pytest.raises(ValueError, match="does not end"):
+        first_members(whole[:-10], 100)

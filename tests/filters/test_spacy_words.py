@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import random
 import subprocess
 import sys
 import threading
@@ -142,3 +143,41 @@ def test_spacy_is_imported_without_torch_which_still_imports_later() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+# Texts where a special case's match runs across a single space: `x:) )` is `x : ) )` as a whole (the
+# cross-space match of `:))` displaces the `:)` inside `x:)`), `x :) )` chunk by chunk.
+ACROSS_A_SPACE = ["x:) )", "foo:))) )", ": )", "(: :)", "x:-) )", "10 a.m.", "it 's", "do n't", ":) :) :)"]
+
+
+def test_chunks_a_match_may_cross_are_tokenized_together() -> None:
+    reference, fast = _fresh(), SpacyWords(_fresh())
+    tokenizer = fast._nlp.tokenizer
+    alone = [word.strip() for chunk in ["x:)", ")"] for word in map(str, tokenizer(chunk)) if word.strip()]
+    assert alone != reference.word_tokenize("x:) )")  # so the join is needed, not a formality
+    for text in ACROSS_A_SPACE:
+        assert fast.word_tokenize(text) == reference.word_tokenize(text), text
+    assert fast._chunks is not None and fast._chunks.joined >= 1
+
+
+def test_same_words_as_datatrove_on_random_texts_of_special_cases() -> None:
+    # Special cases, their pieces and punctuation glued by every kind of separator: the cases where a chunk's
+    # words alone could differ from the whole text's.
+    reference, fast = _fresh(), SpacyWords(_fresh())
+    assert fast._nlp is not None
+    atoms = [*sorted(fast._nlp.tokenizer.rules), "x", "it", "s", "'", ")", "(", ":", ".", "-", "a.m", "10"]
+    atoms += ["do", "n't", "This", "'s", "D", "p", "hello", "U.S.", "e.g", "!!", "?", ";"]
+    separators = [" ", " ", " ", "", "", "\n", "  ", "\t", "\u00a0"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(atoms) + rng.choice(separators) for _ in range(rng.randint(1, 8)))
+        if "IS_ALPHA" not in text:
+            assert fast.word_tokenize(text) == reference.word_tokenize(text), repr(text)
+
+
+def test_chunk_table_is_bounded_and_refilled(page_texts: list[str]) -> None:
+    reference = _fresh()
+    fast = SpacyWords(_fresh(), max_lexemes=200)  # the chunk table holds twice as many
+    for text in page_texts[:3] + page_texts[:3]:
+        assert fast.word_tokenize(text) == reference.word_tokenize(text)
+        assert fast._chunks is not None and len(fast._chunks) <= 400 + len(set(text.split()))

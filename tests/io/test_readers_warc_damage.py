@@ -6,10 +6,12 @@ import gzip
 from pathlib import Path
 
 import pytest
+from fastwarc.warc import ArchiveIterator
 from warc_builders import http, page, page_block, raw_record
 
 from corpusmill.core.skips import SkipLog
 from corpusmill.core.stats import Stats
+from corpusmill.io import warc_recovery as recovery
 from corpusmill.io.warc import read_warc, read_wet
 
 HTML = {"Content-Type": "text/html"}
@@ -90,6 +92,52 @@ def test_a_content_length_past_the_data_does_not_swallow_the_next_records(
     assert "runs into the next record" in skips.records[0].detail
     assert stats.counters["reader.truncated_record"] == 1
     assert stats.counters["reader.documents"] == 5
+
+
+# More CRLF line ends than the search for a swallowed header looks at one by one before it searches as a whole.
+CRLF_PAGE = b"<html>\r\n" + b"<p>a line of the page</p>\r\n" * (recovery._PROBES + 50) + b"</html>"
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("html", [None, CRLF_PAGE], ids=["short page", "page of CRLF lines"])
+def test_a_record_swallowed_after_a_page_of_crlf_lines_is_found_too(
+    tmp_path: Path, compressed: bool, html: bytes | None
+) -> None:
+    length = len(page_block(1, html)) + 700
+    pages = [page(0), page(1, html, length=length), page(2), page(3), page(4), page(5)]
+    path, offsets = write(tmp_path, pages, compressed)
+    kept, _, skips = read(path)
+    assert kept == urls(0, 2, 3, 4, 5)
+    assert record_skips(skips) == [("truncated_record", offsets[1])]
+    payload = html or b"<p>page 1</p>"  # what follows the HTTP headers, up to the swallowed record
+    assert f"{len(payload)} bytes into the payload" in skips.records[0].detail
+
+
+def blocks_of(path: Path) -> list[bytes]:
+    with path.open("rb") as handle:
+        return [r.reader.read() for r in ArchiveIterator(handle, parse_http=False)]
+
+
+def test_the_search_for_a_swallowed_header_finds_what_a_plain_search_finds(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    swallowed = page_block(1, CRLF_PAGE) + b"\r\n\r\n" + page(2)
+    blocks = [
+        *blocks_of(shared_data / "warc" / "whirlwind.warc.gz"),
+        *blocks_of(shared_data / "warc" / "dolma-sample-0000.warc.gz"),
+        swallowed,
+        swallowed.replace(b"\r\n\r\nWARC/1.0\r\n", b"\r\n\r\nWARC/1.0 \r\n"),
+        b"\r" * 1000 + b"\r\n\r\nWARC/1.1\n",
+        b"\r\n\r\nWARC/1.",
+        b"",
+    ]
+    expected = [block.find(b"\r\n\r\nWARC/1.") for block in blocks]
+    assert expected[-5] == len(page_block(1, CRLF_PAGE)) and max(expected[:-5]) == -1
+    for probes in (recovery._PROBES, 3, 0):  # the byte-by-byte probe, both, and the whole search alone
+        monkeypatch.setattr(recovery, "_PROBES", probes)
+        assert [recovery._find_record_start(block) for block in blocks] == expected
+        assert recovery.embedded_record(swallowed) == expected[-5]
+        assert recovery.embedded_record(blocks[-4]) is None  # no record header there: not a swallowed record
 
 
 def test_a_skipped_record_that_runs_past_its_data_is_truncated_too(tmp_path: Path) -> None:

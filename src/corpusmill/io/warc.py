@@ -105,6 +105,7 @@ def _read(
 ) -> Iterator[pa.RecordBatch]:
     name = name if name is not None else uri
     batcher = ColumnBatcher(name, batch_size)
+    batcher.check_utf8 = False  # pages and texts are bytes only once `decoding` found them valid UTF-8
     reader = _WarcFile(uri, name, stats, options, skips if skips is not None else SkipLog(name, stats))
     with fsspec.open(uri, "rb") as raw:
         for doc in reader.documents(raw):

@@ -4,7 +4,8 @@ The WARC reader hands the parsing of whole records to fastwarc; these helpers lo
 something went wrong, to say exactly what: a record whose Content-Length runs past its data into the records
 after it, a stretch of bytes between records that is a garbled record header or plain garbage, the next
 offset where a real record starts. Offsets are raw file offsets (of gzip members in a gzipped file).
-Nothing here is on the path of an undamaged file, except the cheap search for a swallowed record header.
+Nothing here is on the path of an undamaged file, except the search for a swallowed record header, which
+looks at every byte of every block and is built to be cheap (`embedded_record`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ _RECORD_STARTS = (b"WARC/1.0\r\n", b"WARC/1.1\r\n", b"WARC/1.0\n", b"WARC/1.1\n"
 
 # A record header that follows the end of a record block ("\r\n\r\n"): inside a block, a swallowed record.
 _EMBEDDED_RECORD = re.compile(rb"\r\n\r\nWARC/1\.[01]\r?\n")
+_EMBEDDED_START = b"\r\n\r\nWARC/1."  # what every match of _EMBEDDED_RECORD starts with
+_PROBES = 256  # "\r" bytes looked at one by one before a block is searched for _EMBEDDED_START as a whole
 # What a record header looks like even when its version line is garbled.
 _HEADER_FIELD = re.compile(rb"(?im)^WARC-[a-z-]+[ \t]*:")
 _CONTENT_LENGTH = re.compile(rb"(?im)^Content-Length[ \t]*:[ \t]*([0-9]+)[ \t]*\r?$")
@@ -48,13 +51,34 @@ def file_kind(raw: IO[bytes]) -> Kind:
 
 
 def embedded_record(block: bytes) -> int | None:
-    """Where in `block` a record header follows an end of block, the sign of a swallowed record; or None."""
-    if _WARC_MAGIC not in block:  # the common case, searched in C without a regex
+    """Where in `block` a record header follows an end of block, the sign of a swallowed record; or None.
+
+    Every record's whole block passes through here, so the search for the header's fixed start comes first
+    (`_find_record_start`), and the regex only runs from a place where that start was found.
+    """
+    start = _find_record_start(block)
+    if start < 0:
         return None
-    match = _EMBEDDED_RECORD.search(block)
+    match = _EMBEDDED_RECORD.search(block, start)
     if match is None or not _HEADER_FIELD.search(block, match.end(), match.end() + _HEAD_BYTES):
         return None
     return match.start()
+
+
+def _find_record_start(block: bytes) -> int:
+    """`block.find(_EMBEDDED_START)`, in about a quarter of its time on web pages.
+
+    Every match starts at a "\\r", and looking for a single byte is a memchr, several times faster than
+    searching for the whole needle; most pages (written with "\\n" line ends) hold few of them. A page with
+    CRLF line ends holds one on every line: after `_PROBES` false starts the search for the whole needle
+    takes over from the last one, so such a page costs at most a few dozen microseconds more.
+    """
+    at = block.find(b"\r")
+    for _ in range(_PROBES):
+        if at < 0 or block.startswith(_EMBEDDED_START, at):
+            return at
+        at = block.find(b"\r", at + 1)
+    return at if at < 0 else block.find(_EMBEDDED_START, at)
 
 
 def block_fits(raw: IO[bytes], kind: Kind, offset: int, block_length: int) -> bool:
