@@ -15,12 +15,17 @@ go through three recipes, each stage called in this process on the same batches:
 Per recipe it prints the documents kept, the CPU seconds of the stage calls (this process and its live
 children, so the extraction sandbox counts: `corpusmill.core.cpu_time`), set-up CPU apart, CPU per kept
 document, the share of (a)'s extraction CPU saved, and recall: of the documents (a) keeps, the share the
-recipe keeps too (goal: at least 0.995); the documents lost are listed. When datatrove is importable, its
-own Trafilatura extractor and LanguageFilter (English, FineWeb's threshold 0.65, the same lid.176 file) run
-on the same documents as a further row, with the share of its kept documents that (b) keeps.
+recipe keeps too (goal: at least 0.995); the documents lost are listed, and how the pre-filter judged the
+pages (kept on the whole page's text, classified again on the main content, ...). When datatrove is
+importable, its own Trafilatura extractor and LanguageFilter (English, FineWeb's threshold 0.65, the same
+lid.176 file) run on the same documents as a further row, with the share of its kept documents that (b)
+keeps. A last line projects the saving onto crawls with more pages to drop: since a page the pre-filter drops
+costs it more than one it keeps (its main content is classified too), further runs of the pre-filter alone,
+on the pages it drops and on the others, measure the difference.
 
-`--sweep` also prints, for the pre-filter's candidate settings, how many documents each would drop and how
-many of (a)'s it would lose: the measurement the stage's defaults were chosen from.
+`--sweep` also prints, for the pre-filter's candidate settings, how many documents each would drop, how
+many of (a)'s it would lose and how many pages needed their main content classified: the measurement the
+stage's defaults were chosen from.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,6 +196,7 @@ class Outcome:
     documents: int = 0
     extracted: int = 0  # documents that reached the extractor
     wall_s: float = 0.0
+    prefilter_routes: dict[str, int] = field(default_factory=dict)  # lang_prefilter's counts of each route
 
     @property
     def cpu(self) -> float:
@@ -209,6 +215,7 @@ class Outcome:
             "setup_cpu_s": {name: round(value, 3) for name, value in self.setup_cpu.items()},
             "cpu_s": round(self.cpu, 3),
             "wall_s": round(self.wall_s, 3),
+            "prefilter_routes": self.prefilter_routes,
         }
 
 
@@ -252,10 +259,28 @@ def run_stages(
                     reasons[reason] = reasons.get(reason, 0) + 1
     finally:
         for stage in stages:
+            if stage.name == "lang_prefilter":
+                outcome.prefilter_routes = prefilter_routes(stage.stats.counters)
             stage.close()
     outcome.reasons = dict(sorted(reasons.items()))
     outcome.wall_s = time.monotonic() - started
     return outcome
+
+
+ROUTES = ("first_step", "second_step", "declared_other", "one_step", "too_short", "no_verdict")
+
+
+def prefilter_routes(counters: Mapping[str, int]) -> dict[str, int]:
+    """How the pre-filter judged the pages it read, from its counters (`lang_prefilter.<route>`).
+
+    Every page with a verdict took one of four routes: `first_step` (kept on the whole page's text),
+    `second_step` (classified again on the main content), `declared_other` (declaring another language:
+    the main content only) or `one_step` (one text, by the settings). Of them, `too_short` had too little text
+    to judge; `no_verdict` counts the pages that timed out, crashed the child or failed.
+    """
+    found = {route: int(counters.get(f"lang_prefilter.{route}", 0)) for route in ROUTES[:5]}
+    found["no_verdict"] = int(counters.get("lang_prefilter.no_text", 0))
+    return found
 
 
 def _one_at_a_time(stage: MapStage, batch: pa.RecordBatch, outcome: Outcome) -> pa.RecordBatch:
@@ -350,6 +375,15 @@ def _utf8(batch: pa.RecordBatch) -> list[bytes | None]:
 
 SWEEP_SCORES = (0.02, 0.05, 0.1, 0.2)
 SWEEP_CHARS = (100, 200, 400)
+# The text settings swept: main content (two steps at page_keep_score 0.5, the default; at 0.2 and 0.8; in one
+# step, None) and the whole page's text; `min_chars` as listed.
+SWEEP_TEXTS: tuple[tuple[bool, float | None, tuple[int, ...]], ...] = (
+    (True, 0.5, SWEEP_CHARS),
+    (True, 0.2, (200,)),
+    (True, 0.8, (200,)),
+    (True, None, (200,)),
+    (False, None, SWEEP_CHARS),
+)
 
 
 def _wanted_score(detail: str) -> float:
@@ -362,40 +396,61 @@ def sweep(batches: list[pa.RecordBatch], baseline_kept: set[str]) -> list[dict[s
 
     Each text setting runs once with `min_wanted_score: 1.0`, which drops every judged page whose best guess
     is not wanted, its detail carrying the wanted language's score; a lower threshold drops the subset below
-    it. `lowest_wanted_kept` is the lowest such score among pages the baseline keeps: the recall margin.
+    it (the first step's bar, `page_keep_score`, does not depend on it). `lowest_wanted_kept` is the lowest
+    such score among pages the baseline keeps: the recall margin. `main_content_pages` counts the pages whose
+    main content was classified, what the two steps are there to make rare.
     """
-    from corpusmill.filters.lang_prefilter import DROP_REASON, LangPrefilterParams, LangPrefilterStage
-
     rows = []
-    for main_content in (True, False):
-        for min_chars in SWEEP_CHARS:
-            params = LangPrefilterParams(
-                languages=LANGUAGES, min_wanted_score=1.0, min_chars=min_chars, main_content=main_content
-            )
-            stage = LangPrefilterStage(params)
-            scores: dict[str, float] = {}
-            for batch in batches:
-                out = stage(batch)
-                for key, reason, detail in zip(
-                    keys_of(out), _col(out, schema.DROP_REASON), _col(out, schema.DROP_DETAIL), strict=True
-                ):
-                    if reason == DROP_REASON:
-                        scores[key] = _wanted_score(detail)
-            stage.close()
+    for main_content, page_keep_score, chars in SWEEP_TEXTS:
+        for min_chars in chars:
+            scores, routes = _sweep_scores(batches, main_content, page_keep_score, min_chars)
             kept_scores = [score for key, score in scores.items() if key in baseline_kept]
+            main_pages = (
+                routes["second_step"] + routes["declared_other"] + (routes["one_step"] if main_content else 0)
+            )
             for threshold in SWEEP_SCORES:
                 dropped = {key for key, score in scores.items() if score < threshold}
                 rows.append(
                     {
                         "main_content": main_content,
+                        "page_keep_score": page_keep_score,
                         "min_chars": min_chars,
                         "min_wanted_score": threshold,
                         "dropped": len(dropped),
                         "lost": sorted(dropped & baseline_kept),
                         "lowest_wanted_kept": min(kept_scores, default=None),
+                        "main_content_pages": main_pages,
                     }
                 )
     return rows
+
+
+def _sweep_scores(
+    batches: list[pa.RecordBatch], main_content: bool, page_keep_score: float | None, min_chars: int
+) -> tuple[dict[str, float], dict[str, int]]:
+    """One text setting at `min_wanted_score: 1.0`: each page it would drop with its wanted score; routes."""
+    from corpusmill.filters.lang_prefilter import DROP_REASON, LangPrefilterParams, LangPrefilterStage
+
+    params = LangPrefilterParams(
+        languages=LANGUAGES,
+        min_wanted_score=1.0,
+        min_chars=min_chars,
+        main_content=main_content,
+        page_keep_score=page_keep_score,
+    )
+    stage = LangPrefilterStage(params)
+    scores: dict[str, float] = {}
+    try:
+        for batch in batches:
+            out = stage(batch)
+            for key, reason, detail in zip(
+                keys_of(out), _col(out, schema.DROP_REASON), _col(out, schema.DROP_DETAIL), strict=True
+            ):
+                if reason == DROP_REASON:
+                    scores[key] = _wanted_score(detail)
+    finally:
+        stage.close()
+    return scores, prefilter_routes(stage.stats.counters)
 
 
 PREFILTERS = ("url_filter", "lang_prefilter")
@@ -447,13 +502,47 @@ def summarize(outcomes: dict[str, Outcome]) -> dict[str, Any]:
 PROJECTED_SHARES = (0.25, 0.5, 0.75)
 
 
-def projection(outcomes: dict[str, Outcome]) -> dict[str, Any] | None:
+def prefilter_costs(batches: list[pa.RecordBatch], repeats: int = 3) -> tuple[float, float]:
+    """CPU per page of the pre-filter on the pages it drops and on the pages it passes: each group run alone.
+
+    A page costs it a few ms, under the 10 ms tick in which the CPU of its child process is counted, so the
+    two groups are timed as wholes (the mix's batches, each cut to the group), the cheapest of `repeats`.
+    """
+    from corpusmill.filters.lang_prefilter import DROP_REASON, LangPrefilterParams, LangPrefilterStage
+
+    stage = LangPrefilterStage(LangPrefilterParams(languages=LANGUAGES))
+    stage.setup()
+    try:
+        groups: dict[str, list[pa.RecordBatch]] = {"dropped": [], "passed": []}
+        for batch in batches:
+            out = stage(batch)
+            dropped = pc.fill_null(pc.equal(out.column(schema.DROP_REASON), DROP_REASON), False)
+            groups["dropped"].append(batch.filter(dropped))
+            groups["passed"].append(batch.filter(pc.invert(dropped)))
+        costs = {name: float("inf") for name in groups}
+        for _ in range(max(1, repeats)):
+            for name, group in groups.items():
+                pages = sum(batch.num_rows for batch in group)
+                before = cpu_seconds()
+                for batch in group:
+                    stage(batch)
+                costs[name] = min(costs[name], (cpu_seconds() - before) / max(1, pages))
+    finally:
+        stage.close()
+    return costs["dropped"], costs["passed"]
+
+
+def projection(
+    outcomes: dict[str, Outcome], group_costs: tuple[float, float] | None = None
+) -> dict[str, Any] | None:
     """What the pre-filter would save on a crawl where a given share of the pages is for it to drop.
 
-    From this run's figures: the pre-filter's CPU per page it reads, and what a dropped page saves: (a)'s
-    average page (extract + langid), which is what an ordinary page in another language costs, and, for
-    comparison, the average extraction CPU of the pages it dropped here, which depends on this mix (its Latin
-    placeholder pages are small). A crawl's share of pages in other languages decides the rest.
+    From this run's figures: the pre-filter's CPU per page in (b), split into what a page it passes and a page
+    it drops cost by the difference between the two in `group_costs` (`prefilter_costs`: a page it drops has
+    its main content classified too), and what a dropped page saves: (a)'s average page (extract + langid),
+    which is what an ordinary page in another language costs, and, for comparison, the average extraction CPU
+    of the pages it dropped here, which depends on this mix (its Latin placeholder pages are small). A crawl's
+    share of pages in other languages decides the rest.
     """
     base, pre = outcomes["a"], outcomes.get("b")
     if pre is None or not pre.documents:
@@ -463,15 +552,23 @@ def projection(outcomes: dict[str, Outcome]) -> dict[str, Any] | None:
         return None
     here = sum(base.page_cpu.get(doc, 0.0) for doc in dropped) / len(dropped)
     cost = pre.stage_cpu["lang_prefilter"] / pre.documents
+    extra = group_costs[0] - group_costs[1] if group_costs is not None else 0.0
+    cost_passed = cost - extra * len(dropped) / pre.documents
+    cost_dropped = cost_passed + extra
     per_page = base.cpu / base.documents
+
+    def saved(share: float) -> float:
+        spent = (1 - share) * cost_passed + share * cost_dropped
+        return (share * per_page - spent) / per_page
+
     return {
         "prefilter_ms_per_page": round(1000 * cost, 3),
+        "prefilter_ms_per_passed_page": round(1000 * cost_passed, 3),
+        "prefilter_ms_per_dropped_page": round(1000 * cost_dropped, 3),
         "baseline_ms_per_page": round(1000 * per_page, 3),
         "extraction_ms_per_dropped_page_here": round(1000 * here, 3),
-        "break_even_drop_share": round(cost / per_page, 4),
-        "cpu_saved_at_drop_share": {
-            str(share): round((share * per_page - cost) / per_page, 4) for share in PROJECTED_SHARES
-        },
+        "break_even_drop_share": round(cost_passed / (per_page - cost_dropped + cost_passed), 4),
+        "cpu_saved_at_drop_share": {str(share): round(saved(share), 4) for share in PROJECTED_SHARES},
     }
 
 
@@ -482,7 +579,9 @@ def projection_text(figures: dict[str, Any]) -> str:
         for share, value in figures["cpu_saved_at_drop_share"].items()
     )
     return (
-        f"lang_prefilter costs {figures['prefilter_ms_per_page']:.2f} CPU ms per page, extract + langid "
+        f"lang_prefilter costs {figures['prefilter_ms_per_page']:.2f} CPU ms per page "
+        f"({figures['prefilter_ms_per_passed_page']:.2f} a page it passes, "
+        f"{figures['prefilter_ms_per_dropped_page']:.2f} a page it drops), extract + langid "
         f"{figures['baseline_ms_per_page']:.2f} ms per page in (a) (the pages it dropped here: "
         f"{figures['extraction_ms_per_dropped_page_here']:.2f} ms each). It pays for itself once it drops "
         f"{_share(figures['break_even_drop_share'])} of a crawl's pages; CPU saved against (a) when it drops "
@@ -519,6 +618,8 @@ def table(rows: dict[str, Any]) -> str:
         lines.append(
             f"{LABELS[key]}: CPU s by stage: {stages} (measured change {change}); drops: {row['reasons']}"
         )
+        if row.get("prefilter_routes"):
+            lines.append(f"  lang_prefilter: {routes_text(row['prefilter_routes'])}")
         if key != "a" and row["lost"]:
             lines.append(f"  lost ({len(row['lost'])}): {', '.join(row['lost'])}")
         if "kept_by_b" in row:
@@ -528,17 +629,29 @@ def table(rows: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def routes_text(routes: Mapping[str, int]) -> str:
+    """The pre-filter's routes in words."""
+    return (
+        f"{routes['first_step']} kept on the whole page's text, {routes['second_step']} classified again on "
+        f"the main content, {routes['declared_other']} declaring another language classified on the main "
+        f"content only, {routes['one_step']} on one text; {routes['too_short']} too short, "
+        f"{routes['no_verdict']} without a verdict"
+    )
+
+
 def sweep_table(rows: list[dict[str, Any]]) -> str:
     """The sweep as a Markdown table."""
     lines = [
-        "| main_content | min_chars | min_wanted_score | dropped | lost of (a)'s | lowest wanted score kept by (a) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| main_content | page_keep_score | min_chars | min_wanted_score | dropped | lost of (a)'s | "
+        "lowest wanted score kept by (a) | main-content pages |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         lowest = "-" if row["lowest_wanted_kept"] is None else f"{row['lowest_wanted_kept']:.3f}"
+        keep = "-" if row["page_keep_score"] is None or not row["main_content"] else row["page_keep_score"]
         lines.append(
-            f"| {row['main_content']} | {row['min_chars']} | {row['min_wanted_score']} | {row['dropped']} | "
-            f"{len(row['lost'])} | {lowest} |"
+            f"| {row['main_content']} | {keep} | {row['min_chars']} | {row['min_wanted_score']} | "
+            f"{row['dropped']} | {len(row['lost'])} | {lowest} | {row['main_content_pages']} |"
         )
     return "\n".join(lines)
 
@@ -590,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarize(outcomes)
     print(table(rows))
     result: dict[str, Any] = {"documents": documents, "languages": LANGUAGES, "recipes": rows}
-    result["projection"] = projection(outcomes)
+    result["projection"] = projection(outcomes, prefilter_costs(batches, args.repeats))
     if result["projection"] is not None:
         print()
         print(projection_text(result["projection"]))

@@ -1,11 +1,17 @@
-"""The lang_prefilter stage on real pages: English kept, clearly German and Chinese dropped, short pages passed."""
+"""The lang_prefilter stage on real pages: English kept, clearly German and Chinese dropped, short pages passed.
+
+Also its two steps: pages kept on the whole page's text, pages the main content judges, pages declaring
+another language, and that the steps drop exactly what the main content alone drops on real pages.
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
 import pickle
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,12 +26,24 @@ from corpusmill.filters.lang_prefilter import (
     DROP_REASON,
     LangPrefilterParams,
     LangPrefilterStage,
+    PageTexts,
+    Verdict,
     plain_text,
 )
 from corpusmill.filters.langid import LangIdParams, LangIdStage
 from corpusmill.pipelines.runner import run_recipe
 
 ENGLISH_PAGES = 15  # from each of the multilingual pages and WCXB
+ROUTES = ("first_step", "second_step", "declared_other", "one_step")
+GERMAN = (
+    "Die Stadtbibliothek bleibt während der Sommerferien geöffnet und bietet neue Lesekurse "
+    "für Kinder an. Außerdem können Besucher an den Wochenenden Bücher aus dem Archiv ausleihen "
+    "und an Führungen teilnehmen. "
+)
+ENGLISH = (
+    "The city library stays open during the summer holidays and offers new reading courses for children. "
+    "Visitors can also borrow books from the archive at weekends and join guided tours of the building. "
+)
 
 
 def _metadata(shared_data: Path) -> dict[str, dict[str, object]]:
@@ -75,9 +93,37 @@ def _drops(out: pa.RecordBatch) -> dict[str, tuple[str | None, str | None]]:
     }
 
 
+def _routes(stage: LangPrefilterStage, before: dict[str, int]) -> dict[str, int]:
+    """How many pages took each route since `before` (a copy of the stage's counters)."""
+    counters = stage.stats.counters
+    return {
+        route: counters[f"lang_prefilter.{route}"] - before.get(f"lang_prefilter.{route}", 0)
+        for route in ROUTES
+        if counters[f"lang_prefilter.{route}"] != before.get(f"lang_prefilter.{route}", 0)
+    }
+
+
+def _undeclared(html: str) -> str:
+    """The page without `lang` and `xml:lang` in its `<html>` tags, so that the first step reads it."""
+
+    def strip(tag: re.Match[str]) -> str:
+        return re.sub(r"\s(?:xml:)?lang=[\"']?[\w-]+[\"']?", "", tag.group(0), flags=re.I)
+
+    return re.sub(r"<html\b[^>]*>", strip, html, flags=re.I)
+
+
 @pytest.fixture(scope="module")
-def stage() -> LangPrefilterStage:
+def stage() -> Iterator[LangPrefilterStage]:
     stage = LangPrefilterStage(LangPrefilterParams(languages=["en"]))
+    stage.setup()
+    yield stage
+    stage.close()
+
+
+@pytest.fixture(scope="module")
+def one_step() -> Iterator[LangPrefilterStage]:
+    """The main content of every page, in one step: what the two steps must not drop more than."""
+    stage = LangPrefilterStage(LangPrefilterParams(languages=["en"], page_keep_score=None))
     stage.setup()
     yield stage
     stage.close()
@@ -90,10 +136,13 @@ def test_keeps_every_english_page_of_a_real_sample(stage: LangPrefilterStage, sh
     }
     pages.update(_english_wcxb(shared_data, ENGLISH_PAGES))
     assert len(pages) == 2 * ENGLISH_PAGES
+    before = dict(stage.stats.counters)
     out = stage(_batch(pages))
     dropped = {key: value for key, value in _drops(out).items() if value != (None, None)}
     assert dropped == {}
     assert out.column(schema.HTML).to_pylist() == list(pages.values())  # the page itself is left as it was
+    # Most are kept on the whole page's text, without the costlier main-content pass.
+    assert _routes(stage, before).get("first_step", 0) >= 2 * ENGLISH_PAGES - 3
 
 
 def test_drops_clearly_german_and_chinese_pages(stage: LangPrefilterStage, shared_data: Path) -> None:
@@ -170,8 +219,120 @@ def test_a_page_the_parser_hangs_on_passes_after_the_deadline() -> None:
         assert _drops(out)["deep"] == (None, None)
         assert _drops(out)["after"][0] == DROP_REASON  # a new worker took the next page
         assert stage.stats.counters["lang_prefilter.timeout"] == 1
+        assert stage.stats.counters["lang_prefilter.no_text"] == 1
+        assert _routes(stage, {}) == {"second_step": 1}  # only the page judged: the German one
     finally:
         stage.close()
+
+
+def test_the_two_steps_drop_what_the_main_content_alone_drops(
+    stage: LangPrefilterStage, one_step: LangPrefilterStage, shared_data: Path
+) -> None:
+    # Every third multilingual page (English, German, Latin placeholder text, French, Chinese, ...), each also
+    # without its declared language, so that both the first step and the declared language's shortcut run.
+    names = sorted(_metadata(shared_data))[::3]
+    pages = {name: _page(shared_data, "multilingual", name) for name in names}
+    pages.update({f"{name}/undeclared": _undeclared(html) for name, html in pages.items()})
+    before = dict(stage.stats.counters)
+    two = _drops(stage(_batch(pages)))
+    one = _drops(one_step(_batch(pages)))
+    assert two == one  # the same pages dropped, with the same details
+    dropped = [key for key, (reason, _) in two.items() if reason == DROP_REASON]
+    assert len(dropped) >= 20
+    routes = _routes(stage, before)
+    assert set(routes) == {"first_step", "second_step", "declared_other"}
+    assert routes["second_step"] + routes["declared_other"] >= len(dropped)  # a drop needs the main content
+    assert routes["first_step"] >= len(pages) // 3  # about half the multilingual pages are English
+
+
+def test_a_page_the_whole_page_text_would_drop_is_kept_by_its_main_content(
+    stage: LangPrefilterStage, shared_data: Path
+) -> None:
+    # An English article under German navigation: English scores 0.04 on the whole page's text, 0.12 on the
+    # main content.
+    page = _undeclared(_page(shared_data, "multilingual", "trafilatura-denkanstoos.com.2012"))
+    text, method = PageTexts(page, 2000).page()
+    assert method == "page" and len(text) >= 200
+    before = dict(stage.stats.counters)
+    assert _drops(stage(_batch({"en": page})))["en"] == (None, None)
+    assert _routes(stage, before) == {"second_step": 1}
+    assert stage.stats.counters["lang_prefilter.text.main"] > before.get("lang_prefilter.text.main", 0)
+
+
+def test_pages_declaring_another_language_skip_the_first_step(stage: LangPrefilterStage) -> None:
+    def page(lang: str, article: str) -> str:
+        return (
+            f'<html lang="{lang}"><body><nav>Start</nav><article><p>{article * 3}</p></article></body></html>'
+        )
+
+    before = dict(stage.stats.counters)
+    out = _drops(stage(_batch({"de": page("de-DE", GERMAN), "wrong": page("de_AT", ENGLISH)})))
+    assert out["de"][0] == DROP_REASON and out["de"][1].startswith("de ")
+    assert out["wrong"] == (None, None)  # a page is judged on its text, whatever it declares
+    assert _routes(stage, before) == {"declared_other": 2}
+    before = dict(stage.stats.counters)
+    out = _drops(stage(_batch({"en": page("en-GB", ENGLISH), "undeclared": page("", ENGLISH)})))
+    assert out == {"en": (None, None), "undeclared": (None, None)}
+    assert _routes(stage, before) == {"first_step": 2}
+
+
+def test_a_foreign_article_in_english_page_chrome_is_kept_at_the_first_step(
+    stage: LangPrefilterStage, one_step: LangPrefilterStage
+) -> None:
+    # What the first step gives up: an English menu that fills the first `max_chars` characters of the whole
+    # page's text keeps a German article the main content alone drops. It costs an extraction, never a lost
+    # page. A menu that fills only part of them (English 0.26 there) does not reach the first step's bar.
+    links = "".join(f"<li><a href='/{i}'>{line}</a></li>" for i, line in enumerate(ENGLISH.split(". ")))
+    article = "".join(f"<p>{GERMAN}</p>" for _ in range(6))
+
+    def page(menus: int) -> str:
+        menu = f"<ul class='menu'>{links * menus}</ul>"
+        return f"<html><body>{menu}<article><h1>Bibliothek</h1>{article}</article></body></html>"
+
+    pages = {"long menu": page(10), "short menu": page(6)}
+    assert all(PageTexts(html, 2000).main(200)[0].startswith("Bibliothek") for html in pages.values())
+    before = dict(stage.stats.counters)
+    out = _drops(stage(_batch(pages)))
+    assert out["long menu"] == (None, None) and out["short menu"][0] == DROP_REASON
+    assert _routes(stage, before) == {"first_step": 1, "second_step": 1}
+    assert {reason for reason, _ in _drops(one_step(_batch(pages))).values()} == {DROP_REASON}
+
+
+def test_without_the_first_step_or_main_content_one_text_is_classified(shared_data: Path) -> None:
+    page = _page(shared_data, "multilingual", "readability-heise")  # German, declared
+    for params in ({"page_keep_score": None}, {"main_content": False}):
+        stage = LangPrefilterStage(LangPrefilterParams(languages=["en"], **params))
+        try:
+            assert _drops(stage(_batch({"de": page})))["de"][0] == DROP_REASON
+            assert _routes(stage, {}) == {"one_step": 1}
+        finally:
+            stage.close()
+
+
+def test_page_texts_fold_only_the_head_of_a_long_text() -> None:
+    words = " ".join(f"word{i}\n\t" for i in range(5000))
+    html = f"<html lang='EN-us'><body><p>{words}</p></body></html>"
+    texts = PageTexts(html, 300)
+    head, method = texts.page()
+    whole, _ = plain_text(html, main_content=False, min_chars=0)
+    assert method == "page" and len(head) == 300 and whole.startswith(head)
+    assert texts.declared_language() == "en"
+    spaced = " \n" * 1000 + "Wort " * 100  # mostly whitespace: the whole text is folded
+    assert PageTexts("", 200)._head(spaced) == "Wort " * 40
+    assert PageTexts("<p>no language</p>").declared_language() is None
+    assert PageTexts('<html lang=""><p>x</p></html>').declared_language() is None
+
+
+def test_verdicts_travel_as_one_line() -> None:
+    verdict = Verdict("dropped", "main", "second_step", "de", "de 0.981; en 0.002")
+    assert Verdict.decode(verdict.encode()) == verdict
+    assert Verdict.decode(Verdict("kept", "page", "first_step", "en").encode()).detail == ""
+
+
+def test_a_missing_model_fails_at_set_up() -> None:
+    stage = LangPrefilterStage(LangPrefilterParams(languages=["en"], model_path="/nonexistent/lid.176.ftz"))
+    with pytest.raises(FileNotFoundError, match="model_path"):
+        stage.setup()
 
 
 def test_parameters_are_checked() -> None:
@@ -183,12 +344,16 @@ def test_parameters_are_checked() -> None:
         LangPrefilterParams(languages=["en"], min_chars=500, max_chars=400)
     with pytest.raises(ValidationError):
         LangPrefilterParams(languages=["en"], min_wanted_score=1.5)
+    with pytest.raises(ValidationError):
+        LangPrefilterParams(languages=["en"], page_keep_score=-0.1)
+    assert LangPrefilterParams(languages=["en"]).page_keep_score == 0.5
+    assert LangPrefilterParams(languages=["en"], page_keep_score=None).page_keep_score is None
 
 
 def test_registration_and_pickling(stage: LangPrefilterStage) -> None:
     assert resolve_stage("lang_prefilter") is LangPrefilterStage
     clone = pickle.loads(pickle.dumps(stage))
-    assert clone._model is None and clone._sandbox is None
+    assert clone._sandbox is None and not clone._ready
     try:
         assert (
             _drops(clone(_batch({"x": "<p>" + "这是一个关于城市图书馆的中文段落。" * 30 + "</p>"})))["x"][0]
