@@ -13,6 +13,7 @@ pytestmark = pytest.mark.ray
 
 MUTATING = [
     ("POST", "/api/recipes"),
+    ("DELETE", "/api/recipes/demo"),
     ("POST", "/api/recipes/demo/runs"),
     ("POST", "/api/runs/1/cancel"),
     ("POST", "/api/schedules"),
@@ -61,18 +62,19 @@ def test_invalid_recipes_are_422_with_the_clis_problems(service: ServiceHandle) 
     bad = _recipe("bad", stages=[{"stage": "tokenize", "max_tokens": 5}], outputs={})
     response = service.post("/api/recipes", json={"yaml": yaml.safe_dump(bad)})
     assert response.status_code == 422
-    problems = response.json()["detail"]["problems"]
+    problems = response.json()["error"]["detail"]["problems"]
     assert any(p.startswith("outputs: unknown field") for p in problems), problems
     assert any("stages[0]" in p and "max_tokens" in p for p in problems), problems
     relative = service.post(
         "/api/recipes", json={"yaml": yaml.safe_dump(_recipe("rel", input={"paths": ["x.jsonl"]}))}
     )
     assert relative.status_code == 422
-    assert "input.paths[0]: 'x.jsonl' is a relative path" in relative.json()["detail"]["problems"][0]
+    assert "input.paths[0]: 'x.jsonl' is a relative path" in relative.json()["error"]["detail"]["problems"][0]
     not_yaml = service.post(
         "/api/recipes", content="name: [", headers={**AUTH, "content-type": "application/yaml"}
     )
-    assert not_yaml.status_code == 422 and "not valid YAML" in not_yaml.json()["detail"]["problems"][0]
+    assert not_yaml.status_code == 422
+    assert "not valid YAML" in not_yaml.json()["error"]["detail"]["problems"][0]
     assert service.post("/api/recipes", json={"yml": "x"}).status_code == 422
     assert service.post("/api/recipes/unknown/runs").status_code == 404
 

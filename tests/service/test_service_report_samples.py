@@ -11,6 +11,8 @@ import re
 import pytest
 from servicekit import FinishedRun, ServiceHandle
 
+from corpusmill.mixtures.report_html import RUN_NAV_SCRIPT
+
 pytestmark = pytest.mark.ray
 
 _LINK = re.compile(r'href="([^"#:]+\.html)"')  # relative page links (none has a scheme or a fragment)
@@ -50,3 +52,17 @@ def test_sample_and_document_pages_are_served_with_their_links(
     }
     assert pages <= seen and any(p.startswith("documents/") for p in seen)
     assert service.get(f"{base}documents/0000000000000000.html").status_code == 404
+
+
+def test_every_report_page_leads_back_to_its_run(service: ServiceHandle, finished_run: FinishedRun) -> None:
+    """The hidden link back, which the page's script points at /runs/{id} where the service serves it."""
+    base = f"/runs/{finished_run.id}/report/"
+    report = finished_run.run_dir / "report"
+    sample = next(p.relative_to(report) for p in sorted((report / "samples").glob("*.html")))
+    for path in ("", str(sample)):
+        page = service.get(base + path)
+        assert page.status_code == 200 and f"<script>{RUN_NAV_SCRIPT}</script>" in page.text, path
+        found = re.match(r"^(.*/runs/(\d+))/report/", base + path)  # the script's own expression
+        assert found and found.group(1) == f"/runs/{finished_run.id}", path
+    run_page = service.get(f"/runs/{finished_run.id}")
+    assert run_page.status_code == 200 and f"<h1>Run #{finished_run.id} " in run_page.text

@@ -137,6 +137,8 @@ def test_a_failing_job_is_marked_failed_with_its_reason(
     # The CLI's own message comes first: it names the missing input.
     assert first_line.startswith("error:") and "/nonexistent/corpusmill-<i>svc</i>" in first_line
     assert "Ray job FAILED (exit code 1)" in run["error"]
+    # The job's log is kept apart from the cause, without terminal colour codes.
+    assert run["error_detail"] and "\x1b" not in run["error"] + run["error_detail"]
     assert run["finished_at"] is not None
     assert service.get(f"/api/runs/{run['id']}/artifacts").status_code == 404
     assert service.get(f"/api/runs/{run['id']}/report").status_code == 404
@@ -158,4 +160,4 @@ def test_cancelling_stops_the_job(service: ServiceHandle, demo_recipe: str) -> N
     assert run["status"] == "CANCELLED" and "stopped" in run["error"]
     assert not (Path(run["run_dir"]) / "manifest.json").exists()
     again = service.post(f"/api/runs/{run['id']}/cancel")
-    assert again.status_code == 409 and "CANCELLED" in again.json()["detail"]
+    assert again.status_code == 409 and "CANCELLED" in again.json()["error"]["message"]

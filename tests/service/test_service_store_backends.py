@@ -152,12 +152,25 @@ def test_status_changes_are_guarded_and_deleting_a_schedule_keeps_its_runs(url: 
     schedule = store.add_schedule("nightly", 1, "0 * * * *", False, now, now)
     scheduled = store.fire_schedule(schedule, now + dt.timedelta(hours=1), recipe, now, _place)
     assert scheduled is not None and scheduled.schedule_id == schedule.id
-    assert store.delete_schedule(schedule.id) and store.schedule(schedule.id) is None
-    assert store.run(scheduled.id).schedule_id is None and not store.delete_schedule(schedule.id)
+    assert store.delete_schedule(schedule.id, now) and store.schedule(schedule.id) is None
+    assert store.schedule(schedule.id, include_deleted=True).deleted_at == now
+    assert store.run(scheduled.id).schedule_id == schedule.id and not store.delete_schedule(schedule.id)
+    assert store.add_schedule("nightly", 1, "0 * * * *", False, now, now).id > schedule.id  # never reused
 
 
 # Columns added after the first release; a database made before them must still open.
-ADDED_COLUMNS = {"schedules": {"incremental"}, "runs": {"base_run_id", "base_note", "incremental"}}
+ADDED_COLUMNS = {
+    "schedules": {
+        "incremental",
+        "overlap",
+        "catch_up",
+        "timezone",
+        "webhook_url",
+        "skipped_ticks",
+        "deleted_at",
+    },
+    "runs": {"base_run_id", "base_note", "incremental"},
+}
 
 
 def _first_release_tables(url: str) -> None:
@@ -199,6 +212,8 @@ def test_a_database_of_an_older_service_opens_with_the_new_columns(url: str) -> 
     store = Store(make_engine(url))
     (schedule,) = store.schedules()
     assert schedule.recipe == "old" and schedule.incremental is False
+    assert (schedule.overlap, schedule.catch_up, schedule.timezone) == ("skip", "one", "UTC")
+    assert (schedule.webhook_url, schedule.skipped_ticks, schedule.deleted_at) == (None, 0, None)
     run = store.last_schedule_run(schedule.id, status="SUCCEEDED")
     assert (run.base_run_id, run.base_note, run.incremental) == (None, None, None)
     assert db.add_missing_columns(store.engine) == []  # nothing left to add; opening again changes nothing
@@ -213,3 +228,7 @@ def test_a_database_of_an_older_service_opens_with_the_new_columns(url: str) -> 
     with pytest.raises(sqlalchemy.exc.IntegrityError):
         store.update_run(fired.id, base_run_id=99999)
     assert store.update_schedule(incremental.id, incremental=False).incremental is False
+    # A schedule of the old database is deleted softly: its run keeps naming it, its id is not reused.
+    assert store.delete_schedule(schedule.id, now) and store.schedules() == [store.schedule(incremental.id)]
+    assert store.run(run.id).schedule_id == schedule.id
+    assert store.add_schedule("old", None, "0 5 * * *", False, now, now).id > incremental.id

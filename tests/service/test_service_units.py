@@ -147,7 +147,7 @@ def test_cron_ticks_are_utc_and_strictly_after() -> None:
         2031, 1, 1, 11, 30, tzinfo=UTC
     )
     assert check_cron("  */5   *  * * * ") == "*/5 * * * *"
-    for bad in ("* * * *", "0 3 * * * *", "60 * * * *", "@daily", "nonsense"):
+    for bad in ("* * * *", "0 3 * * * *", "60 * * * *", "@daily 3", "@reboot", "nonsense"):
         with pytest.raises(ScheduleError):
             check_cron(bad)
 
@@ -226,6 +226,7 @@ def test_an_incremental_schedule_builds_on_its_last_successful_run(tmp_path: Pat
         tick += hour
         assert runs[plain.id].base_run_id is None and runs[plain.id].base_note is None
         assert "--base" not in jobs.entrypoints[runs[plain.id].ray_job_id]
+        _finish(store, runs[plain.id])  # ended before the next tick, which would skip it otherwise
         return runs[schedule.id]
 
     first = fire()  # nothing to build on yet
@@ -270,7 +271,9 @@ def test_an_incremental_schedule_builds_on_its_last_successful_run(tmp_path: Pat
     sixth = fire()
     assert sixth.version == 2 and sixth.base_run_id is None and "fingerprint differs" in sixth.base_note
     _finish(store, sixth)
-    assert fire().base_run_id == sixth.id
+    seventh = fire()
+    assert seventh.base_run_id == sixth.id
+    _finish(store, seventh)
 
     # Switched off: full builds again.
     scheduler.change(store.schedule(schedule.id), incremental=False)

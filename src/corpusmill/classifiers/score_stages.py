@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +31,7 @@ from corpusmill.classifiers.distilled import DistilledModels
 from corpusmill.classifiers.taxonomy import DIMENSION_NAMES, DOMAIN_NAMES, OVERALL, check_domain, score_column
 from corpusmill.core import schema
 from corpusmill.core.labels import LabelSet
-from corpusmill.core.stage import MapStage, StageParams, register
+from corpusmill.core.stage import NAMES_PATH, MapStage, StageParams, register
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ DOMAIN_LABELS = LabelSet(
 class QualityParams(StageParams):
     """The distilled directory, and the floors below which documents are dropped."""
 
-    model: str = Field(min_length=1)
+    model: Annotated[str, NAMES_PATH] = Field(min_length=1)
     min_score: float | None = Field(None, ge=0.0, le=5.0)
     dimensions: bool = True
     min_dimension_scores: dict[str, float] = Field(default_factory=dict)
@@ -69,7 +69,7 @@ class QualityParams(StageParams):
 class DomainParams(StageParams):
     """The distilled directory, the confidence worth counting as sure, and the domains to drop."""
 
-    model: str = Field(min_length=1)
+    model: Annotated[str, NAMES_PATH] = Field(min_length=1)
     min_confidence: float | None = Field(None, ge=0.0, le=1.0)
     drop_domains: list[str] = Field(default_factory=list)
 

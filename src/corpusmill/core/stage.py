@@ -51,6 +51,27 @@ class StageParams(BaseModel):
         return []
 
 
+class NamesPath:
+    """Marks a stage parameter that names a file or directory the stage reads (a local path or a URI), e.g.
+    `model: Annotated[str, NAMES_PATH]`: whoever checks a recipe for another machine (the service, resolving
+    paths the way the cluster will) finds every such parameter by the marker, not by stage."""
+
+    def __repr__(self) -> str:
+        return "NAMES_PATH"
+
+
+NAMES_PATH = NamesPath()
+
+
+def path_params(params: type[StageParams]) -> list[str]:
+    """The names of a parameter model's fields marked with NAMES_PATH (a str, a list of str, or None)."""
+    return [
+        name
+        for name, field in params.model_fields.items()
+        if any(isinstance(meta, NamesPath) for meta in field.metadata)
+    ]
+
+
 class NoParams(StageParams):
     """For stages that take no parameters."""
 

@@ -49,14 +49,14 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from corpusmill.core import schema
-from corpusmill.core.stage import MapStage, StageParams, register
+from corpusmill.core.stage import NAMES_PATH, MapStage, StageParams, register
 from corpusmill.filters.langid import bundled_model_path, prepare_for_fasttext
 from corpusmill.filters.lid176 import LID176
 from corpusmill.filters.sandbox import Sandbox, SandboxedStage
@@ -105,7 +105,7 @@ class LangPrefilterParams(StageParams):
     main_content: bool = True
     page_keep_score: float | None = Field(PAGE_KEEP_SCORE, ge=0.0, le=1.0)
     timeout_s: float = Field(2.0, gt=0)
-    model_path: str | None = None
+    model_path: Annotated[str | None, NAMES_PATH] = None
 
     @field_validator("languages")
     @classmethod

@@ -18,14 +18,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pyarrow as pa
 from pydantic import Field
 
 from corpusmill.core import schema
 from corpusmill.core.labels import LabelReference, LabelSet
-from corpusmill.core.stage import MapStage, StageParams, register
+from corpusmill.core.stage import NAMES_PATH, MapStage, StageParams, register
 from corpusmill.filters.lid176 import LID176
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ _LABEL_PREFIX = "__label__"
 class LangIdParams(StageParams):
     """Which model, which languages to keep, and how sure the model must be."""
 
-    model_path: str | None = None
+    model_path: Annotated[str | None, NAMES_PATH] = None
     languages: list[str] | None = None
     min_score: float = Field(0.0, ge=0.0, le=1.0)
     max_chars: int = Field(5000, gt=0)

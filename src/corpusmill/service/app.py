@@ -18,8 +18,11 @@ from fastapi import FastAPI
 
 from corpusmill import __version__
 from corpusmill.service.api import router as api_router
+from corpusmill.service.body_limit import BodySizeLimit
 from corpusmill.service.context import Services
 from corpusmill.service.db import make_engine
+from corpusmill.service.docs import install_docs
+from corpusmill.service.errors import install_error_handlers
 from corpusmill.service.jobs import RayJobs
 from corpusmill.service.loops import PeriodicThread
 from corpusmill.service.pages import router as pages_router
@@ -85,8 +88,13 @@ def create_app(settings: ServiceSettings, clock: Callable[[], dt.datetime] = utc
         description="Schedule corpus rebuilds on a Ray cluster; browse runs, their artifacts and mixture reports. "
         "Calls that change state need `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_docs
+        redoc_url=None,  # ReDoc has no offline bundle here
     )
     app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    install_docs(app)
     app.include_router(api_router)
     app.include_router(pages_router)
 

@@ -8,6 +8,8 @@ Times are stored as naive UTC (SQLite has no time zones) and handed out as aware
 A database made by an older version of the service opens as it is: `make_engine` adds the columns it lacks
 (every column added after the first release is nullable or has a server default, so old rows stay valid).
 Columns are only ever added, never renamed or dropped, so an older service can still open a newer database.
+Schedules are never deleted either: a delete sets `deleted_at`, so a schedule id is never handed out twice
+and the runs a deleted schedule started keep its id.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ recipes = Table(
     Column("fingerprint", String(32), nullable=False),  # keys the run's output (Recipe.fingerprint)
     Column("digest", String(64), nullable=False),  # identity of the version: any change to the model
     Column("created_at", DateTime, nullable=False),
+    # Set by a delete: the rows stay, so the runs of a deleted recipe keep their version and numbers go on.
+    Column("deleted_at", DateTime, nullable=True),
     UniqueConstraint("name", "version", name="uq_recipe_version"),
 )
 
@@ -68,6 +72,17 @@ schedules = Table(
     Column("created_at", DateTime, nullable=False),
     # Each run builds on the schedule's newest successful run (`corpusmill run --base`).
     Column("incremental", Boolean, nullable=False, default=False, server_default=false()),
+    # What a tick does when the schedule's last run is still in flight: skip | queue | cancel (scheduler.py).
+    Column("overlap", String(8), nullable=False, default="skip", server_default="skip"),
+    # Ticks missed while the service was down: one (fire one run for them all) | none (fire nothing).
+    Column("catch_up", String(8), nullable=False, default="one", server_default="one"),
+    Column("timezone", String(64), nullable=False, default="UTC", server_default="UTC"),  # of the cron fields
+    Column("webhook_url", Text, nullable=True),  # POSTed to when a run fails or succeeds with warnings
+    # Ticks that fired no run (overlap skip, or missed under catch_up none).
+    Column("skipped_ticks", Integer, nullable=False, default=0, server_default="0"),
+    # Set by a delete: the row stays, so ids are never reused and runs keep naming their schedule.
+    Column("deleted_at", DateTime, nullable=True),
+    sqlite_autoincrement=True,
 )
 
 runs = Table(
@@ -88,6 +103,7 @@ runs = Table(
     Column("started_at", DateTime, nullable=True),
     Column("finished_at", DateTime, nullable=True),
     Column("error", Text, nullable=True),
+    Column("error_detail", Text, nullable=True),  # a failed job's traceback; `error` is its one-line cause
     Column("progress", Text, nullable=True),  # JSON snapshot of the stage markers
     Column("base_run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
     Column("base_note", Text, nullable=True),  # why a run of an incremental schedule has no base

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,11 +50,21 @@ class RecipeOut(BaseModel):
 
 
 class RecipeSummary(BaseModel):
-    """A recipe name with its newest version."""
+    """A recipe name with its newest version, and where to read it."""
 
     name: str
     latest_version: int
     updated_at: dt.datetime
+    fingerprint: str = Field(description="The newest version's fingerprint.")
+    url: str = Field(description="The recipe with its YAML and versions (GET).")
+
+
+class RecipeDetail(BaseModel):
+    """A recipe: its newest version in full (YAML included) and every version, oldest first."""
+
+    name: str
+    latest: RecipeOut
+    versions: list[RecipeOut]
 
 
 class TriggerIn(_In):
@@ -93,7 +103,10 @@ class RunOut(BaseModel):
     submitted_at: dt.datetime | None
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
-    error: str | None
+    error: str | None = Field(description="Why the run failed or was cancelled: its one-line cause first.")
+    error_detail: str | None = Field(
+        default=None, description="A failed job's traceback (or log tail), colour codes stripped."
+    )
     progress: dict[str, Any] | None = Field(
         description="Per step: state, parts done, documents in/out per stage (from the stage markers)."
     )
@@ -113,46 +126,85 @@ class RunOut(BaseModel):
         return cls(**data)
 
 
+Overlap = Literal["skip", "queue", "cancel"]
+CatchUp = Literal["one", "none"]
+_OVERLAP = (
+    "When a tick finds the schedule's last run still queued or running: skip (fire nothing), queue (start the "
+    "new run when the old one ends; at most one waits) or cancel (cancel the old run, start the new one)."
+)
+_CATCH_UP = (
+    "Ticks missed while the service was down: one (fire one run for them all) or none (wait for the next)."
+)
+_CRON = (
+    "Five-field cron expression or a macro (@hourly, @daily, @weekly, @monthly, @yearly), e.g. '0 3 * * *'."
+)
+_TIMEZONE = "IANA time zone the cron fields are read in, e.g. 'Europe/Berlin'; ticks are returned in UTC."
+_WEBHOOK = (
+    "http(s) URL POSTed a small JSON when a run of the schedule fails or succeeds with report warnings."
+)
+
+
 class ScheduleIn(_In):
-    """A cron schedule (UTC) that rebuilds a recipe."""
+    """A cron schedule that rebuilds a recipe."""
 
     recipe: str
     version: int | None = Field(
         default=None, ge=1, description="Pin a version; default: the newest at each tick."
     )
-    cron: str = Field(description="Five-field cron expression in UTC, e.g. '0 3 * * *'.")
+    cron: str = Field(description=_CRON)
     paused: bool = False
     incremental: bool = Field(
         default=False,
         description="Build each run on the schedule's newest successful run, reading only new input files.",
     )
+    overlap: Overlap = Field(default="skip", description=_OVERLAP)
+    catch_up: CatchUp = Field(default="one", description=_CATCH_UP)
+    timezone: str = Field(default="UTC", description=_TIMEZONE)
+    webhook_url: str | None = Field(default=None, description=_WEBHOOK)
 
 
 class SchedulePatch(_In):
-    """Change a schedule's cron expression, pause switch or incremental switch."""
+    """Change a schedule's fields; those left out stay as they are."""
 
-    cron: str | None = None
+    cron: str | None = Field(default=None, description=_CRON)
     paused: bool | None = None
     incremental: bool | None = None
+    overlap: Overlap | None = Field(default=None, description=_OVERLAP)
+    catch_up: CatchUp | None = Field(default=None, description=_CATCH_UP)
+    timezone: str | None = Field(default=None, description=_TIMEZONE)
+    webhook_url: str | None = Field(default=None, description=_WEBHOOK + ' "" removes it.')
 
 
 class ScheduleOut(BaseModel):
-    """A schedule with its next tick."""
+    """A schedule with its next tick and its rules."""
 
     id: int
     recipe: str
     version: int | None
     cron: str
+    timezone: str = Field(description=_TIMEZONE)
     paused: bool
-    next_run_at: dt.datetime
+    next_run_at: dt.datetime | None = Field(description="The next tick (UTC); null while paused.")
     last_fired_at: dt.datetime | None
     created_at: dt.datetime
     incremental: bool
+    overlap: Overlap = Field(description=_OVERLAP)
+    catch_up: CatchUp = Field(description=_CATCH_UP)
+    webhook_url: str | None = Field(description=_WEBHOOK)
+    skipped_ticks: int = Field(
+        description="Ticks that fired no run (overlap skip, or missed under catch_up none)."
+    )
+    deleted_at: dt.datetime | None = Field(
+        description="When it was deleted (listed with ?deleted=true only); its runs keep its id."
+    )
 
     @classmethod
     def of(cls, schedule: Schedule) -> ScheduleOut:
-        """From a stored schedule."""
-        return cls(**asdict(schedule))
+        """From a stored schedule; a paused one has no next tick to show."""
+        data = asdict(schedule)
+        if schedule.paused or schedule.deleted_at is not None:
+            data["next_run_at"] = None
+        return cls(**data)
 
 
 class Artifact(BaseModel):

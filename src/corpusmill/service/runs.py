@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import secrets
 import shlex
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from corpusmill.pipelines.borrow import PARTS_FILE
 from corpusmill.service.artifacts import run_location
 from corpusmill.service.jobs import JobNotFound, JobState, RayJobs
 from corpusmill.service.progress import ProgressReader, planned_steps
+from corpusmill.service.run_errors import error_cause, strip_ansi, traceback_text
 from corpusmill.service.store import (
     CANCELLED,
     FAILED,
@@ -66,19 +66,26 @@ class RunStateError(RuntimeError):
     """The run is in a state that does not allow the request (e.g. cancelling a finished run)."""
 
 
-def failure_reason(state: JobState, logs: str | None) -> str:
-    """Why a job failed, for people: the CLI's `error:` line (or the last exception line) first, then Ray's
-    status message, then the tail of the job's log."""
-    lines = [line.rstrip() for line in (logs or "").splitlines() if line.strip()]
-    errors = [line.strip() for line in lines if line.lstrip().lower().startswith(("error:", "problem:"))]
-    errors = errors or [line.strip() for line in lines if re.match(r"^\s*\S*(Error|Exception)\b", line)]
-    # Ray's message repeats the whole log after this phrase; the tail below says it more briefly.
-    message = (state.message or "no message").strip().split(", last available logs")[0].splitlines()[0]
+def failure_summary(state: JobState, logs: str | None) -> tuple[str, str | None]:
+    """Why a job failed, for people, as (error, error_detail): the error is the one-line cause (the CLI's
+    `error:` line or the last exception line, colour codes stripped) followed by Ray's status message; the
+    detail is the job's traceback (or its log tail), kept apart so the cause is what a reader sees first."""
+    cause = error_cause(logs or "")
+    # Ray's message repeats the whole log after this phrase; the detail holds the log.
+    message = strip_ansi(state.message or "no message").strip().split(", last available logs")[0]
+    message = (message.splitlines() or ["no message"])[0]
     exit_code = f" (exit code {state.exit_code})" if state.exit_code is not None else ""
-    parts = [*errors[-1:], f"Ray job {state.status}{exit_code}: {message}"]
-    if lines:
-        parts.append("log tail:\n" + "\n".join(lines[-LOG_TAIL_LINES:]))
-    reason = "\n\n".join(parts)
+    error = "\n\n".join([*([cause] if cause else []), f"Ray job {state.status}{exit_code}: {message}"])
+    if len(error) > MAX_ERROR_CHARS:
+        error = error[: MAX_ERROR_CHARS - 1] + "…"
+    return error, traceback_text(logs or "", MAX_ERROR_CHARS, LOG_TAIL_LINES)
+
+
+def failure_reason(state: JobState, logs: str | None) -> str:
+    """The cause, Ray's status message and the tail of the job's log, in one text (see failure_summary)."""
+    error, _ = failure_summary(state, logs)
+    lines = [line.rstrip() for line in strip_ansi(logs or "").splitlines() if line.strip()]
+    reason = error + ("\n\nlog tail:\n" + "\n".join(lines[-LOG_TAIL_LINES:]) if lines else "")
     return reason if len(reason) <= MAX_ERROR_CHARS else reason[: MAX_ERROR_CHARS - 1] + "…"
 
 
@@ -118,6 +125,19 @@ class RunManager:
         self.progress = ProgressReader()
         self._planned: dict[int, list[dict]] = {}  # recipe version id -> its steps (parsing costs ~0.1 s)
         self._unreachable_logged = False
+        # Called with each run this service saw end (failed to submit, or its job ended), e.g. to notify.
+        self.on_end: list[Callable[[Run], None]] = []
+
+    def _ended(self, run_id: int) -> None:
+        """Tell the listeners that a run ended; a listener's error is logged, never the run's problem."""
+        if not self.on_end:
+            return
+        run = self.store.run(run_id)
+        for listener in self.on_end if run is not None else ():
+            try:
+                listener(run)
+            except Exception:
+                logger.exception("run %d: a listener of ended runs failed", run_id)
 
     def place(self, recipe: str) -> Callable[[int], tuple[str, str]]:
         """Run directory and Ray submission id of a new run, from its row id (the random suffix keeps ids unique
@@ -204,13 +224,14 @@ class RunManager:
             )
         except Exception as exc:
             logger.warning("run %d: could not submit job %s: %s", run.id, run.ray_job_id, exc)
-            self.store.update_run(
+            if self.store.update_run(
                 run.id,
                 expect=[QUEUED],
                 status=FAILED,
                 finished_at=self.clock(),
                 error=f"could not submit the job to Ray at {self.jobs.address}: {exc}",
-            )
+            ):
+                self._ended(run.id)
         else:
             logger.info(
                 "run %d: submitted %s:v%d as Ray job %s%s",
@@ -226,8 +247,15 @@ class RunManager:
         return found
 
     def recover(self) -> None:
-        """After a restart: re-attach QUEUED runs whose job reached Ray, submit those whose job never did."""
+        """After a restart: re-attach QUEUED runs whose job reached Ray, submit those whose job never did. A run
+        a queue-policy schedule holds back behind its older run is left to the scheduler."""
         for run in self.store.runs(statuses=[QUEUED]):
+            if run.schedule_id is not None and any(
+                older.id < run.id for older in self.store.active_schedule_runs(run.schedule_id)
+            ):
+                continue
+            if run.submitted_at is None and not self.store.claim_run(run.id, self.clock()):
+                continue  # another service process took it
             try:
                 self.jobs.info(run.ray_job_id or "")
             except JobNotFound:
@@ -287,9 +315,12 @@ class RunManager:
         elif state.status == "STOPPED":
             self._close(run, CANCELLED, "the Ray job was stopped", state)
         else:
-            self._close(run, FAILED, failure_reason(state, self._logs(run)), state)
+            error, detail = failure_summary(state, self._logs(run))
+            self._close(run, FAILED, error, state, detail)
 
-    def _close(self, run: Run, status: str, error: str | None, state: JobState | None) -> None:
+    def _close(
+        self, run: Run, status: str, error: str | None, state: JobState | None, detail: str | None = None
+    ) -> None:
         complete = status == SUCCEEDED
         summary = incremental_summary(run.run_dir) if complete and run.run_dir else None
         changed = self.store.update_run(
@@ -297,6 +328,7 @@ class RunManager:
             expect=[PENDING, RUNNING],
             status=status,
             error=error,
+            error_detail=detail,
             started_at=run.started_at or (state.start_time if state else None),
             finished_at=(state.end_time if state else None) or self.clock(),
             progress=self._snapshot(run, complete=complete),
@@ -304,6 +336,7 @@ class RunManager:
         )
         if changed:
             logger.info("run %d: %s", run.id, status)
+            self._ended(run.id)
         if run.run_dir:
             self.progress.forget(run.run_dir)
 

@@ -55,6 +55,11 @@ class ServiceSettings(BaseModel):
         "`python` on a cluster).",
     )
     poll_interval_s: float = Field(default=2.0, gt=0, description="How often running jobs are polled.")
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body accepted (recipes are a few KB); a larger one is refused with 413.",
+    )
     schedule_interval_s: float = Field(default=5.0, gt=0, description="How often due schedules are checked.")
 
     @field_validator("runs_dir", mode="before")
@@ -74,6 +79,11 @@ class ServiceSettings(BaseModel):
         if isinstance(self.runs_dir, str):
             return run_path(self.runs_dir)
         return (self.runs_dir or self.data_dir / "runs").resolve()
+
+    def jobs_share_this_disk(self) -> bool:
+        """Whether jobs run on this machine (the service's own local Ray head), so a local path that does not
+        exist here does not exist for them either."""
+        return self.ray_address is None
 
     def python_for_jobs(self, local_head: bool) -> str:
         """The interpreter named in job entrypoints: workers of a cluster have their own `python`."""

@@ -56,6 +56,7 @@ class RecipeVersion:
     fingerprint: str
     digest: str
     created_at: dt.datetime
+    deleted_at: dt.datetime | None = None  # a deleted recipe's versions stay for its runs, hidden from reads
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class Schedule:
     last_fired_at: dt.datetime | None
     created_at: dt.datetime
     incremental: bool
+    overlap: str = "skip"  # skip | queue | cancel: a tick that finds the last run still in flight
+    catch_up: str = "one"  # one | none: ticks missed while the service was down
+    timezone: str = "UTC"  # the zone the cron fields are read in
+    webhook_url: str | None = None
+    skipped_ticks: int = 0
+    deleted_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Run:
     base_run_id: int | None  # the run this one builds on (`corpusmill run --base`)
     base_note: str | None  # why a run of an incremental schedule has no base
     incremental: dict[str, Any] | None  # the finished run's stats.json "incremental" summary
+    error_detail: str | None = None  # a failed job's traceback (or log tail); `error` is its one-line cause
 
 
 RUN_JSON = ("progress", "incremental")  # runs' columns that hold JSON text
@@ -140,12 +148,14 @@ class Store:
             latest = self.recipe(name)
             if latest is not None and latest.digest == digest:
                 return latest, False
+            with self.engine.connect() as conn:  # a deleted recipe's numbers are not reused
+                top = conn.execute(select(func.max(recipes.c.version)).where(recipes.c.name == name)).scalar()
             try:
                 with self.engine.begin() as conn:
                     conn.execute(
                         insert(recipes).values(
                             name=name,
-                            version=(latest.version + 1) if latest else 1,
+                            version=(top or 0) + 1,
                             yaml=yaml_text,
                             normalized=normalized,
                             fingerprint=fingerprint,
@@ -160,9 +170,12 @@ class Store:
             return created, True
         raise RuntimeError(f"recipe {name!r}: could not allocate a version number; retry the request")
 
-    def recipe(self, name: str, version: int | None = None) -> RecipeVersion | None:
-        """A version of a recipe, the newest when `version` is None."""
+    def recipe(
+        self, name: str, version: int | None = None, include_deleted: bool = False
+    ) -> RecipeVersion | None:
+        """A version of a recipe, the newest when `version` is None (of a deleted recipe only when asked for)."""
         query = select(recipes).where(recipes.c.name == name)
+        query = query if include_deleted else query.where(recipes.c.deleted_at.is_(None))
         query = query.where(recipes.c.version == version) if version is not None else query
         with self.engine.connect() as conn:
             row = conn.execute(query.order_by(recipes.c.version.desc()).limit(1)).first()
@@ -171,18 +184,31 @@ class Store:
     def recipe_versions(self, name: str) -> list[RecipeVersion]:
         """Every version of a recipe, oldest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(recipes).where(recipes.c.name == name).order_by(recipes.c.version))
+            rows = conn.execute(
+                select(recipes)
+                .where(and_(recipes.c.name == name, recipes.c.deleted_at.is_(None)))
+                .order_by(recipes.c.version)
+            )
             return [_row(RecipeVersion, r) for r in rows]
 
     def recipe_names(self) -> list[tuple[str, int, dt.datetime]]:
         """(name, newest version, when it was registered) for every recipe, by name."""
         query = (
             select(recipes.c.name, func.max(recipes.c.version), func.max(recipes.c.created_at))
+            .where(recipes.c.deleted_at.is_(None))
             .group_by(recipes.c.name)
             .order_by(recipes.c.name)
         )
         with self.engine.connect() as conn:
             return [(n, v, from_db(c)) for n, v, c in conn.execute(query)]  # type: ignore[misc]
+
+    def delete_recipe(self, name: str, now: dt.datetime | None = None) -> int:
+        """Mark every version of a recipe deleted (hidden from reads, kept for the runs that point at them).
+        Returns the versions marked; callers check first that no schedule or run in flight needs it."""
+        condition = and_(recipes.c.name == name, recipes.c.deleted_at.is_(None))
+        with self.engine.begin() as conn:
+            marked = conn.execute(update(recipes).where(condition).values(deleted_at=to_db(now or utcnow())))
+            return marked.rowcount
 
     # schedules
 
@@ -195,8 +221,9 @@ class Store:
         next_run_at: dt.datetime,
         now: dt.datetime,
         incremental: bool = False,
+        **policy: Any,
     ) -> Schedule:
-        """Store a new schedule."""
+        """Store a new schedule; `policy` sets its other columns (overlap, catch_up, timezone, webhook_url)."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(schedules).values(
@@ -209,6 +236,7 @@ class Store:
                             "incremental": incremental,
                             "next_run_at": next_run_at,
                             "created_at": now,
+                            **policy,
                         }
                     )
                 )
@@ -218,16 +246,20 @@ class Store:
         assert found is not None
         return found
 
-    def schedule(self, schedule_id: int) -> Schedule | None:
-        """One schedule."""
+    def schedule(self, schedule_id: int, include_deleted: bool = False) -> Schedule | None:
+        """One schedule (a deleted one only when asked for)."""
+        query = select(schedules).where(schedules.c.id == schedule_id)
+        query = query if include_deleted else query.where(schedules.c.deleted_at.is_(None))
         with self.engine.connect() as conn:
-            row = conn.execute(select(schedules).where(schedules.c.id == schedule_id)).first()
+            row = conn.execute(query).first()
         return None if row is None else _row(Schedule, row)
 
-    def schedules(self) -> list[Schedule]:
-        """Every schedule, oldest first."""
+    def schedules(self, include_deleted: bool = False) -> list[Schedule]:
+        """Every schedule, oldest first (deleted ones only when asked for)."""
+        query = select(schedules)
+        query = query if include_deleted else query.where(schedules.c.deleted_at.is_(None))
         with self.engine.connect() as conn:
-            return [_row(Schedule, r) for r in conn.execute(select(schedules).order_by(schedules.c.id))]
+            return [_row(Schedule, r) for r in conn.execute(query.order_by(schedules.c.id))]
 
     def update_schedule(self, schedule_id: int, **values: Any) -> Schedule | None:
         """Change a schedule's fields (cron, paused, incremental, next_run_at)."""
@@ -235,16 +267,24 @@ class Store:
             conn.execute(update(schedules).where(schedules.c.id == schedule_id).values(**_db_values(values)))
         return self.schedule(schedule_id)
 
-    def delete_schedule(self, schedule_id: int) -> bool:
-        """Remove a schedule; its past runs stay, with schedule_id cleared."""
+    def delete_schedule(self, schedule_id: int, now: dt.datetime | None = None) -> bool:
+        """Mark a schedule deleted (it never fires again and is no longer listed); the row stays, so its id is
+        never reused and its runs keep their schedule_id. False if there is no such (undeleted) schedule."""
+        condition = and_(schedules.c.id == schedule_id, schedules.c.deleted_at.is_(None))
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.schedule_id == schedule_id).values(schedule_id=None))
-            return conn.execute(schedules.delete().where(schedules.c.id == schedule_id)).rowcount == 1
+            deleted = conn.execute(
+                update(schedules).where(condition).values(deleted_at=to_db(now or utcnow()))
+            )
+            return deleted.rowcount == 1
 
     def due_schedules(self, now: dt.datetime) -> list[Schedule]:
-        """Unpaused schedules whose next tick is at or before `now`."""
+        """Unpaused, undeleted schedules whose next tick is at or before `now`."""
         query = select(schedules).where(
-            and_(schedules.c.paused.is_(False), schedules.c.next_run_at <= to_db(now))
+            and_(
+                schedules.c.paused.is_(False),
+                schedules.c.deleted_at.is_(None),
+                schedules.c.next_run_at <= to_db(now),
+            )
         )
         with self.engine.connect() as conn:
             return [_row(Schedule, r) for r in conn.execute(query.order_by(schedules.c.id))]
@@ -270,6 +310,7 @@ class Store:
                             schedules.c.id == schedule.id,
                             schedules.c.next_run_at == to_db(schedule.next_run_at),
                             schedules.c.paused.is_(False),
+                            schedules.c.deleted_at.is_(None),
                         )
                     )
                     .values(next_run_at=to_db(next_run_at), last_fired_at=to_db(now))
@@ -290,6 +331,62 @@ class Store:
         except IntegrityError:
             return None
         return self.run(run_id)
+
+    def skip_tick(self, schedule: Schedule, next_run_at: dt.datetime) -> bool:
+        """Claim the schedule's current tick without firing it (counted in skipped_ticks); False if the tick was
+        taken already. The same compare-and-set as fire_schedule, so a skipped tick is skipped once."""
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(schedules)
+                .where(
+                    and_(
+                        schedules.c.id == schedule.id,
+                        schedules.c.next_run_at == to_db(schedule.next_run_at),
+                        schedules.c.paused.is_(False),
+                        schedules.c.deleted_at.is_(None),
+                    )
+                )
+                .values(next_run_at=to_db(next_run_at), skipped_ticks=schedules.c.skipped_ticks + 1)
+            )
+            return claimed.rowcount == 1
+
+    def active_schedule_runs(self, schedule_id: int) -> list[Run]:
+        """The schedule's runs not yet ended (QUEUED, PENDING or RUNNING), oldest first."""
+        query = select(runs).where(and_(runs.c.schedule_id == schedule_id, runs.c.status.in_(ACTIVE)))
+        with self.engine.connect() as conn:
+            return [_row(Run, r) for r in conn.execute(query.order_by(runs.c.id))]
+
+    def waiting_runs(self) -> list[Run]:
+        """Scheduled runs held back (QUEUED, never claimed for submission) whose schedule has no older run in
+        flight any more: the queue-policy runs that may start now, oldest first."""
+        older = runs.alias("older")
+        in_flight = (
+            select(older.c.id)
+            .where(
+                and_(
+                    older.c.schedule_id == runs.c.schedule_id,
+                    older.c.id < runs.c.id,
+                    older.c.status.in_(ACTIVE),
+                )
+            )
+            .exists()
+        )
+        query = select(runs).where(
+            and_(
+                runs.c.status == QUEUED,
+                runs.c.schedule_id.is_not(None),
+                runs.c.submitted_at.is_(None),
+                ~in_flight,
+            )
+        )
+        with self.engine.connect() as conn:
+            return [_row(Run, r) for r in conn.execute(query.order_by(runs.c.id))]
+
+    def claim_run(self, run_id: int, now: dt.datetime) -> bool:
+        """Take a QUEUED run for submission (stamps submitted_at); False if another thread or process took it."""
+        condition = and_(runs.c.id == run_id, runs.c.status == QUEUED, runs.c.submitted_at.is_(None))
+        with self.engine.begin() as conn:
+            return conn.execute(update(runs).where(condition).values(submitted_at=to_db(now))).rowcount == 1
 
     # runs
 
@@ -351,10 +448,17 @@ class Store:
         return None if row is None else _row(Run, row)
 
     def runs(
-        self, statuses: Iterable[str] | None = None, recipe: str | None = None, limit: int | None = None
+        self,
+        statuses: Iterable[str] | None = None,
+        recipe: str | None = None,
+        limit: int | None = None,
+        before_id: int | None = None,
     ) -> list[Run]:
-        """Runs, newest first, optionally only some statuses or one recipe."""
+        """Runs, newest first, optionally only some statuses or one recipe, or only older than `before_id` (a
+        page boundary that new runs, with higher ids, never move)."""
         query = select(runs)
+        if before_id is not None:
+            query = query.where(runs.c.id < before_id)
         if statuses is not None:
             query = query.where(runs.c.status.in_(list(statuses)))
         if recipe is not None:

@@ -1,0 +1,174 @@
+"""What the run page says about how a run went, gathered from the run's row and its files.
+
+The row gives times and status; `stats.json` (written when the run completes) gives documents, tokens and
+drops by reason; `report/mixture.json` gives the report's warnings, which turn a plain SUCCEEDED into
+"succeeded with warnings"; `parts.json` gives how many input parts each step works through; the step
+markers' modification times give when each step finished its last part (local run directories only: on
+object storage that would be a request per marker). A failed or cancelled run names the step it stopped in,
+instead of leaving every step "waiting". Every file is optional: a run in flight has few of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corpusmill.pipelines.summary import RunSummary, summarize
+from corpusmill.service.artifacts import ArtifactMissing, read_mixture, run_location
+from corpusmill.service.mixdiff import NoMixture, mixture_diff
+from corpusmill.service.runs import RECIPE_FILE
+from corpusmill.service.store import CANCELLED, FAILED, SUCCEEDED, Run, Store
+
+FILE_LINKS = ("manifest.json", "stats.json", RECIPE_FILE)
+
+
+@dataclass
+class Drop:
+    """Documents a stage dropped (or, for reading, records it skipped) for one reason."""
+
+    stage: str
+    reason: str
+    count: int
+    skipped: bool  # a read skip: the record never became a document
+
+
+@dataclass
+class RunView:
+    """Everything the run page shows beyond the row itself."""
+
+    status_label: str
+    status_class: str
+    duration_s: float | None
+    documents_read: int | None = None
+    documents_kept: int | None = None
+    tokens_written: int | None = None
+    drops: list[Drop] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    parts_total: int | None = None
+    stopped_in: str | None = None
+    files: list[str] = field(default_factory=list)
+    previous: Run | None = None
+    comparison: list[dict[str, Any]] | None = None
+    comparison_note: str | None = None
+
+
+def _json(run_dir: str, relative: str) -> Any:
+    """A JSON file of the run directory, or None when it is missing or unreadable."""
+    try:
+        return json.loads((run_location(run_dir) / relative).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _exists(run_dir: str, relative: str) -> bool:
+    with contextlib.suppress(OSError):
+        return (run_location(run_dir) / relative).is_file()
+    return False
+
+
+def duration_s(run: Run, now: dt.datetime) -> float | None:
+    """From start (or submission) to the end, or to now while the run is in flight."""
+    start = run.started_at or run.submitted_at
+    if start is None:
+        return None
+    return ((run.finished_at or now) - start).total_seconds()
+
+
+def _step_end(run_dir: str, step: str) -> dt.datetime | None:
+    """When the step's newest part marker was written (local run directories only)."""
+    location = run_location(run_dir)
+    if not isinstance(location, Path):
+        return None
+    times = [p.stat().st_mtime for p in (location / "stages" / step).glob("*.done.json")]
+    return dt.datetime.fromtimestamp(max(times), dt.UTC) if times else None
+
+
+def steps_of(run: Run, parts_total: int | None) -> tuple[list[dict[str, Any]], str | None]:
+    """The progress steps as the page shows them, and the step a failed or cancelled run stopped in.
+
+    A step's `seconds` runs from the previous step's end (or the run's start) to its own last part.
+    """
+    steps = [dict(s) for s in (run.progress or {}).get("steps", [])]
+    previous_end = run.started_at
+    for step in steps:
+        end = _step_end(run.run_dir, step["step"]) if run.run_dir and step["parts_done"] else None
+        step["seconds"] = (end - previous_end).total_seconds() if end and previous_end else None
+        previous_end = end or previous_end
+        step["parts_total"] = parts_total
+    stopped_in = None
+    if run.status in (FAILED, CANCELLED):
+        ended = "failed" if run.status == FAILED else "cancelled"
+        for step in steps:
+            if stopped_in is None and step["state"] != "done":
+                stopped_in, step["state"] = step["step"], ended
+            elif stopped_in is not None:
+                step["state"] = "not reached"
+    return steps, stopped_in
+
+
+def _drops(summary: RunSummary) -> list[Drop]:
+    drops = []
+    for stage in summary.stages:
+        reasons = stage.skipped if stage.reads_input else stage.dropped
+        for reason, count in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            if count:
+                drops.append(Drop(stage.label, reason, count, stage.reads_input))
+    return drops
+
+
+def previous_run(store: Store, run: Run) -> Run | None:
+    """The newest successful run before this one of the same schedule (of the same recipe for a manual run)."""
+    for other in store.runs(statuses=[SUCCEEDED], recipe=run.recipe, limit=200):
+        if other.id < run.id and other.schedule_id == run.schedule_id:
+            return other
+    return None
+
+
+def _compare(before: Run, after: Run) -> tuple[list[dict[str, Any]] | None, str | None]:
+    try:
+        return mixture_diff(read_mixture(before.run_dir or ""), read_mixture(after.run_dir or "")), None
+    except ArtifactMissing:
+        return None, f"run #{before.id} has no mixture report to compare with"
+    except NoMixture as exc:
+        return None, str(exc)
+
+
+def run_view(store: Store, run: Run, now: dt.datetime) -> RunView:
+    """The run page's summary of `run`."""
+    mixture = _json(run.run_dir, "report/mixture.json") if run.run_dir else None
+    warnings = list((mixture or {}).get("warnings") or [])
+    warned = run.status == SUCCEEDED and bool(warnings)
+    view = RunView(
+        status_label="SUCCEEDED WITH WARNINGS" if warned else run.status,
+        status_class="WARNED" if warned else run.status,
+        duration_s=duration_s(run, now),
+        warnings=warnings,
+    )
+    if not run.run_dir:
+        view.steps, view.stopped_in = steps_of(run, None)
+        return view
+    parts = _json(run.run_dir, "parts.json")
+    view.parts_total = len(parts) if isinstance(parts, list) else None
+    view.steps, view.stopped_in = steps_of(run, view.parts_total)
+    stats = _json(run.run_dir, "stats.json")
+    summary = None
+    if isinstance(stats, dict):
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # a stats.json of another shape
+            summary = summarize(stats)
+    if summary is not None:
+        read = summary.read
+        view.documents_read = read.docs_out if read is not None else None
+        view.documents_kept = summary.documents_out
+        view.tokens_written = summary.tokens_written
+        view.drops = _drops(summary)
+    view.files = [name for name in FILE_LINKS if _exists(run.run_dir, name)]
+    if run.status == SUCCEEDED:
+        view.previous = previous_run(store, run)
+        if view.previous is not None:
+            view.comparison, view.comparison_note = _compare(view.previous, run)
+    return view
