@@ -132,6 +132,24 @@ def _db_values(values: dict[str, Any], json_keys: tuple[str, ...] = ()) -> dict[
     return out
 
 
+def _claim_tick(conn: Any, schedule: Schedule, **values: Any) -> bool:
+    """Move a live, unpaused schedule off the tick it was read at (compare-and-set on `next_run_at`), setting
+    `values`; False when another thread or process moved it first."""
+    claimed = conn.execute(
+        update(schedules)
+        .where(
+            and_(
+                schedules.c.id == schedule.id,
+                schedules.c.next_run_at == to_db(schedule.next_run_at),
+                schedules.c.paused.is_(False),
+                schedules.c.deleted_at.is_(None),
+            )
+        )
+        .values(**values)
+    )
+    return claimed.rowcount == 1
+
+
 class Store:
     """Data access over one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
@@ -303,19 +321,7 @@ class Store:
         None if the tick was taken already."""
         try:
             with self.engine.begin() as conn:
-                claimed = conn.execute(
-                    update(schedules)
-                    .where(
-                        and_(
-                            schedules.c.id == schedule.id,
-                            schedules.c.next_run_at == to_db(schedule.next_run_at),
-                            schedules.c.paused.is_(False),
-                            schedules.c.deleted_at.is_(None),
-                        )
-                    )
-                    .values(next_run_at=to_db(next_run_at), last_fired_at=to_db(now))
-                )
-                if claimed.rowcount != 1:
+                if not _claim_tick(conn, schedule, next_run_at=to_db(next_run_at), last_fired_at=to_db(now)):
                     return None
                 run_id = self._insert_run(
                     conn,
@@ -336,19 +342,9 @@ class Store:
         """Claim the schedule's current tick without firing it (counted in skipped_ticks); False if the tick was
         taken already. The same compare-and-set as fire_schedule, so a skipped tick is skipped once."""
         with self.engine.begin() as conn:
-            claimed = conn.execute(
-                update(schedules)
-                .where(
-                    and_(
-                        schedules.c.id == schedule.id,
-                        schedules.c.next_run_at == to_db(schedule.next_run_at),
-                        schedules.c.paused.is_(False),
-                        schedules.c.deleted_at.is_(None),
-                    )
-                )
-                .values(next_run_at=to_db(next_run_at), skipped_ticks=schedules.c.skipped_ticks + 1)
+            return _claim_tick(
+                conn, schedule, next_run_at=to_db(next_run_at), skipped_ticks=schedules.c.skipped_ticks + 1
             )
-            return claimed.rowcount == 1
 
     def active_schedule_runs(self, schedule_id: int) -> list[Run]:
         """The schedule's runs not yet ended (QUEUED, PENDING or RUNNING), oldest first."""
