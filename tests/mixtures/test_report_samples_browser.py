@@ -47,6 +47,7 @@ def test_a_domain_bar_leads_to_its_samples_and_a_document_to_its_text(report: Pa
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(index, wait_until="load")
             page.screenshot(path=str(ARTIFACTS / "index.png"), full_page=True)
+            assert not page.locator("#back-to-run").is_visible()  # from disk: no run page to go back to
 
             # The before/after chart: one factor per domain, up for code, down for news.
             badges = page.locator("svg#shares-chart text.badge")
@@ -71,6 +72,7 @@ def test_a_domain_bar_leads_to_its_samples_and_a_document_to_its_text(report: Pa
                 assert float(cell.inner_text().replace(",", "")) == round(news[key]), key
             docs = page.locator("li.doc")
             assert docs.count() == 5
+            assert not page.locator("#back-to-run").is_visible()
             page.screenshot(path=str(ARTIFACTS / "sample-domain.png"), full_page=True)
 
             # A sampled document: its full text, as it is in the run.

@@ -44,30 +44,71 @@ def _warc_run(tmp_path: Path) -> Path:
     return run_dir
 
 
-def test_warc_records_that_are_not_documents_are_skipped_not_dropped(tmp_path: Path) -> None:
+def test_warc_records_that_are_not_documents_are_counted_apart_not_dropped(tmp_path: Path) -> None:
     out = build_report(_warc_run(tmp_path))
     data = json.loads((out / "mixture.json").read_text())
     read, heuristics = data["funnel"]
-    assert (read["stage"], read["records_in"], read["documents_out"], read["dropped"]) == (
+    assert (
+        read["stage"],
+        read["records_in"],
+        read["documents_in"],
+        read["documents_out"],
+        read["dropped"],
+    ) == (
         "read",
         1500,
+        500,  # the funnel starts at the records meant to be documents
         480,
         {},
     )
-    assert read["skipped"]["skipped_record_type.request"] == 500 and read["skipped_records"] == 1020
+    assert read["not_documents"] == {"metadata": 500, "request": 500} and read["not_documents_total"] == 1000
+    assert read["skipped"] == {"skipped_non_html": 20} and read["skipped_records"] == 20
     assert heuristics["dropped"] == {"short": 10} and heuristics["skipped"] == {}
-    reasons = {r["reason"]: r for r in data["skipped"]["reasons"]}
-    assert reasons["skipped_non_html"] == {
+    assert [r["reason"] for r in data["skipped"]["reasons"]] == ["skipped_non_html"]
+    assert data["skipped"]["reasons"][0] == {
         "reason": "skipped_non_html",
         "unit": "records",
         "count": 20,
         "bytes": 40_000,
     }
+    assert data["skipped"]["records"] == 20 and data["skipped"]["not_documents_total"] == 1000
+    assert [(k["record_type"], k["count"]) for k in data["skipped"]["not_documents"]] == [
+        ("metadata", 500),
+        ("request", 500),
+    ]
     assert data["skipped"]["failed_files"] == []  # the run has no skipped/ table
     page = (out / "index.html").read_text()
-    assert 'data-skipped-reason="skipped_record_type.request"' in page
-    assert 'id="skipped"' in page and "skipped: skipped_record_type.metadata" in page
-    assert "dropped: skipped_record_type" not in page
+    assert 'id="not-documents" data-records-read="1500">Records read: 1,500; not documents: ' in page
+    assert '<span data-record-type="request" data-count="500">request 500</span>' in page
+    assert 'data-skipped-reason="skipped_non_html"' in page and 'id="skipped"' in page
+    assert "skipped_record_type" not in page  # neither skipped nor dropped: not in the bars, legend or table
+    assert 'data-documents-in="500" data-records-in="1500">500 records<' in page
+
+
+def test_a_real_warc_run_counts_request_metadata_and_warcinfo_records_apart(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    whirlwind = (shared_data / "warc" / "whirlwind.warc.gz").read_bytes()
+    (root / "whirlwind.warc.gz").write_bytes(whirlwind)  # warcinfo, request, response, metadata
+    (root / "cut.warc.gz").write_bytes(whirlwind[:-3000])  # its response cut short, no metadata after it
+    recipe = parse_recipe(
+        {"name": "warc-report", "input": {"paths": [str(root)]}, "stages": [{"stage": "tokenize"}]}
+    )
+    run_dir = tmp_path / "run"
+    run_recipe(recipe, engine="local", output=run_dir)
+    data = json.loads((run_dir / "report" / "mixture.json").read_text())
+    read = data["funnel"][0]
+    assert read["not_documents"] == {"metadata": 1, "request": 2, "warcinfo": 2}
+    assert (read["records_in"], read["documents_in"], read["documents_out"]) == (7, 2, 1)
+    assert read["skipped"] == {"corrupt_file": 1, "truncated_record": 1}  # a real loss stays, with its reason
+    assert read["skipped_records"] == 1 and read["dropped"] == {}
+    kinds = {k["record_type"]: k for k in data["skipped"]["not_documents"]}
+    assert set(kinds) == {"metadata", "request", "warcinfo"} and all(k["bytes"] > 0 for k in kinds.values())
+    page = (run_dir / "report" / "index.html").read_text()
+    assert "Records read: 7; not documents: " in page and "skipped_record_type" not in page
+    assert 'data-skipped-reason="truncated_record"' in page
 
 
 def test_a_real_run_lists_its_unreadable_files_by_name(tmp_path: Path) -> None:

@@ -41,8 +41,36 @@ PALETTE = (
 )
 
 
-# For drop reasons: warm and dark tones, none of them the green of "kept" or the blues of data bars.
-DROP_PALETTE = ("#D55E00", "#E69F00", "#CC79A7", "#F0E442", "#000000", "#8c8c8c", "#882255", "#b8b8b8")
+# For drop reasons: 24 distinct colours, so that a funnel with many reasons never shows two in one colour.
+# Warm and dark tones first (Okabe and Ito's, then Paul Tol's muted scheme, both chosen to stay apart for
+# colour-blind readers), then darker and lighter steps of those hues; none is the green of "kept" or the
+# blues of data bars, and none is one of the greys of skipped input. The last one is kept for "other".
+DROP_PALETTE = (
+    "#D55E00",
+    "#E69F00",
+    "#CC79A7",
+    "#F0E442",
+    "#000000",
+    "#882255",
+    "#CC6677",
+    "#332288",
+    "#DDCC77",
+    "#AA4499",
+    "#999933",
+    "#117733",
+    "#8A3B00",
+    "#A86F00",
+    "#8F4A75",
+    "#B8A800",
+    "#F2A27A",
+    "#F5CC70",
+    "#E8B5D1",
+    "#5D3A9B",
+    "#EE3377",
+    "#7F4F24",
+    "#44AA99",
+    "#BBBBBB",
+)
 
 
 def color(index: int) -> str:
@@ -50,9 +78,26 @@ def color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
-def drop_color(index: int) -> str:
-    """The colour of the index-th drop reason, distinct from the colours of kept and added documents."""
-    return DROP_PALETTE[index % len(DROP_PALETTE)]
+def distinct_colors(weights: Mapping[str, float], palette: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """A colour per name that no other name of the chart shares, and the names grouped into "other".
+
+    A repeated colour makes a legend lie (two reasons read as one), so a palette never wraps around: with
+    more names than colours, the largest keep their own and the smallest share the palette's last colour,
+    shown once as "other" (see `other_color`). Colours go by name order, so a name keeps its colour from
+    one run's report to the next while its count changes.
+    """
+    names = sorted(weights)
+    grouped: list[str] = []
+    if len(names) > len(palette):
+        largest = sorted(names, key=lambda n: (-weights[n], n))[: len(palette) - 1]
+        grouped = sorted(set(names) - set(largest))
+        names = sorted(largest)
+    return {name: palette[i] for i, name in enumerate(names)}, grouped
+
+
+def other_color(palette: Sequence[str]) -> str:
+    """The colour of the names `distinct_colors` grouped into "other": the one it never gives out then."""
+    return palette[-1]
 
 
 def esc(value: object) -> str:

@@ -10,6 +10,9 @@ The funnel begins before the first stage, with the input that never became docum
 skipped, by reason (counted in `stats.json`), and the files that could not be read, by name (from the run's
 `skipped/` table). Those are *skipped*, never documents *dropped*, so "what did we lose and why" has one
 answer: a record ends in `documents/`, in `rejected/` with a stage's reason, or in `skipped/` with a reader's.
+Records that are not documents by design (a WARC request, metadata or warcinfo record) are no loss at all:
+they are counted apart, by record type, and the funnel's first bar starts at the records meant to be
+documents, so a crawl's request records do not read as input lost.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ from corpusmill.core import skips
 from corpusmill.core.atomic import atomic_open, write_json
 from corpusmill.core.location import RunPath, run_path
 from corpusmill.mixtures.accounting import QUALITY_BINS, QUALITY_MAX
-from corpusmill.pipelines.summary import FILE_REASONS, StageSummary, summarize
+from corpusmill.pipelines.summary import (
+    FILE_REASONS,
+    NOT_DOCUMENT_PREFIX,
+    StageSummary,
+    not_documents,
+    summarize,
+)
 
 if TYPE_CHECKING:
     from corpusmill.mixtures.report_samples import SampleLinks
@@ -34,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REPORT_FORMAT = "corpusmill-mixture-report"
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: the read row counts records that are not documents apart
 TOLERANCE = (
     0.02  # achieved tokens within 2% of plan, or within the domain's largest document, count as on plan
 )
@@ -78,7 +87,8 @@ def _breakdown(entries: dict[str, dict[str, int]], basis: str) -> dict[str, Any]
 def funnel(stats: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per stage: documents in and out, drops by reason, and tokens where a stage counted them.
 
-    The read row comes first: records in, the documents they became, and what was skipped by reason (not
+    The read row comes first: records read, those that are not documents by design (counted apart), then
+    from the records meant to be documents, the documents they became and what was skipped by reason (not
     dropped: it never was a document).
     """
     summary = {row.label: row for row in summarize(stats).stages}
@@ -93,29 +103,49 @@ def funnel(stats: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _read_documents(row: StageSummary) -> dict[str, Any]:
+    """The read row: every record read, those that are not documents by record type, and of the records meant
+    to be documents (`documents_in`), the documents they became and the rest skipped by reason.
+
+    Nothing is dropped at reading: a record that did not become a document is skipped, with the reader's
+    reason; a record that never was meant to be one (a WARC request record) is not even skipped.
+    """
+    others = not_documents(row.skipped)
+    skipped = {r: n for r, n in row.skipped.items() if not r.startswith(NOT_DOCUMENT_PREFIX)}
+    not_total = sum(others.values())
+    return {
+        "label": row.label,
+        "stage": "read",
+        "records_in": row.docs_in,
+        "not_documents": _by_count(others),
+        "not_documents_total": not_total,
+        "documents_in": row.docs_in - not_total,
+        "documents_out": row.docs_out,
+        "skipped": _by_count(skipped),
+        "skipped_records": row.skipped_records - not_total,
+        "failed_files": row.failed_files,
+        "dropped": {},
+        "dropped_total": 0,
+        "added": 0,
+    }
+
+
 def _documents(row: StageSummary) -> dict[str, Any]:
     """A funnel row's counts; for reading, `records_in` and skips by reason, with nothing dropped."""
     if row.reads_input:
-        skipped = dict(sorted(row.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
-        return {
-            "label": row.label,
-            "stage": "read",
-            "records_in": row.docs_in,
-            "documents_in": row.docs_out,
-            "documents_out": row.docs_out,
-            "skipped": skipped,
-            "skipped_records": row.skipped_records,
-            "failed_files": row.failed_files,
-            "dropped": {},
-            "dropped_total": 0,
-            "added": 0,
-        }
-    dropped = dict(sorted(row.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
+        return _read_documents(row)
+    dropped = _by_count(row.dropped)
     dropped_total = sum(dropped.values())
     return {
         "label": row.label,
         "stage": stage_name(row.label),
         "records_in": None,
+        "not_documents": {},
+        "not_documents_total": 0,
         "documents_in": row.docs_in,
         "documents_out": row.docs_out,
         "skipped": {},
@@ -140,7 +170,8 @@ def _tokens(plan: dict[str, Any], counters: dict[str, int]) -> tuple[int | None,
 
 
 def skipped_input(run_dir: RunPath, stats: dict[str, Any]) -> dict[str, Any]:
-    """What reading lost, by reason (records or files, and bytes where known) and the files that failed, by name.
+    """What reading lost, by reason (records or files, and bytes where known) and the files that failed, by name;
+    and apart from it, the records that are not documents by design, by record type (nothing lost there).
 
     Counts come from the reader's counters, which every reader keeps; the names and messages of failed files
     come from `skipped/` (only its file-level rows are read, so the report stays cheap however many records
@@ -150,6 +181,7 @@ def skipped_input(run_dir: RunPath, stats: dict[str, Any]) -> dict[str, Any]:
     counters = {s["label"]: s.get("counters", {}) for s in stats.get("stages", [])}
     skipped = read.skipped if read is not None else {}
     nbytes = _prefixed(counters[read.label], skips.SKIPPED_BYTES_COUNTER) if read is not None else {}
+    lost = {r: n for r, n in skipped.items() if not r.startswith(NOT_DOCUMENT_PREFIX)}
     reasons = [
         {
             "reason": reason,
@@ -157,13 +189,19 @@ def skipped_input(run_dir: RunPath, stats: dict[str, Any]) -> dict[str, Any]:
             "count": n,
             "bytes": nbytes.get(reason),
         }
-        for reason, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+        for reason, n in _by_count(lost).items()
+    ]
+    others = [
+        {"record_type": kind, "count": n, "bytes": nbytes.get(NOT_DOCUMENT_PREFIX + kind)}
+        for kind, n in _by_count(not_documents(skipped)).items()
     ]
     failed = _failed_files(run_dir / "skipped")
     return {
-        "records": read.skipped_records if read is not None else 0,
+        "records": sum(r["count"] for r in reasons if r["unit"] == "records"),
         "files_failed": read.failed_files if read is not None else 0,
         "reasons": reasons,
+        "not_documents": others,
+        "not_documents_total": sum(o["count"] for o in others),
         "failed_files": failed[:MAX_FAILED_FILES],
         "failed_files_listed": len(failed),
     }

@@ -1,10 +1,12 @@
 """The run report as one self-contained HTML page, rendered from the report's JSON data alone.
 
-One file with inline CSS and inline SVG, no script and nothing fetched, so it opens offline, from a mail, or
-from an object store's browser. Each chart is followed by a table of the exact numbers; tables and rows carry
-stable `id` and `data-*` attributes (`<table id="domains">`, `<tr data-domain=...>`,
-`<td data-achieved-tokens=...>`) so scripts and tests can read the page back without parsing text. Every
-string from the data goes through `html.escape`: domain names, reasons and paths come from crawled input.
+One file with inline CSS and inline SVG and nothing fetched, so it opens offline, from a mail, or from an
+object store's browser. Its only script shows the link back to the run where the service serves the page
+(`run_nav`): the page reads and works the same without it. Each chart is followed by a table of the exact
+numbers; tables and rows carry stable `id` and `data-*` attributes (`<table id="domains">`,
+`<tr data-domain=...>`, `<td data-achieved-tokens=...>`) so scripts and tests can read the page back without
+parsing text. Every string from the data goes through `html.escape`: domain names, reasons and paths come from
+crawled input.
 
 Where the report has sample pages (`report/samples/`, see `report_samples.py`), the numbers link to the
 documents behind them: each domain's bars and table row to its samples, each quality bin to its score bucket,
@@ -14,20 +16,23 @@ each drop reason of the funnel to the rows dropped for it. Without them the page
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from corpusmill.mixtures.charts import (
+    DROP_PALETTE,
     Badge,
     Segment,
     color,
-    drop_color,
+    distinct_colors,
     esc,
     grouped_bars,
     histogram,
     legend,
     linked,
     number,
+    other_color,
     stacked_bars,
 )
 
@@ -38,8 +43,20 @@ MAX_BREAKDOWN_ROWS = 100  # the JSON keeps them all; a page with thousands of so
 MAX_CHART_ROWS = 20
 OFF = ' class="off"'
 KEPT, ADDED = "#009E73", "#56B4E9"
-# Skipped input (never a document) in cool greys, apart from the warm colours of documents dropped.
-SKIP_PALETTE = ("#5f6b7a", "#98a4b3", "#3e4650", "#c3ccd6", "#7a8799", "#dde3ea")
+# Skipped input (never a document) in cool greys, apart from the warm colours of documents dropped; ten
+# distinct ones, the last kept for "other" (`distinct_colors`).
+SKIP_PALETTE = (
+    "#5f6b7a",
+    "#98a4b3",
+    "#3e4650",
+    "#c3ccd6",
+    "#7a8799",
+    "#4d6a8a",
+    "#a9bfd6",
+    "#6f6380",
+    "#b8afc4",
+    "#dde3ea",
+)
 MAX_FAILED_FILE_ROWS = 100
 BEFORE, PLANNED, AFTER = "#8c8c8c", "#E69F00", "#0072B2"
 # Sampling factors: up-sampled in bluish green, down-sampled in vermillion (Okabe and Ito), kept as is in grey;
@@ -70,9 +87,33 @@ svg.chart{display:block;max-width:100%;height:auto;background:#fff;border:1px so
 .multiples{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}
 figcaption{font-size:12px;max-width:240px;word-break:break-all}
 code{background:#f0f0f0;padding:0 3px;border-radius:3px}
+nav.run-nav{margin:0 0 10px;font-size:13px}
 a{color:#0b5cad}svg a:hover rect.bar{opacity:.75}svg a{cursor:pointer}
 td.up{color:#007a56;font-weight:600}td.down{color:#b34700;font-weight:600}td.same{color:#666}
 """
+
+
+# The way back to the run's page. The report is a file first: opened from disk, from a mail or from an object
+# store's browser there is no run page, and a fixed `/runs/ID` link would lead nowhere. So the link is hidden,
+# and these few lines show it only where the page is served over http(s) under the service's
+# `/runs/ID/report/` (at any depth below it), pointing at exactly `/runs/ID` (behind any path prefix).
+RUN_NAV_SCRIPT = (
+    "(function(){var a=document.getElementById('back-to-run'),"
+    "m=location.pathname.match(/^(.*\\/runs\\/(\\d+))\\/report\\//);"
+    "if(a&&m&&/^https?:$/.test(location.protocol)){a.href=m[1];a.textContent='\\u2190 run #'+m[2];"
+    "a.parentNode.hidden=false;}})();"
+)
+
+
+def run_nav(depth: int = 0) -> str:
+    """The hidden link back to the run, for a page `depth` folders below the report folder, and the script
+    that shows it when the service serves the page. Without script it stays hidden; its relative `href`
+    (the folder above the report) is only where the script's exact target would be."""
+    up = "../" * (depth + 1)
+    return (
+        f'<nav class="run-nav" id="run-nav" hidden><a id="back-to-run" href="{up}">← run</a></nav>'
+        f"<script>{RUN_NAV_SCRIPT}</script>"
+    )
 
 
 def factor_tone(factor: float) -> str:
@@ -165,10 +206,6 @@ def _warnings(data: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _skip_color(index: int) -> str:
-    return SKIP_PALETTE[index % len(SKIP_PALETTE)]
-
-
 def _record_skips(row: dict[str, Any], files: set[str]) -> dict[str, int]:
     """A read row's skipped records by reason: files that failed are not records and stay off the bar."""
     return {r: n for r, n in row["skipped"].items() if r not in files}
@@ -181,43 +218,76 @@ def _drop_pages(links: SampleLinks | None, label: str) -> dict[str, str]:
     return {reason: page for (stage, reason), page in links.drops.items() if stage == label}
 
 
+def _totals(counts: Sequence[dict[str, int]]) -> dict[str, int]:
+    """Counts per reason summed over the funnel's rows (how much of the chart each reason takes)."""
+    totals: dict[str, int] = {}
+    for row in counts:
+        for reason, n in row.items():
+            totals[reason] = totals.get(reason, 0) + n
+    return totals
+
+
+@dataclass(frozen=True)
+class _Series:
+    """The funnel's losses of one kind (`skipped` or `dropped`): a colour per reason and the reasons grouped
+    into "other" where there are more reasons than distinct colours."""
+
+    kind: str
+    colors: dict[str, str]
+    grouped: list[str]
+    other: str
+
+    @classmethod
+    def of(cls, kind: str, counts: Sequence[dict[str, int]], palette: Sequence[str]) -> _Series:
+        colors, grouped = distinct_colors(_totals(counts), palette)
+        return cls(kind, colors, grouped, other_color(palette))
+
+    @property
+    def other_name(self) -> str:
+        return f"{self.kind}: other ({len(self.grouped)} reasons)"
+
+    def segments(self, counts: dict[str, int], pages: Mapping[str, str] | None = None) -> list[Segment]:
+        """A row's pieces of the bar: one per reason with its own colour, then the grouped ones as one."""
+        pages = pages or {}
+        shown = [
+            Segment(n, self.colors[r], f"{self.kind}: {r}", pages.get(r))
+            for r, n in sorted(counts.items())
+            if r in self.colors
+        ]
+        rest = sum(n for r, n in counts.items() if r not in self.colors)
+        return shown + ([Segment(rest, self.other, self.other_name)] if rest else [])
+
+    def keys(self) -> list[tuple[str, str]]:
+        """The legend's entries, every one in a colour no other entry has."""
+        keys = [(f"{self.kind}: {r}", c) for r, c in self.colors.items()]
+        return keys + ([(self.other_name, self.other)] if self.grouped else [])
+
+
 def _funnel(rows: list[dict[str, Any]], skipped: dict[str, Any], links: SampleLinks | None = None) -> str:
-    reasons = sorted({r for row in rows for r in row["dropped"]})
-    colors = {reason: drop_color(i) for i, reason in enumerate(reasons)}
     files = {r["reason"] for r in skipped["reasons"] if r["unit"] == "files"}
-    skip_reasons = sorted({r for row in rows for r in _record_skips(row, files)})
-    skip_colors = {reason: _skip_color(i) for i, reason in enumerate(skip_reasons)}
+    drops = _Series.of("dropped", [row["dropped"] for row in rows], DROP_PALETTE)
+    skips = _Series.of("skipped", [_record_skips(row, files) for row in rows], SKIP_PALETTE)
     bars = []
     for row in rows:
-        kept = row["documents_in"] - row["dropped_total"]
-        segments = [Segment(kept, KEPT, "kept")]
-        segments += [
-            Segment(n, skip_colors[r], f"skipped: {r}") for r, n in sorted(_record_skips(row, files).items())
-        ]
-        pages = _drop_pages(links, row["label"])
-        segments += [
-            Segment(n, colors[r], f"dropped: {r}", pages.get(r)) for r, n in sorted(row["dropped"].items())
-        ]
+        segments = [Segment(row["documents_out"] - row["added"], KEPT, "kept")]
+        segments += skips.segments(_record_skips(row, files))
+        segments += drops.segments(row["dropped"], _drop_pages(links, row["label"]))
         segments.append(Segment(row["added"], ADDED, "added (repeats)"))
         bars.append((row["label"], segments, _caption(row)))
     chart = stacked_bars(
-        bars, chart_id="funnel-chart", title="Input records, then documents per stage, with losses by reason"
+        bars, chart_id="funnel-chart", title="Documents per stage, from reading on, with losses by reason"
     )
-    keys = [
-        ("kept", KEPT),
-        *((f"skipped: {r}", skip_colors[r]) for r in skip_reasons),
-        *((f"dropped: {r}", colors[r]) for r in reasons),
-        ("added (repeats)", ADDED),
-    ]
+    keys = [("kept", KEPT), *skips.keys(), *drops.keys(), ("added (repeats)", ADDED)]
     headers = [
         "stage", "in", "documents out", "skipped", "dropped", "added", "tokens in", "tokens out",
         "skipped or dropped, by reason",
     ]  # fmt: skip
     return (
         '<section id="funnel-section"><h2>Funnel</h2>'
-        "<p>Reading turns input records into documents; a record it passes over (bad JSON, a WARC request "
-        "record, a file that cannot be read) is <em>skipped</em>, listed in <code>skipped/</code>. Stages "
-        "then drop documents, listed in <code>rejected/</code>.</p>"
+        "<p>Reading turns input records into documents; a record meant to be one that it passes over (bad "
+        "JSON, a damaged WARC record, a file that cannot be read) is <em>skipped</em>, listed in "
+        "<code>skipped/</code>. Stages then drop documents, listed in <code>rejected/</code>.</p>"
+        + _not_documents(rows, skipped)
         + chart
         + legend(keys, {f"dropped: {r}": page for r, page in (links.drop_reasons() if links else {}).items()})
         + _table(
@@ -228,9 +298,30 @@ def _funnel(rows: list[dict[str, Any]], skipped: dict[str, Any], links: SampleLi
     )
 
 
+def _not_documents(rows: list[dict[str, Any]], skipped: dict[str, Any]) -> str:
+    """The records read that are not documents by design (WARC request, metadata, warcinfo records), apart
+    from the funnel: none of them was lost, so none of them is a loss in its bars."""
+    read = next((row for row in rows if row["records_in"] is not None), None)
+    kinds = skipped.get("not_documents", [])
+    if read is None or not kinds:
+        return ""
+    spans = ", ".join(
+        f"<span{_attr('record-type', k['record_type'])}{_attr('count', k['count'])}>{esc(k['record_type'])} "
+        f"{esc(number(k['count']))}</span>"
+        for k in kinds
+    )
+    return (
+        f'<p id="not-documents"{_attr("records-read", read["records_in"])}>Records read: '
+        f"{esc(number(read['records_in']))}; not documents: "
+        f"<b{_attr('not-documents', read['not_documents_total'])}>{esc(number(read['not_documents_total']))}</b>"
+        f" ({spans}). A WARC file holds such records (requests, metadata, warcinfo) beside its pages: they "
+        f"are counted here, not as losses, and the funnel starts at the {esc(number(read['documents_in']))} "
+        "records meant to be documents.</p>"
+    )
+
+
 def _caption(row: dict[str, Any]) -> str:
-    first = row["documents_in"] if row["records_in"] is None else row["records_in"]
-    return f"{number(first)} → {number(row['documents_out'])}"
+    return f"{number(row['documents_in'])} → {number(row['documents_out'])}"
 
 
 def _reason_spans(
@@ -255,7 +346,12 @@ def _funnel_row(row: dict[str, Any], files: set[str], pages: Mapping[str, str] |
         first = _cell("documents-in", row["documents_in"], number(row["documents_in"]))
         reasons = _reason_spans("reason", row["dropped"], pages=pages)
     else:
-        first = _cell("records-in", row["records_in"], f"{number(row['records_in'])} records")
+        # Reading's "in" is the records meant to be documents; all records read (those that are not
+        # documents included) stay in `data-records-in`.
+        first = (
+            f"<td{_attr('documents-in', row['documents_in'])}{_attr('records-in', row['records_in'])}>"
+            f"{esc(number(row['documents_in']))} records</td>"
+        )
         reasons = _reason_spans("skipped-reason", row["skipped"], files)
     return (
         f'<tr{_attr("stage", row["label"])}><td class="name">{esc(row["label"])}</td>'
@@ -273,7 +369,7 @@ def _funnel_row(row: dict[str, Any], files: set[str], pages: Mapping[str, str] |
 def _skipped(block: dict[str, Any]) -> str:
     """The skipped input by reason, and the files that could not be read with the reader's message."""
     if not block["reasons"]:
-        return '<p id="skipped">Nothing was skipped: every input record became a document.</p>'
+        return '<p id="skipped">Nothing was skipped: every record meant to be a document became one.</p>'
     rows = [
         f'<tr{_attr("reason", r["reason"])}><td class="name">{esc(r["reason"])}</td>'
         + _cell("unit", r["unit"], r["unit"])
@@ -591,5 +687,6 @@ def render_html(data: dict[str, Any], links: SampleLinks | None = None) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>{body}</main></body></html>\n"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head>"
+        f"<body><main>{run_nav()}{body}</main></body></html>\n"
     )

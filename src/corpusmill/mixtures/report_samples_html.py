@@ -1,7 +1,7 @@
 """The sample pages of the report: one per cell, one per sampled document, and an overview of the cells.
 
-Rendered from `samples.json` alone, in the style of `index.html` (its CSS, its cards and tables, no script,
-nothing fetched). Every string from a document (text, URL, id, domain, reason) is crawled data and goes
+Rendered from `samples.json` alone, in the style of `index.html` (its CSS, its cards and tables, nothing
+fetched, no script but the one that shows the link back to the run where the service serves the page). Every string from a document (text, URL, id, domain, reason) is crawled data and goes
 through `esc`; a document's URL becomes a link only when it is `http(s)`, so a `javascript:` URL stays text.
 Links are relative (`../index.html`, `../documents/<hash>.html`), so the pages work from disk and served by
 the service alike. Numbers carry `data-*` attributes with their exact values, as on the index page, so
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from corpusmill.mixtures.charts import esc, number
-from corpusmill.mixtures.report_html import CSS, factor_label, factor_tone
+from corpusmill.mixtures.report_html import CSS, factor_label, factor_tone, run_nav
 
 PAGE_CSS = """
 nav{margin:0 0 12px;font-size:13px}nav a{margin-right:12px}
@@ -77,7 +77,7 @@ def page(title: str, body: str, depth: int = 1) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}{PAGE_CSS}</style></head>"
-        f"<body><main>{nav}{body}</main></body></html>\n"
+        f"<body><main>{run_nav(depth)}{nav}{body}</main></body></html>\n"
     )
 
 

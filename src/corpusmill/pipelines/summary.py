@@ -18,6 +18,18 @@ STAGES = "stages"
 
 # Skip reasons that count whole input files (which failed to read), not records.
 FILE_REASONS = frozenset({"corrupt_file"})
+# Skip reasons of records that are not documents by design (a WARC request, metadata or warcinfo record):
+# `skipped_record_type.<type>`. Nothing was lost in them, unlike a damaged record or a non-HTML response.
+NOT_DOCUMENT_PREFIX = "skipped_record_type."
+
+
+def not_documents(skipped: dict[str, int]) -> dict[str, int]:
+    """The records among `skipped` that never were meant to be documents, by record type (`request`: 10)."""
+    return {
+        reason.removeprefix(NOT_DOCUMENT_PREFIX): n
+        for reason, n in skipped.items()
+        if reason.startswith(NOT_DOCUMENT_PREFIX)
+    }
 
 
 @dataclass(frozen=True)
