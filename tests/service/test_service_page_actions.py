@@ -345,3 +345,23 @@ def test_the_schedules_page_shows_each_schedules_policies(console: Console) -> N
     if getattr(schedule, "overlap", None):  # the fields of schedules with policies
         assert f'data-overlap="{schedule.overlap}"' in page and "skip the tick" in page
         assert f'data-catch-up="{schedule.catch_up}"' in page and "one run for the missed ticks" in page
+
+
+def test_run_page_counts_records_that_are_not_documents_apart_from_drops() -> None:
+    from corpusmill.pipelines.summary import RunSummary, StageSummary
+    from corpusmill.service.run_view import _drops, _not_documents
+
+    read = StageSummary(
+        "00-read",
+        40,
+        30,
+        skipped={"skipped_record_type.request": 6, "skipped_record_type.metadata": 3, "truncated_record": 1},
+        reads_input=True,
+    )
+    extract = StageSummary("01-extract", 30, 28, dropped={"extract_empty": 2})
+    summary = RunSummary(stages=[read, extract], documents_out=28, tokens_written=1000)
+    assert [(d.stage, d.reason, d.count) for d in _drops(summary)] == [
+        ("00-read", "truncated_record", 1),
+        ("01-extract", "extract_empty", 2),
+    ]
+    assert _not_documents(summary) == {"request": 6, "metadata": 3}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpusmill.pipelines.summary import RunSummary, summarize
+from corpusmill.pipelines.summary import NOT_DOCUMENT_PREFIX, RunSummary, not_documents, summarize
 from corpusmill.service.artifacts import ArtifactMissing, read_mixture, run_location
 from corpusmill.service.mixdiff import NoMixture, mixture_diff
 from corpusmill.service.runs import RECIPE_FILE
@@ -47,6 +47,7 @@ class RunView:
     documents_kept: int | None = None
     tokens_written: int | None = None
     drops: list[Drop] = field(default_factory=list)
+    not_documents: dict[str, int] = field(default_factory=dict)  # records of other types, by type
     warnings: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     parts_total: int | None = None
@@ -112,13 +113,24 @@ def steps_of(run: Run, parts_total: int | None) -> tuple[list[dict[str, Any]], s
 
 
 def _drops(summary: RunSummary) -> list[Drop]:
+    # Records of other types than the reader takes (a WARC file's requests, metadata, warcinfo) were never
+    # meant to be documents: they are counted apart (`_not_documents`), not as losses.
     drops = []
     for stage in summary.stages:
         reasons = stage.skipped if stage.reads_input else stage.dropped
         for reason, count in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
-            if count:
+            if count and not (stage.reads_input and reason.startswith(NOT_DOCUMENT_PREFIX)):
                 drops.append(Drop(stage.label, reason, count, stage.reads_input))
     return drops
+
+
+def _not_documents(summary: RunSummary) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for stage in summary.stages:
+        if stage.reads_input:
+            for kind, count in not_documents(stage.skipped).items():
+                found[kind] = found.get(kind, 0) + count
+    return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def previous_run(store: Store, run: Run) -> Run | None:
@@ -166,6 +178,7 @@ def run_view(store: Store, run: Run, now: dt.datetime) -> RunView:
         view.documents_kept = summary.documents_out
         view.tokens_written = summary.tokens_written
         view.drops = _drops(summary)
+        view.not_documents = _not_documents(summary)
     view.files = [name for name in FILE_LINKS if _exists(run.run_dir, name)]
     if run.status == SUCCEEDED:
         view.previous = previous_run(store, run)
