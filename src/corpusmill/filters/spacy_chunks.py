@@ -141,11 +141,12 @@ class ChunkWords:
         """The words of `text` (token texts, stripped, empty ones left out), as one tokenizer call gives them."""
         parts = _SEPARATORS.split(text)
         table = self._table
-        missing = [part for part in set(parts[::2]) if part and part not in table]
+        distinct = {part for part in parts[::2] if part}
+        missing = [part for part in distinct if part not in table]
         if missing:
             if len(table) + len(missing) > self.max_chunks:
                 table.clear()
-                missing = [part for part in set(parts[::2]) if part]
+                missing = list(distinct)
             self._learn(missing)
         chunks = [table[part] if part else None for part in parts[::2]]
         crossings = [index for index in range(1, len(chunks)) if self._may_cross(chunks, parts, index)]
