@@ -11,6 +11,7 @@ both Ray Data and Beam need to concatenate and regroup parts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -79,8 +80,8 @@ def mark_drops(
     if len(reasons) != batch.num_rows:
         raise ValueError(f"mark_drops got {len(reasons)} reasons for {batch.num_rows} rows")
     details = details if details is not None else [None] * len(reasons)
-    old_reasons = _column_or_nulls(batch, DROP_REASON)
-    old_details = _column_or_nulls(batch, DROP_DETAIL)
+    old_reasons = column_or_nulls(batch, DROP_REASON)
+    old_details = column_or_nulls(batch, DROP_DETAIL)
     merged_reasons = [old if old is not None else new for old, new in zip(old_reasons, reasons, strict=True)]
     merged_details = [
         old_d if old_r is not None else new_d
@@ -90,7 +91,17 @@ def mark_drops(
     return set_column(batch, DROP_FIELDS[1], merged_details)
 
 
-def _column_or_nulls(batch: pa.RecordBatch, name: str) -> list[str | None]:
+def column_or_nulls(batch: pa.RecordBatch, name: str) -> list[Any]:
+    """A column's values, or a None per row where the batch has no such column (a drop column not yet
+    written, a text column of a reader that gives HTML only)."""
     if name in batch.schema.names:
         return batch.column(name).to_pylist()
+    return [None] * batch.num_rows
+
+
+def column_as_bytes(batch: pa.RecordBatch, name: str) -> list[bytes | None]:
+    """A string column's values as UTF-8 bytes (None per row where there is no such column): the same
+    buffers read out as bytes, for code that hands pages to a sandbox without building Python strings."""
+    if name in batch.schema.names:
+        return batch.column(name).cast(pa.large_binary()).to_pylist()
     return [None] * batch.num_rows

@@ -140,10 +140,9 @@ class ExtractStage(SandboxedStage, MapStage):
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Extract text for every row that has HTML; mark the rows that yield none."""
         self.setup()
-        n = batch.num_rows
-        htmls = _utf8_column(batch, schema.HTML, n)
-        texts = _column(batch, schema.TEXT, n)
-        already = _column(batch, schema.DROP_REASON, n)
+        htmls = schema.column_as_bytes(batch, schema.HTML)
+        texts = schema.column_or_nulls(batch, schema.TEXT)
+        already = schema.column_or_nulls(batch, schema.DROP_REASON)
         out_texts: list[str | None] = []
         reasons: list[str | None] = []
         details: list[str | None] = []
@@ -190,16 +189,3 @@ class ExtractStage(SandboxedStage, MapStage):
         self.stats.incr("extract.ok")
         self.stats.observe("extract.chars", len(result))
         return result, None, None
-
-
-def _column(batch: pa.RecordBatch, name: str, n: int) -> list[Any]:
-    if name in batch.schema.names:
-        return batch.column(name).to_pylist()
-    return [None] * n
-
-
-def _utf8_column(batch: pa.RecordBatch, name: str, n: int) -> list[bytes | None]:
-    # A string column viewed as binary: the same buffers, read out as bytes instead of decoded strings.
-    if name in batch.schema.names:
-        return batch.column(name).cast(pa.large_binary()).to_pylist()
-    return [None] * n

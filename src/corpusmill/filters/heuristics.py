@@ -195,11 +195,7 @@ class HeuristicsStage(MapStage):
         ids = batch.column(schema.ID).to_pylist()
         texts = batch.column(schema.TEXT).to_pylist()
         langs = batch.column(schema.LANG).to_pylist()
-        already = (
-            batch.column(schema.DROP_REASON).to_pylist()
-            if schema.DROP_REASON in batch.schema.names
-            else [None] * n
-        )
+        already = schema.column_or_nulls(batch, schema.DROP_REASON)
         new_texts = list(texts)
         reasons: list[str | None] = [None] * n
         details: list[str | None] = [None] * n

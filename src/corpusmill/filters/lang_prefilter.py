@@ -52,7 +52,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from corpusmill.core import schema
@@ -430,12 +429,8 @@ class LangPrefilterStage(SandboxedStage, MapStage):
         """Have the child judge every undropped page with HTML, one page at a time; mark the drops."""
         self.setup()
         n = batch.num_rows
-        htmls = _utf8_bytes(batch, schema.HTML, n)
-        already = (
-            batch.column(schema.DROP_REASON).to_pylist()
-            if schema.DROP_REASON in batch.schema.names
-            else [None] * n
-        )
+        htmls = schema.column_as_bytes(batch, schema.HTML)
+        already = schema.column_or_nulls(batch, schema.DROP_REASON)
         reasons: list[str | None] = [None] * n
         details: list[str | None] = [None] * n
         for i, (html, dropped) in enumerate(zip(htmls, already, strict=True)):
@@ -472,10 +467,3 @@ class LangPrefilterStage(SandboxedStage, MapStage):
         self.stats.incr(f"lang_prefilter.{verdict.outcome}")
         if verdict.outcome == "dropped":
             self.stats.incr(f"lang_prefilter.dropped_lang.{verdict.best}")
-
-
-def _utf8_bytes(batch: pa.RecordBatch, column: str, n: int) -> list[bytes | None]:
-    """A string column as UTF-8 bytes: the sandbox sends bytes, so no Python string is built here."""
-    if column not in batch.schema.names:
-        return [None] * n
-    return pc.cast(batch.column(column), pa.large_binary()).to_pylist()

@@ -147,11 +147,7 @@ class UrlFilterStage(MapStage):
         self.setup()
         n = batch.num_rows
         urls = batch.column(schema.URL).to_pylist()
-        already = (
-            batch.column(schema.DROP_REASON).to_pylist()
-            if schema.DROP_REASON in batch.schema.names
-            else [None] * n
-        )
+        already = schema.column_or_nulls(batch, schema.DROP_REASON)
         reasons: list[str | None] = [None] * n
         details: list[str | None] = [None] * n
         for i, (url, dropped) in enumerate(zip(urls, already, strict=True)):
