@@ -40,6 +40,8 @@ from corpusmill.service.models import (
     TriggerIn,
 )
 from corpusmill.service.paging import BadCursor, decode_cursor, encode_cursor
+from corpusmill.service.recipe_delete import RecipeInUse
+from corpusmill.service.recipe_delete import delete_recipe as remove_recipe
 from corpusmill.service.recipes import register_recipe
 from corpusmill.service.runs import RunStateError
 from corpusmill.service.scheduler import ScheduleError
@@ -152,25 +154,12 @@ def get_recipe(name: str, svc: Svc) -> Any:
 def delete_recipe(name: str, svc: Svc) -> None:
     """Delete a recipe that no schedule uses and no run is building (409 names them); its finished runs stay
     listed, each with the recipe it ran in its run directory. Registering the name again goes on numbering."""
-    if svc.store.recipe(name) is None:
+    try:
+        deleted = remove_recipe(svc.store, name, svc.clock())
+    except RecipeInUse as exc:
+        raise ApiError(status.HTTP_409_CONFLICT, str(exc), "recipe_in_use", exc.holders) from exc
+    if not deleted:
         raise _missing(f"there is no recipe {name!r}")
-    using = [s.id for s in svc.store.schedules() if s.recipe == name]
-    if using:
-        raise ApiError(
-            status.HTTP_409_CONFLICT,
-            f"recipe {name!r} is used by schedule(s) {', '.join(map(str, using))}; delete them first",
-            "recipe_in_use",
-            {"schedules": using},
-        )
-    active = [r.id for r in svc.store.runs(statuses=ACTIVE, recipe=name)]
-    if active:
-        raise ApiError(
-            status.HTTP_409_CONFLICT,
-            f"recipe {name!r} has run(s) in flight ({', '.join(map(str, active))}); cancel them or wait",
-            "recipe_in_use",
-            {"runs": active},
-        )
-    svc.store.delete_recipe(name, svc.clock())
 
 
 @router.get(
