@@ -8,10 +8,12 @@ import json
 import logging
 from pathlib import Path
 
+import httpx
 import pytest
 from servicekit import AUTH, TOKEN, FinishedRun, ServiceHandle, finished
 
 from corpusmill.service.ray_head import LocalRayHead
+from corpusmill.service.session import SESSION_COOKIE
 
 pytestmark = pytest.mark.ray
 
@@ -117,9 +119,16 @@ def test_pages_list_the_run_and_show_its_progress(service: ServiceHandle, finish
 def test_state_comes_back_after_a_restart(service: ServiceHandle, finished_run: FinishedRun) -> None:
     paths = [f"/api/runs/{finished_run.id}", "/api/recipes", "/api/recipes/demo/versions", "/api/schedules"]
     before = [service.get(path).json() for path in paths]
+    login = service.post("/login", data={"token": TOKEN, "next": "/runs"}, headers={}, follow_redirects=False)
+    assert login.status_code == 303
+    cookie = {SESSION_COOKIE: login.cookies[SESSION_COOKIE]}
     service.restart()
     assert [service.get(path).json() for path in paths] == before
     assert before[0]["status"] == "SUCCEEDED"
+    # The session signing key is in the database, so a browser stays logged in across the restart.
+    page = httpx.get(f"{service.url}/runs/{finished_run.id}", cookies=cookie)
+    assert 'name="csrf"' in page.text and "Log in" not in page.text
+    assert 'name="csrf"' not in httpx.get(f"{service.url}/runs/{finished_run.id}").text
 
 
 def test_a_failing_job_is_marked_failed_with_its_reason(

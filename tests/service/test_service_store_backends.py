@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -132,6 +132,21 @@ def test_two_service_processes_fire_a_tick_once(url: str) -> None:
     # Paused schedules are never due.
     second.update_schedule(schedule.id, paused=True)
     assert first.due_schedules(following + dt.timedelta(days=9)) == []
+
+
+def test_two_service_processes_share_one_session_key(url: str) -> None:
+    first, second = Store(make_engine(url)), Store(make_engine(url))
+    made: list[str] = []
+
+    def make(value: str) -> Callable[[], str]:
+        return lambda: made.append(value) or value
+
+    assert first.secret("session", make("a" * 64)) == "a" * 64
+    # The second process finds the stored key; its own is never made, let alone stored.
+    assert second.secret("session", make("b" * 64)) == "a" * 64
+    assert made == ["a" * 64]
+    assert second.secret("other", make("c" * 64)) == "c" * 64
+    assert first.secret("other", make("d" * 64)) == "c" * 64
 
 
 def test_status_changes_are_guarded_and_deleting_a_schedule_keeps_its_runs(url: str) -> None:

@@ -17,6 +17,10 @@ and a resume under another list is refused the same way.
 A run built on a base run (`base`, `--base`) plans its parts as a full run would and takes over from the base
 every part of unchanged input at every step where its input is the same (`borrow.py`), so it costs what its
 new data costs and writes what a full run writes. `parts.json` records the planned parts a later run matches.
+
+`timings.json` records when each step started and ended, one pass per invocation that worked on the run
+(`timings.py`). Timings differ between runs whose results must be identical, so they are kept out of
+`stats.json`, the markers and the manifest's file list.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +74,7 @@ from corpusmill.pipelines.parts import (
 )
 from corpusmill.pipelines.summary import RunSummary, summarize
 from corpusmill.pipelines.takedown import REMOVED_FILE, Takedown, read_takedown, run_takedown
+from corpusmill.pipelines.timings import TIMINGS_FILE, Moment, Timings
 from corpusmill.shards.manifest import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -100,6 +106,7 @@ _RUN_OUTPUTS = (
     "index",
     PARTS_FILE,
     REMOVED_FILE,
+    TIMINGS_FILE,
 )
 INDEX = "index"
 
@@ -144,6 +151,7 @@ class _RunState:
     sink_results: dict[str, dict[str, Any]] = field(default_factory=dict)
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # part tasks per node (`_count_node`)
+    timings: Timings | None = None
 
     def collect(self, phase: str, results: list[dict[str, Any]]) -> None:
         for result in results:
@@ -196,6 +204,7 @@ def run_recipe(
     from corpusmill.io import detect_format
     from corpusmill.io.inputs import list_inputs, root_uri
 
+    begun = Moment.now()
     takedown = read_takedown(removals) if removals is not None else Takedown()
     base_takedown = Takedown()
     if base is not None:
@@ -240,15 +249,24 @@ def run_recipe(
     steps = plan_steps(recipe)
     if takedown and steps[0].kind != "map":
         steps.insert(0, Step(0, "map", ()))  # a step that can drop the removed documents before the first
-    with make_engine(engine, address=address, num_cpus=num_cpus, engine_args=engine_args) as backend:
-        state = _RunState(recipe, run_dir, backend, progress or _Silent(), strict, borrower, takedown)
-        for position, step in enumerate(steps):
-            parts = _run_step(state, step, parts, first=position == 0)
-    _link_documents(run_dir, parts)
-    incremental = describe_increment(borrower, inputs, part_count, state.stats) if borrower else None
-    stats = _write_stats(state, engine, incremental)
-    _write_manifest(state, engine, started, stats)
-    _ensure_report(run_dir)
+    timings = Timings(run_dir, engine, begun)
+    try:
+        with make_engine(engine, address=address, num_cpus=num_cpus, engine_args=engine_args) as backend:
+            state = _RunState(recipe, run_dir, backend, progress or _Silent(), strict, borrower, takedown)
+            state.timings = timings
+            for position, step in enumerate(steps):
+                with timings.step(step, len(parts)):
+                    parts = _run_step(state, step, parts, first=position == 0)
+        timings.finishing()
+        _link_documents(run_dir, parts)
+        incremental = describe_increment(borrower, inputs, part_count, state.stats) if borrower else None
+        stats = _write_stats(state, engine, incremental)
+        _write_manifest(state, engine, started, stats)
+        _ensure_report(run_dir)
+    except BaseException as exc:
+        timings.failed(exc)
+        raise
+    timings.done()
     return RunResult(run_dir, False, summarize(stats))
 
 
@@ -424,6 +442,7 @@ def _map(
 ) -> list[dict[str, Any]]:
     """Run a phase; `fold` sees each result as it arrives (and may take its bulky fields out of it)."""
     state.progress.phase(description, len(parts))
+    began = time.monotonic()
     results = []
     for result in state.engine.map_parts(task, parts, num_cpus=num_cpus):
         if fold is not None:
@@ -432,6 +451,8 @@ def _map(
         state.progress.advance()
     results.sort(key=lambda r: r["part"])
     state.collect(description, results)
+    if state.timings is not None:
+        state.timings.phase(description, results, time.monotonic() - began)
     return results
 
 

@@ -29,6 +29,7 @@ from corpusmill.service.pages import router as pages_router
 from corpusmill.service.ray_head import LocalRayHead
 from corpusmill.service.runs import RunManager
 from corpusmill.service.scheduler import Scheduler
+from corpusmill.service.session import SESSION_SECRET_NAME, new_secret
 from corpusmill.service.settings import ServiceSettings, read_ray_token
 from corpusmill.service.store import Store, utcnow
 
@@ -67,6 +68,7 @@ def create_app(settings: ServiceSettings, clock: Callable[[], dt.datetime] = utc
             )
             scheduler = Scheduler(store, manager, clock)
             app.state.services = Services(settings, store, manager, scheduler, clock)
+            app.state.session_secret = bytes.fromhex(store.secret(SESSION_SECRET_NAME, new_secret))
             app.state.ray_address = jobs.address
             manager.recover()
             loops = [

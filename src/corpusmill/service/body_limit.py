@@ -3,11 +3,13 @@
 Recipes are a few kilobytes, so a multi-megabyte body is a mistake (or an attack) and parsing it first would
 only cost time and memory. A declared `Content-Length` over the limit is refused at once, without reading the
 body; a chunked body (no length) is counted as it streams, and the read that crosses the limit raises a 413
-HTTPException, which the API's error handlers turn into the usual error body.
+HTTPException, which the API's error handlers turn into the usual error body. A page's form (a recipe
+uploaded from the browser) gets a short HTML page saying the same, with a way back.
 """
 
 from __future__ import annotations
 
+import html
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +24,15 @@ def _too_large(limit: int) -> ApiError:
         "request_too_large",
         {"limit_bytes": limit},
     )
+
+
+def _page(message: str) -> bytes:
+    """A page for a browser whose form was too large (no template: the app's pages are not reached)."""
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Request too large</title></head>"
+        f"<body><h1>Request too large</h1><p>{html.escape(message)}.</p>"
+        '<p><a href="/recipes">Back to the recipes</a></p></body></html>'
+    ).encode()
 
 
 class BodySizeLimit:
@@ -58,7 +69,7 @@ class BodySizeLimit:
             body = json.dumps(error_body(413, str(error.detail), error.code, error.extra)).encode()
             content_type = b"application/json"
         else:
-            body, content_type = str(error.detail).encode(), b"text/plain; charset=utf-8"
+            body, content_type = _page(str(error.detail)), b"text/html; charset=utf-8"
         await send(
             {
                 "type": "http.response.start",

@@ -9,7 +9,8 @@ A database made by an older version of the service opens as it is: `make_engine`
 (every column added after the first release is nullable or has a server default, so old rows stay valid).
 Columns are only ever added, never renamed or dropped, so an older service can still open a newer database.
 Schedules are never deleted either: a delete sets `deleted_at`, so a schedule id is never handed out twice
-and the runs a deleted schedule started keep its id.
+and the runs a deleted schedule started keep its id. `secrets` holds values made once and shared by every
+service on the database (the session signing key).
 """
 
 from __future__ import annotations
@@ -109,6 +110,17 @@ runs = Table(
     Column("base_note", Text, nullable=True),  # why a run of an incremental schedule has no base
     Column("incremental", Text, nullable=True),  # JSON: the finished run's stats.json "incremental" summary
     UniqueConstraint("schedule_id", "scheduled_for", name="uq_run_tick"),
+)
+
+
+# Values the service makes once and every replica shares, such as the key that signs browser sessions (so a
+# restart or a second replica does not log users out). Never the API token: that stays in the environment.
+shared_secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
 )
 
 

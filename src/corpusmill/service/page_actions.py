@@ -43,14 +43,15 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in fields.items()}
 
 
-def _local(target: str | None, fallback: str = "/runs") -> str:
+def local_target(target: str | None, fallback: str = "/runs") -> str:
     """Only a path on this site may be a redirect target (no `//host`, no scheme)."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return fallback
 
 
-def _forbidden(request: Request) -> HTMLResponse:
+def forbidden(request: Request) -> HTMLResponse:
+    """The answer to an action without a session or with another session's CSRF token: 403, nothing done."""
     return render(
         request,
         "forbidden.html",
@@ -60,13 +61,14 @@ def _forbidden(request: Request) -> HTMLResponse:
     )
 
 
-async def _authorized(request: Request) -> dict[str, str] | None:
+async def authorized(request: Request) -> dict[str, str] | None:
     """The form when the request has a valid session and the session's CSRF token; else None."""
     form = await _form(request)
     return form if csrf_ok(request, form.get("csrf", "")) else None
 
 
-def _back(target: str, message: str) -> RedirectResponse:
+def back(target: str, message: str) -> RedirectResponse:
+    """Where an action ends: a 303 to a page (so a reload does not post again) that shows `message` once."""
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     flash(response, message)
     return response
@@ -75,14 +77,14 @@ def _back(target: str, message: str) -> RedirectResponse:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/runs") -> HTMLResponse:
     """The form that takes the service token."""
-    return render(request, "login.html", next=_local(next), error=None)
+    return render(request, "login.html", next=local_target(next), error=None)
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
     """A valid token starts a session (a signed cookie, never the token itself); a wrong one is 403."""
     form = await _form(request)
-    target = _local(form.get("next"))
+    target = local_target(form.get("next"))
     if not token_matches(request, form.get("token", "")):
         return render(
             request,
@@ -91,7 +93,7 @@ async def login(request: Request) -> Response:
             next=target,
             error="That is not this service's token.",
         )
-    response = _back(target, "Logged in.")
+    response = back(target, "Logged in.")
     set_session(response, new_session_value(request))
     return response
 
@@ -99,9 +101,9 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     """End the session (a form of the pages, so CSRF-checked like any action)."""
-    if await _authorized(request) is None:
-        return _forbidden(request)
-    response = _back("/runs", "Logged out.")
+    if await authorized(request) is None:
+        return forbidden(request)
+    response = back("/runs", "Logged out.")
     clear_session(response)
     return response
 
@@ -109,63 +111,66 @@ async def logout(request: Request) -> Response:
 def _started(run: Run, what: str) -> RedirectResponse:
     """Back to the new run's page; a run Ray refused is already FAILED, and the flash says so."""
     if run.status == FAILED:
-        return _back(f"/runs/{run.id}", f"Run #{run.id} of {what} could not be submitted; see its error.")
-    return _back(f"/runs/{run.id}", f"Run #{run.id} of {what} started.")
+        return back(f"/runs/{run.id}", f"Run #{run.id} of {what} could not be submitted; see its error.")
+    return back(f"/runs/{run.id}", f"Run #{run.id} of {what} started.")
 
 
 @router.post("/recipes/{name}/versions/{version}/run")
 async def run_version(name: str, version: int, request: Request) -> Response:
     """Rebuild one recipe version now, as `POST /api/recipes/{name}/runs` does."""
-    if await _authorized(request) is None:
-        return _forbidden(request)
+    if await authorized(request) is None:
+        return forbidden(request)
     svc = services(request)
     recipe = svc.store.recipe(name, version)
     if recipe is None:
-        return _back("/recipes", f"Recipe {name} has no version {version}.")
+        return back("/recipes", f"Recipe {name} has no version {version}.")
     return _started(await run_in_threadpool(svc.manager.trigger, recipe), f"{name} v{version}")
 
 
 @router.post("/runs/{run_id}/rerun")
 async def rerun(run_id: int, request: Request) -> Response:
     """A new run of the same recipe version as run `run_id`."""
-    if await _authorized(request) is None:
-        return _forbidden(request)
+    if await authorized(request) is None:
+        return forbidden(request)
     svc = services(request)
     old = svc.store.run(run_id)
     recipe = svc.store.recipe(old.recipe, old.version) if old else None
     if old is None or recipe is None:
-        return _back("/runs", f"There is no run {run_id} to rerun.")
+        return back("/runs", f"There is no run {run_id} to rerun.")
     return _started(await run_in_threadpool(svc.manager.trigger, recipe), f"{recipe.name} v{recipe.version}")
 
 
 @router.post("/runs/{run_id}/cancel")
 async def cancel(run_id: int, request: Request) -> Response:
     """Stop a run, as `POST /api/runs/{id}/cancel` does."""
-    if await _authorized(request) is None:
-        return _forbidden(request)
+    if await authorized(request) is None:
+        return forbidden(request)
     svc = services(request)
     run = svc.store.run(run_id)
     if run is None:
-        return _back("/runs", f"There is no run {run_id}.")
+        return back("/runs", f"There is no run {run_id}.")
     try:
         await run_in_threadpool(svc.manager.cancel, run)
     except RunStateError as exc:
-        return _back(f"/runs/{run_id}", f"Not cancelled: {exc}.")
-    return _back(f"/runs/{run_id}", f"Run #{run_id} is being cancelled.")
+        return back(f"/runs/{run_id}", f"Not cancelled: {exc}.")
+    return back(f"/runs/{run_id}", f"Run #{run_id} is being cancelled.")
 
 
 async def _set_paused(schedule_id: int, paused: bool, request: Request) -> Response:
-    if await _authorized(request) is None:
-        return _forbidden(request)
+    """Back to the page the button was on: the form's `next` (a schedule's own page), else the list."""
+    form = await authorized(request)
+    if form is None:
+        return forbidden(request)
+    target = local_target(form.get("next"), "/schedules")
     svc = services(request)
     schedule = svc.store.schedule(schedule_id)
     if schedule is None:
-        return _back("/schedules", f"There is no schedule {schedule_id}.")
+        return back(target, f"There is no schedule {schedule_id}.")
     try:
         svc.scheduler.change(schedule, paused=paused)
     except ScheduleError as exc:
-        return _back("/schedules", f"Schedule #{schedule_id} unchanged: {exc}")
-    return _back("/schedules", f"Schedule #{schedule_id} {'paused' if paused else 'resumed'}.")
+        return back(target, f"Schedule #{schedule_id} unchanged: {exc}")
+    return back(target, f"Schedule #{schedule_id} {'paused' if paused else 'resumed'}.")
 
 
 @router.post("/schedules/{schedule_id}/pause")
@@ -183,13 +188,13 @@ async def resume(schedule_id: int, request: Request) -> Response:
 @router.post("/recipes/{name}/delete")
 async def delete(name: str, request: Request) -> Response:
     """Delete a recipe with all its versions, only while no schedule uses it and no run of it is in flight."""
-    if await _authorized(request) is None:
-        return _forbidden(request)
+    if await authorized(request) is None:
+        return forbidden(request)
     svc = services(request)
     try:
         deleted = delete_recipe(svc.store, name, svc.clock())
     except RecipeInUse as exc:
-        return _back(f"/recipes/{quote(name, safe='')}", f"Not deleted: {exc}")
+        return back(f"/recipes/{quote(name, safe='')}", f"Not deleted: {exc}")
     if not deleted:
-        return _back("/recipes", f"There is no recipe {name}.")
-    return _back("/recipes", f"Recipe {name} deleted.")
+        return back("/recipes", f"There is no recipe {name}.")
+    return back("/recipes", f"Recipe {name} deleted.")

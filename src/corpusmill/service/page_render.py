@@ -70,3 +70,12 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     if message is not None:
         clear_flash(response)
     return response
+
+
+class PageError(Exception):
+    """What a page cannot show, said to the reader, with the HTTP status the page gets."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message

@@ -19,12 +19,20 @@ from corpusmill.service.artifacts import ArtifactMissing, artifact_list, file_re
 from corpusmill.service.context import services
 from corpusmill.service.page_actions import router as actions_router
 from corpusmill.service.page_render import render
+from corpusmill.service.recipe_register import router as recipe_register_router
 from corpusmill.service.recipe_view import recipe_versions, schedules_of
+from corpusmill.service.run_pages import router as run_pages_router
 from corpusmill.service.run_view import run_view
+from corpusmill.service.runs_listing import runs_list
+from corpusmill.service.schedule_pages import form_values, render_schedules, schedule_choices
+from corpusmill.service.schedule_pages import router as schedule_pages_router
 from corpusmill.service.store import ACTIVE
 
 router = APIRouter(include_in_schema=False)
 router.include_router(actions_router)
+router.include_router(recipe_register_router)
+router.include_router(run_pages_router)
+router.include_router(schedule_pages_router)
 REFRESH_S = 3
 MAX_ARTIFACT_ROWS = 500  # a big run has thousands of files; the API lists them all
 
@@ -37,10 +45,11 @@ def home() -> RedirectResponse:
 
 @router.get("/runs", response_class=HTMLResponse)
 def runs_page(request: Request) -> HTMLResponse:
-    """Every run, newest first; refreshes while any is in flight."""
-    runs = services(request).store.runs(limit=500)
-    refresh = REFRESH_S if any(r.status in ACTIVE for r in runs) else None
-    return render(request, "runs.html", runs=runs, refresh=refresh)
+    """Runs, newest first, by status and recipe, a page at a time (the API's cursors; runs_listing.py);
+    refreshes while any run shown is in flight."""
+    status_code, listing = runs_list(request)
+    refresh = REFRESH_S if any(r.status in ACTIVE for r in listing["runs"]) else None
+    return render(request, "runs.html", status_code=status_code, refresh=refresh, **listing)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -96,9 +105,10 @@ def report_redirect(run_id: int) -> RedirectResponse:
 
 
 @router.get("/schedules", response_class=HTMLResponse)
-def schedules_page(request: Request) -> HTMLResponse:
-    """Every schedule with its cron, policies, next tick and pause state."""
-    return render(request, "schedules.html", schedules=services(request).store.schedules())
+def schedules_page(request: Request, deleted: bool = False) -> HTMLResponse:
+    """Every schedule with its cron, policies, next tick and pause state (the deleted ones too with
+    `?deleted=1`), and the form that creates one (schedule_pages.py)."""
+    return render_schedules(request, show_deleted=deleted)
 
 
 @router.get("/recipes", response_class=HTMLResponse)
@@ -116,4 +126,12 @@ def recipe_page(name: str, request: Request) -> HTMLResponse:
     versions = recipe_versions(store, name)
     if not versions:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no recipe {name!r}")
-    return render(request, "recipe.html", name=name, versions=versions, schedules=schedules_of(store, name))
+    return render(
+        request,
+        "recipe.html",
+        name=name,
+        versions=versions,
+        schedules=schedules_of(store, name),
+        schedule_values=form_values(None),
+        **schedule_choices(),
+    )

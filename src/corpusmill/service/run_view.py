@@ -2,10 +2,13 @@
 
 The row gives times and status; `stats.json` (written when the run completes) gives documents, tokens and
 drops by reason; `report/mixture.json` gives the report's warnings, which turn a plain SUCCEEDED into
-"succeeded with warnings"; `parts.json` gives how many input parts each step works through; the step
-markers' modification times give when each step finished its last part (local run directories only: on
-object storage that would be a request per marker). A failed or cancelled run names the step it stopped in,
-instead of leaving every step "waiting". Every file is optional: a run in flight has few of them.
+"succeeded with warnings"; `parts.json` gives how many input parts each step works through; `timings.json`
+(the runner's record of each step's start and end, one pass per invocation) gives each step's duration,
+summed over the passes that worked on it, and its start and end; a step in flight shows its time so far. A
+run directory older than `timings.json` falls back to the step markers' modification times: each step from
+the previous one's last part to its own (local run directories only: on object storage that would be a
+request per marker). A failed or cancelled run names the step it stopped in, instead of leaving every step
+"waiting". Every file is optional: a run in flight has few of them.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill.pipelines.summary import NOT_DOCUMENT_PREFIX, RunSummary, not_documents, summarize
+from corpusmill.pipelines.timings import TIMINGS_FILE
 from corpusmill.service.artifacts import ArtifactMissing, read_mixture, run_location
 from corpusmill.service.mixdiff import NoMixture, mixture_diff
 from corpusmill.service.runs import RECIPE_FILE
-from corpusmill.service.store import CANCELLED, FAILED, SUCCEEDED, Run, Store
+from corpusmill.service.store import ACTIVE, CANCELLED, FAILED, SUCCEEDED, Run, Store
 
-FILE_LINKS = ("manifest.json", "stats.json", RECIPE_FILE)
+FILE_LINKS = ("manifest.json", "stats.json", TIMINGS_FILE, RECIPE_FILE)
 
 
 @dataclass
@@ -89,17 +93,114 @@ def _step_end(run_dir: str, step: str) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(max(times), dt.UTC) if times else None
 
 
-def steps_of(run: Run, parts_total: int | None) -> tuple[list[dict[str, Any]], str | None]:
-    """The progress steps as the page shows them, and the step a failed or cancelled run stopped in.
-
-    A step's `seconds` runs from the previous step's end (or the run's start) to its own last part.
-    """
-    steps = [dict(s) for s in (run.progress or {}).get("steps", [])]
+def _marker_times(run: Run, steps: list[dict[str, Any]]) -> None:
+    """The fallback for a run without `timings.json`: each step's `seconds` from the previous step's end (or
+    the run's start) to its own last part, as its markers' modification times tell."""
     previous_end = run.started_at
     for step in steps:
         end = _step_end(run.run_dir, step["step"]) if run.run_dir and step["parts_done"] else None
         step["seconds"] = (end - previous_end).total_seconds() if end and previous_end else None
         previous_end = end or previous_end
+        step["took"] = "from the previous step's end to this step's last part, by its part markers' times"
+
+
+def _at(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _when(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _recorded(run: Run, timings: dict[str, Any], now: dt.datetime) -> dict[str, dict[str, Any]]:
+    """Per step: its seconds over every pass, first start and last end, whether it is in flight, and a note.
+
+    A step a pass left unfinished (the process was killed) counts up to now while the run is in flight, up to
+    the run's end when that is the latest pass, and not at all when a later pass followed (when it died is
+    unknown); the note says so.
+    """
+    passes = [p for p in timings.get("passes") or [] if isinstance(p, dict)]
+    found: dict[str, dict[str, Any]] = {}
+    for number, one in enumerate(passes, start=1):
+        latest = number == len(passes)
+        for entry in one.get("steps") or []:
+            start, end = _at(entry.get("started_at")), _at(entry.get("finished_at"))
+            if start is None:
+                continue
+            step = found.setdefault(
+                entry.get("step"), {"seconds": 0.0, "started_at": start, "passes": 0, "notes": []}
+            )
+            step.update(passes=step["passes"] + 1, finished_at=end, running=False, entry=entry)
+            seconds = entry.get("seconds")
+            if end is not None:
+                step["seconds"] += (
+                    seconds if isinstance(seconds, int | float) else (end - start).total_seconds()
+                )
+            elif latest and run.status in ACTIVE:
+                step.update(seconds=step["seconds"] + max(0.0, (now - start).total_seconds()), running=True)
+            elif latest and run.finished_at is not None and run.finished_at >= start:
+                step["seconds"] += (run.finished_at - start).total_seconds()
+                step["notes"].append("never recorded its end: counted to the run's end")
+            else:
+                step["notes"].append(f"pass {number} stopped in it without recording when: not counted")
+    return found
+
+
+def _timing_note(step: dict[str, Any]) -> str:
+    """The title of a step's duration: its start and end, passes, and parts found finished."""
+    said = [f"started {_when(step['started_at'])}"]
+    if step["finished_at"] is not None:
+        said.append(f"finished {_when(step['finished_at'])}")
+    elif step["running"]:
+        said.append("running")
+    if step["entry"].get("state") in ("failed", "interrupted"):
+        said.append(step["entry"]["state"])
+    if step["passes"] > 1:
+        said.append(f"over {step['passes']} passes (the run was resumed)")
+    entry = step["entry"]
+    parts, reused = entry.get("parts"), entry.get("parts_reused")
+    if reused and parts:
+        said.append(f"{reused} of {parts} parts found finished")
+    return "; ".join([*said, *step["notes"]])
+
+
+def _timed(run: Run, steps: list[dict[str, Any]], timings: dict[str, Any], now: dt.datetime) -> None:
+    """Each step's `seconds`, `started_at`, `finished_at` and `running` from `timings.json`."""
+    recorded = _recorded(run, timings, now)
+    for step in steps:
+        found = recorded.get(step["step"])
+        if found is None:
+            step.update(seconds=None, started_at=None, finished_at=None, running=False, took=None)
+            continue
+        step.update(
+            seconds=found["seconds"],
+            started_at=found["started_at"],
+            finished_at=found["finished_at"],
+            running=found["running"],
+            took=_timing_note(found),
+        )
+
+
+def steps_of(
+    run: Run,
+    parts_total: int | None,
+    timings: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The progress steps as the page shows them, and the step a failed or cancelled run stopped in.
+
+    A step's `seconds` come from `timings` (the run's `timings.json`) when there is one, else from the
+    markers' modification times; `took` says which, for the page's title.
+    """
+    steps = [dict(s) for s in (run.progress or {}).get("steps", [])]
+    if isinstance(timings, dict):
+        _timed(run, steps, timings, now or dt.datetime.now(dt.UTC))
+    else:
+        _marker_times(run, steps)
+    for step in steps:
         step["parts_total"] = parts_total
     stopped_in = None
     if run.status in (FAILED, CANCELLED):
@@ -135,8 +236,11 @@ def _not_documents(summary: RunSummary) -> dict[str, int]:
 
 def previous_run(store: Store, run: Run) -> Run | None:
     """The newest successful run before this one of the same schedule (of the same recipe for a manual run)."""
-    for other in store.runs(statuses=[SUCCEEDED], recipe=run.recipe, limit=200):
-        if other.id < run.id and other.schedule_id == run.schedule_id:
+    if run.schedule_id is not None:
+        found = store.runs(statuses=[SUCCEEDED], schedule_id=run.schedule_id, before_id=run.id, limit=1)
+        return found[0] if found else None
+    for other in store.runs(statuses=[SUCCEEDED], recipe=run.recipe, before_id=run.id, limit=200):
+        if other.schedule_id is None:
             return other
     return None
 
@@ -162,11 +266,11 @@ def run_view(store: Store, run: Run, now: dt.datetime) -> RunView:
         warnings=warnings,
     )
     if not run.run_dir:
-        view.steps, view.stopped_in = steps_of(run, None)
+        view.steps, view.stopped_in = steps_of(run, None, now=now)
         return view
     parts = _json(run.run_dir, "parts.json")
     view.parts_total = len(parts) if isinstance(parts, list) else None
-    view.steps, view.stopped_in = steps_of(run, view.parts_total)
+    view.steps, view.stopped_in = steps_of(run, view.parts_total, _json(run.run_dir, TIMINGS_FILE), now)
     stats = _json(run.run_dir, "stats.json")
     summary = None
     if isinstance(stats, dict):

@@ -2,8 +2,11 @@
 a CSRF token per session, and one-shot flash messages.
 
 The cookie never holds the token. It holds an issue time and a random nonce, signed with HMAC-SHA256 under a
-key derived from a per-process secret and the token's SHA-256: so a session ends when the service restarts
-or its token changes, and a stolen database or log line gives nothing to forge one with. The cookie is
+key derived from a random secret and the token's SHA-256. The service keeps the secret in its database
+(`session_secret`), so a session outlives a restart and works on every replica behind one load balancer;
+changing the token ends every session, and a stolen database or log line gives nothing to forge one with
+(the token is not in it). An app without a stored secret (tests mounting the pages alone) makes one per
+process. The cookie is
 HttpOnly (scripts cannot read it) and SameSite=Strict (another site's form does not carry it), and every
 action form also carries a CSRF token, an HMAC of the session value, compared in constant time: an action
 needs both. The service always has a token (settings refuse to start without one), so every action needs a
@@ -26,12 +29,20 @@ SESSION_TTL_S = 12 * 3600
 MAX_FLASH_CHARS = 300
 
 
+SESSION_SECRET_NAME = "session-signing-key"
+
+
+def new_secret() -> str:
+    """A fresh signing secret, hex-encoded (what the database stores)."""
+    return secrets.token_hex(32)
+
+
 def _secret(request: Request) -> bytes:
-    """The process's signing secret, made on first use and kept on the app (lost on restart, by design)."""
+    """The signing secret the app was given at start-up (from the database), or one made for this process."""
     state = request.app.state
     secret = getattr(state, "session_secret", None)
     if secret is None:
-        secret = state.session_secret = secrets.token_bytes(32)
+        secret = state.session_secret = bytes.fromhex(new_secret())
     return secret
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from corpusmill.service.db import recipes, runs, schedules
+from corpusmill.service.db import recipes, runs, schedules, shared_secrets
 
 QUEUED, PENDING, RUNNING = "QUEUED", "PENDING", "RUNNING"
 SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"
@@ -155,6 +155,26 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    # shared secrets
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """The value stored under `name`, made with `make` and stored on first use. Two services asking at
+        once both get the value that was stored first (the loser's insert fails on the primary key)."""
+        query = select(shared_secrets.c.value).where(shared_secrets.c.name == name)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        if found is not None:
+            return str(found)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(shared_secrets).values(name=name, value=make(), created_at=to_db(utcnow()))
+                )
+        except IntegrityError:
+            pass
+        with self.engine.connect() as conn:
+            return str(conn.execute(query).scalar_one())
 
     # recipes
 
@@ -449,10 +469,13 @@ class Store:
         recipe: str | None = None,
         limit: int | None = None,
         before_id: int | None = None,
+        schedule_id: int | None = None,
     ) -> list[Run]:
-        """Runs, newest first, optionally only some statuses or one recipe, or only older than `before_id` (a
-        page boundary that new runs, with higher ids, never move)."""
+        """Runs, newest first, optionally only some statuses, one recipe or one schedule's, or only older than
+        `before_id` (a page boundary that new runs, with higher ids, never move)."""
         query = select(runs)
+        if schedule_id is not None:
+            query = query.where(runs.c.schedule_id == schedule_id)
         if before_id is not None:
             query = query.where(runs.c.id < before_id)
         if statuses is not None:
