@@ -1,6 +1,7 @@
-"""In a real headless Chromium, the pages as an operator's console: log in with the token, start a run from
-the recipe page and watch its page reach the end, cancel another run, pause a schedule; and, without logging
-in, no page offers an action and no action POST works.
+"""In a real headless Chromium, the pages as an operator's console: log in with the token, register a recipe
+by pasting it, start a run from the recipe page and watch its page reach the end (with a time per step),
+cancel another run, create a schedule, change it, pause it and delete it; and, without logging in, no page
+offers an action and no action POST works.
 
 Uses Debian's `chromium` package through Playwright (no browser download). Screenshots of the pages go to
 build/test-artifacts/service/ (never committed).
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from servicekit import REPO, TOKEN, ServiceHandle, finished
 
 pytestmark = pytest.mark.ray
@@ -73,13 +75,25 @@ def _log_in(page: Any, service: ServiceHandle) -> None:
 def test_an_operator_starts_watches_cancels_and_pauses_from_the_pages(
     service: ServiceHandle, demo_recipe: str, browser: Any
 ) -> None:
-    registered = service.post("/api/recipes", json={"yaml": demo_recipe})
-    assert registered.status_code in (200, 201), registered.text
-    name, version = registered.json()["name"], registered.json()["version"]
-    schedule = service.post("/api/schedules", json={"recipe": name, "cron": "0 3 * * *"}).json()
     page = browser.new_page()
+    schedule_id = None
     try:
         _log_in(page, service)
+
+        # Register the recipe by pasting it into the form.
+        page.goto(f"{service.url}/recipes")
+        page.locator("#register-recipe-link").click()
+        page.fill("#recipe-yaml", demo_recipe)
+        with page.expect_navigation():
+            page.locator("#recipe-form button").click()
+        name = yaml.safe_load(demo_recipe)["name"]
+        assert page.url == f"{service.url}/recipes/{name}"
+        # Other tests of this session may have registered the same recipe: then it is unchanged.
+        assert re.fullmatch(
+            rf"Recipe {name} (v\d+ registered|unchanged \(same as v\d+\))\.",
+            page.locator("#flash").inner_text(),
+        )
+        version = service.get(f"/api/recipes/{name}").json()["latest"]["version"]
 
         # Start a run from the recipe page and follow its page to the end.
         page.goto(f"{service.url}/recipes")
@@ -96,6 +110,8 @@ def test_an_operator_starts_watches_cancels_and_pauses_from_the_pages(
         assert page.locator("#run-status").inner_text().startswith("SUCCEEDED")
         assert page.locator("#tokens-written").inner_text() != "–"
         assert len(page.locator("#artifacts code.sha").first.inner_text()) == 64
+        took = page.locator("td.took[data-seconds]")  # from the runner's timings.json
+        assert took.count() >= 2 and all(float(t.get_attribute("data-seconds")) >= 0 for t in took.all())
 
         # Start another and cancel it from its page.
         page.goto(f"{service.url}/recipes/{name}")
@@ -111,19 +127,47 @@ def test_an_operator_starts_watches_cancels_and_pauses_from_the_pages(
         page.screenshot(path=str(ARTIFACTS / "run-cancelled.png"), full_page=True)
         assert service.get(f"/api/runs/{_run_id(second_url)}").json()["status"] == "CANCELLED"
 
-        # Pause the schedule.
+        # Create a schedule from the schedules page, change it on its own page, pause it, delete it.
         page.goto(f"{service.url}/schedules")
+        page.select_option("#new-recipe", name)
+        page.fill("#new-cron", "0 3 * * *")
+        page.select_option("#new-overlap", "queue")
         with page.expect_navigation():
-            page.locator(f"#pause-{schedule['id']} button").click()
-        assert page.url == f"{service.url}/schedules"
-        row = page.locator(f'tr[data-schedule-id="{schedule["id"]}"]')
+            page.locator("#new-schedule-form button").click()
+        found = re.search(r"/schedules/(\d+)$", page.url)
+        assert found, page.url
+        schedule_id = int(found.group(1))
+        assert page.locator("#flash").inner_text() == f"Schedule #{schedule_id} created."
+        assert page.locator("#overlap").get_attribute("data-overlap") == "queue"
+        page.fill("#edit-cron", "@daily")
+        page.fill("#edit-timezone", "Europe/Berlin")
+        with page.expect_navigation():
+            page.locator("#edit-schedule-form button").click()
+        assert page.locator("#flash").inner_text() == f"Schedule #{schedule_id} changed."
+        assert page.locator("#next-ticks li").count() == 3
+        page.screenshot(path=str(ARTIFACTS / "schedule.png"), full_page=True)
+        stored = service.get(f"/api/schedules/{schedule_id}").json()
+        assert (stored["cron"], stored["timezone"], stored["overlap"]) == ("@daily", "Europe/Berlin", "queue")
+        with page.expect_navigation():
+            page.locator(f"#pause-{schedule_id} button").click()
+        assert page.url == f"{service.url}/schedules/{schedule_id}"
+        assert page.locator("#schedule-state").get_attribute("data-state") == "paused"
+        assert service.get(f"/api/schedules/{schedule_id}").json()["paused"] is True
+        page.goto(f"{service.url}/schedules")
+        row = page.locator(f'tr[data-schedule-id="{schedule_id}"]')
         assert row.locator("td.state").inner_text() == "paused"
-        assert row.locator(f"#resume-{schedule['id']}").count() == 1
+        assert row.locator(f"#resume-{schedule_id}").count() == 1
         page.screenshot(path=str(ARTIFACTS / "schedules.png"), full_page=True)
-        assert service.get(f"/api/schedules/{schedule['id']}").json()["paused"] is True
+        page.goto(f"{service.url}/schedules/{schedule_id}")
+        with page.expect_navigation():
+            page.locator("#delete-schedule-form button").click()
+        assert page.locator("#schedule-state").get_attribute("data-state") == "deleted"
+        assert service.get(f"/api/schedules/{schedule_id}").status_code == 404
+        schedule_id = None
     finally:
         page.close()
-        service.request("DELETE", f"/api/schedules/{schedule['id']}")
+        if schedule_id is not None:
+            service.request("DELETE", f"/api/schedules/{schedule_id}")
 
 
 def test_without_logging_in_no_action_is_offered_or_works(
@@ -137,7 +181,14 @@ def test_without_logging_in_no_action_is_offered_or_works(
     run = service.post(f"/api/recipes/{name}/runs", json={}).json()  # fails at once: cheap to have
     try:
         page = browser.new_page()
-        for path in (f"/recipes/{name}", f"/runs/{run['id']}", "/schedules", "/runs"):
+        for path in (
+            f"/recipes/{name}",
+            f"/runs/{run['id']}",
+            "/schedules",
+            f"/schedules/{schedule['id']}",
+            "/runs",
+            "/recipes/-/new",
+        ):
             page.goto(f"{service.url}{path}")
             assert page.locator('form[method="post"]').count() == 0, path
             assert page.locator("#login-link").count() == 1, path
@@ -151,7 +202,11 @@ def test_without_logging_in_no_action_is_offered_or_works(
                     f"/runs/{run['id']}/cancel",
                     f"/recipes/{name}/versions/{registered['version']}/run",
                     f"/schedules/{schedule['id']}/resume",
+                    f"/schedules/{schedule['id']}/edit",
+                    f"/schedules/{schedule['id']}/delete",
                     f"/recipes/{name}/delete",
+                    "/recipes/-/new",
+                    "/schedules/new",
                 ):
                     assert client.post(path, data=data).status_code == 403, path
             # Logged in, but without the session's CSRF token: still 403.
@@ -160,6 +215,7 @@ def test_without_logging_in_no_action_is_offered_or_works(
                 client.post(f"/schedules/{schedule['id']}/resume", data={"csrf": "forged"}).status_code == 403
             )
         assert service.get(f"/api/schedules/{schedule['id']}").json()["paused"] is True
+        assert [s["id"] for s in service.get("/api/schedules").json()].count(schedule["id"]) == 1
         assert service.get(f"/api/recipes/{name}/versions").status_code == 200
         runs = service.get("/api/runs", params={"recipe": name, "limit": 1000}).json()
         assert [r["id"] for r in runs if r["id"] > run["id"]] == []  # no run started

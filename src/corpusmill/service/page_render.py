@@ -24,9 +24,12 @@ def _num(value: Any) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    """`1 h 02 min`, `3 min 05 s`, `12 s`: how long, at the precision people read it."""
+    """`1 h 02 min`, `3 min 05 s`, `12 s`, `0.4 s`: how long, at the precision people read it (a tenth of a
+    second under ten seconds, so a quick step does not read as taking no time)."""
     if seconds is None:
         return "–"
+    if 0 <= seconds < 9.95:
+        return f"{seconds:.1f} s"
     total = max(0, round(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
