@@ -7,8 +7,8 @@ local Ray head, as a user starts it), registers two recipes over generated input
 finish in seconds, and demo crawls through the demo recipe's stages, one crawl more per 15 s of load, so that
 one run outlasts the window), runs the first to the end (its report and artifacts are browsed) and starts the
 second, keeping a run of it in flight for the whole window (another is started if one ends). Then
-`--clients` concurrent clients, each with its own keep-alive connection, request what users browse,
-round-robin from a different place each, for `--seconds`:
+`--clients` concurrent clients, each with its own keep-alive connection (opened before the window starts),
+request what users browse, round-robin from a different place each, for `--seconds`:
 
     runs page, a run's page, GET /api/runs, GET /api/runs/{id}, the finished run's report page, one of its
     artifacts, GET /api/schedules, the recipes page
@@ -338,28 +338,43 @@ class Sample:
     sent_at: float = 0.0
 
 
+async def connected_client(url: str, stack: contextlib.AsyncExitStack) -> httpx.AsyncClient:
+    """A client with its one keep-alive connection open. Made before the window: building an httpx client
+    loads a TLS context (tens of milliseconds of the bench's own CPU, even for plain HTTP), and fifty of them
+    built inside the window would stall the bench's event loop and be measured as the service's latency."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(base_url=url, limits=limits, timeout=REQUEST_TIMEOUT_S)
+    )
+    (await client.get("/healthz")).raise_for_status()
+    return client
+
+
 async def one_client(
-    number: int, url: str, targets: Targets, deadline: float, think_s: float, out: list[Sample]
+    number: int,
+    client: httpx.AsyncClient,
+    targets: Targets,
+    deadline: float,
+    think_s: float,
+    out: list[Sample],
 ) -> None:
     """One browsing user on its own keep-alive connection, round-robin over the kinds from its own offset."""
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
-        turn = 0
-        while time.monotonic() < deadline:
-            kind = KINDS[(number + turn) % len(KINDS)]
-            path = targets.path(kind, number + turn // len(KINDS))
-            sent_at, started = time.monotonic(), time.perf_counter()
-            error = None
-            try:
-                response = await client.get(path)
-                if response.status_code >= 400:
-                    error = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                error = type(exc).__name__
-            out.append(Sample(kind, time.perf_counter() - started, error, sent_at))
-            turn += 1
-            if think_s:
-                await asyncio.sleep(think_s)
+    turn = 0
+    while time.monotonic() < deadline:
+        kind = KINDS[(number + turn) % len(KINDS)]
+        path = targets.path(kind, number + turn // len(KINDS))
+        sent_at, started = time.monotonic(), time.perf_counter()
+        error = None
+        try:
+            response = await client.get(path)
+            if response.status_code >= 400:
+                error = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = type(exc).__name__
+        out.append(Sample(kind, time.perf_counter() - started, error, sent_at))
+        turn += 1
+        if think_s:
+            await asyncio.sleep(think_s)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -409,14 +424,18 @@ async def load(
     """Run the clients for `seconds` with the keeper beside them; the figures and the machine's load."""
     samples: list[Sample] = []
     stop = asyncio.Event()
-    psutil.cpu_percent()  # starts the machine-wide CPU interval
-    cpu_before = time.process_time()
-    async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S) as keeper_client:
+    async with contextlib.AsyncExitStack() as stack:
+        users = [await connected_client(url, stack) for _ in range(clients)]
+        keeper_client = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S)
+        )
+        psutil.cpu_percent()  # starts the machine-wide CPU interval
+        cpu_before = time.process_time()
         keeper = asyncio.create_task(keep_in_flight(keeper_client, state, stop))
         started = time.monotonic()
         deadline = started + seconds
         await asyncio.gather(
-            *(one_client(n, url, targets, deadline, think_s, samples) for n in range(clients))
+            *(one_client(n, user, targets, deadline, think_s, samples) for n, user in enumerate(users))
         )
         window_s = time.monotonic() - started
         stop.set()

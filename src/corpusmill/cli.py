@@ -811,6 +811,15 @@ def serve(
         Path | None, typer.Option(help="File holding the API token (default: $CORPUSMILL_API_TOKEN).")
     ] = None,
     num_cpus: Annotated[int | None, typer.Option(min=1, help="CPUs of the local Ray head.")] = None,
+    ray_nice: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=19,
+            help="Lower CPU priority of the local Ray head than the service's (nice), so pages stay quick "
+            "during a rebuild; 0: the same.",
+        ),
+    ] = 10,
     job_python: Annotated[
         str | None,
         typer.Option(
@@ -832,6 +841,7 @@ def serve(
             port=port,
             token_file=token_file,
             num_cpus=num_cpus,
+            ray_nice=ray_nice,
             job_python=job_python,
         )
     except SettingsError as exc:

@@ -1,5 +1,6 @@
 """`serve()` as `corpusmill serve` runs it, in its own process: without a cluster address it starts its own
-Ray head with a token-protected Jobs API, and on Ctrl-C stops that head and every process it started."""
+Ray head with a token-protected Jobs API at a lower CPU priority, and on Ctrl-C stops that head and every
+process it started."""
 
 from __future__ import annotations
 
@@ -72,6 +73,9 @@ def test_serve_starts_and_stops_its_own_ray_head(tmp_path: Path) -> None:
         ]
         started = [head, *head.children(recursive=True)]
         assert any(p.name() == "raylet" for p in started) and any(p.name() == "gcs_server" for p in started)
+        # The head and everything it starts run at a lower priority than the service (default nice 10).
+        service_nice = psutil.Process(process.pid).nice()
+        assert {p.nice() - service_nice for p in started} == {10}
         assert (tmp_path / "data" / "service.db").is_file()
         assert TOKEN not in log.read_text()
     finally:

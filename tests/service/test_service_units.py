@@ -1,4 +1,4 @@
-"""The service's pieces on their own: path checks, mixture diffs, progress from markers, failure reasons,
+"""The service's pieces on their own: path checks, how files are sent, mixture diffs, progress from markers, failure reasons,
 cron ticks, tokens, recipe versions, what an incremental schedule's runs build on. No Ray here."""
 
 from __future__ import annotations
@@ -9,8 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse
+from fastapi.testclient import TestClient
 from servicekit import RecordingJobs
 
+from corpusmill.service import artifacts
 from corpusmill.service.artifacts import ArtifactMissing, safe_file
 from corpusmill.service.db import make_engine
 from corpusmill.service.jobs import JobState
@@ -59,6 +63,32 @@ def _mixture(stage: str, domains: dict[str, tuple[int, float]]) -> dict:
         "achieved_tokens": sum(t for t, _ in domains.values()),
         "domains": [{"domain": d, "achieved_tokens": t, "share_after": s} for d, (t, s) in domains.items()],
     }
+
+
+def test_small_files_are_sent_whole_and_ranges_and_big_files_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(artifacts, "WHOLE_FILE_BYTES", 1000)
+    (tmp_path / "small.bin").write_bytes(bytes(range(256)) * 2)
+    (tmp_path / "big.bin").write_bytes(b"x" * 5000)
+    app = FastAPI()
+
+    @app.get("/f/{name}")
+    def get(name: str, request: Request) -> Response:
+        path = safe_file(tmp_path, name)
+        return artifacts.file_response(path, download=True, ranged="range" in request.headers)
+
+    with TestClient(app) as client:
+        small = client.get("/f/small.bin")
+        assert small.content == bytes(range(256)) * 2 and small.headers["content-length"] == "512"
+        assert small.headers["content-disposition"] == 'attachment; filename="small.bin"'
+        assert small.headers["accept-ranges"] == "bytes" and small.headers["etag"]
+        part = client.get("/f/small.bin", headers={"Range": "bytes=10-19"})  # streamed, with the range
+        assert part.status_code == 206 and part.content == bytes(range(10, 20))
+        big = client.get("/f/big.bin")
+        assert big.content == b"x" * 5000 and big.headers["content-length"] == "5000"
+    assert not isinstance(artifacts.file_response(tmp_path / "small.bin", False), FileResponse)
+    assert isinstance(artifacts.file_response(tmp_path / "big.bin", False), FileResponse)
 
 
 def test_mixture_diff_per_domain() -> None:

@@ -320,12 +320,14 @@ def artifacts(run_id: int, svc: Svc) -> Any:
     responses={200: {"content": {"application/octet-stream": {}}}, **responses(404, 422, json_route=False)},
     summary="Download an artifact",
 )
-def download(run_id: int, path: str, svc: Svc) -> Any:
+def download(run_id: int, path: str, svc: Svc, request: Request) -> Any:
     """One file of the run directory (streamed from object storage when the run lies there); anything outside
     it is 404."""
     run = _run(svc, run_id)
     try:
-        return file_response(safe_file(run.run_dir or "", path), download=True)
+        return file_response(
+            safe_file(run.run_dir or "", path), download=True, ranged="range" in request.headers
+        )
     except ArtifactMissing:
         raise _missing(f"run {run_id} has no file {path!r}") from None
 

@@ -53,7 +53,7 @@ def create_app(settings: ServiceSettings, clock: Callable[[], dt.datetime] = utc
         loops: list[PeriodicThread] = []
         try:
             if settings.ray_address is None:
-                head = LocalRayHead(num_cpus=settings.ray_num_cpus).start()
+                head = LocalRayHead(num_cpus=settings.ray_num_cpus, nice=settings.ray_nice).start()
                 jobs = RayJobs(head.dashboard_url, head.token)
             else:
                 token = settings.ray_token.get_secret_value() if settings.ray_token else read_ray_token()

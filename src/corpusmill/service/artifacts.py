@@ -19,6 +19,7 @@ import json
 import mimetypes
 import os
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +30,7 @@ from upath import UPath
 from corpusmill.core.location import RunPath, run_path
 
 STREAM_CHUNK = 4 << 20  # bytes per ranged read of an object being downloaded
+WHOLE_FILE_BYTES = 1 << 20  # local files up to this size are sent from memory in one piece
 
 
 class ArtifactMissing(LookupError):
@@ -75,22 +77,43 @@ def _safe_object(root: UPath, relative: str) -> UPath:
     return target
 
 
-def file_response(path: RunPath, download: bool) -> Response:
+def file_response(path: RunPath, download: bool, ranged: bool = False) -> Response:
     """A file found by `safe_file` as the HTTP answer: sent from disk, or streamed from the store; a download
-    is marked as an attachment under its own name, anything else is shown inline (the report page)."""
+    is marked as an attachment under its own name, anything else is shown inline (the report page).
+
+    A small local file asked for whole (`ranged` False: no Range header) is read here, in the request's
+    thread, and sent in one piece: a streamed file costs a thread hop per stat, open and chunk, which under
+    many concurrent requests costs more than the read. Range requests and big files stream as before."""
     if isinstance(path, Path):
-        return FileResponse(path, filename=path.name) if download else FileResponse(path)
+        stat = path.stat()
+        if stat.st_size <= WHOLE_FILE_BYTES and not ranged:
+            return _whole_file(path, stat, download)
+        return FileResponse(path, filename=path.name if download else None, stat_result=stat)
     size = int(path.fs.info(path.path)["size"])
     headers = {"content-length": str(size)}
     if download:
-        quoted = quote(path.name)
-        headers["content-disposition"] = (
-            f"attachment; filename*=utf-8''{quoted}"
-            if quoted != path.name
-            else f'attachment; filename="{path.name}"'
-        )
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return StreamingResponse(_chunks(path), media_type=media_type, headers=headers)
+        headers["content-disposition"] = _attachment(path.name)
+    return StreamingResponse(_chunks(path), media_type=_media_type(path.name), headers=headers)
+
+
+def _media_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _attachment(name: str) -> str:
+    quoted = quote(name)
+    return f"attachment; filename*=utf-8''{quoted}" if quoted != name else f'attachment; filename="{name}"'
+
+
+def _whole_file(path: Path, stat: os.stat_result, download: bool) -> Response:
+    headers = {
+        "accept-ranges": "bytes",
+        "last-modified": formatdate(stat.st_mtime, usegmt=True),
+        "etag": f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"',
+    }
+    if download:
+        headers["content-disposition"] = _attachment(path.name)
+    return Response(path.read_bytes(), media_type=_media_type(path.name), headers=headers)
 
 
 def _chunks(path: UPath) -> Iterator[bytes]:

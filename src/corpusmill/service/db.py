@@ -43,6 +43,8 @@ from sqlalchemy.schema import CreateColumn
 
 logger = logging.getLogger(__name__)
 metadata = MetaData()
+POOL_SIZE = 40  # as many as the threads that serve requests (anyio's default limit)
+POOL_OVERFLOW = 20
 
 recipes = Table(
     "recipes",
@@ -142,7 +144,14 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            # Every request thread (anyio's pool: 40) keeps a connection instead of opening one (and setting
+            # its pragmas) per request once the default five are taken; SQLite connections are cheap to hold.
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -152,7 +161,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=POOL_OVERFLOW)
     metadata.create_all(engine)
     add_missing_columns(engine)
     return engine

@@ -91,7 +91,11 @@ def report_file(run_id: int, path: str, request: Request) -> Response:
     if run is None or not run.run_dir:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no run {run_id}")
     try:
-        return file_response(safe_file(f"{run.run_dir}/report", path or "index.html"), download=False)
+        return file_response(
+            safe_file(f"{run.run_dir}/report", path or "index.html"),
+            download=False,
+            ranged="range" in request.headers,
+        )
     except ArtifactMissing:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"run {run_id}'s report has no {path!r}"

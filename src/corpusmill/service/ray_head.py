@@ -9,6 +9,10 @@ The head gets a fresh random auth token (RAY_AUTH_MODE=token) in its environment
 raylet, and the service sends it as a bearer header, so nothing is written to ~/.ray/auth_token. Every port is
 chosen free up front, because Ray's fixed defaults (client server 10001, agent 52365) collide when two heads
 share a machine. The temp dir is short because Ray's unix socket paths must stay under ~107 bytes.
+
+The head runs at a lower CPU priority than the service (`nice`, default 10; its workers inherit it): on a
+machine that both builds a corpus and serves the pages, a rebuild uses every idle cycle but the pages and the
+API stay quick while it runs. A rebuild on an otherwise idle machine is not slowed by it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -37,6 +42,15 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 class RayHeadError(RuntimeError):
     """The local Ray head did not come up; the message carries the tail of its log."""
+
+
+def _lower_priority(increment: int) -> Callable[[], None]:
+    """What the child runs before `ray start`: lower its priority by `increment` (inherited by all it starts)."""
+
+    def lower() -> None:
+        os.nice(increment)
+
+    return lower
 
 
 def _free_ports(count: int) -> list[int]:
@@ -55,8 +69,9 @@ def _free_ports(count: int) -> list[int]:
 class LocalRayHead:
     """One `ray start --head` owned by this process: `start()`, then `dashboard_url` and `token`, then `stop()`."""
 
-    def __init__(self, num_cpus: int | None = None, temp_root: str | Path = "/tmp") -> None:
+    def __init__(self, num_cpus: int | None = None, temp_root: str | Path = "/tmp", nice: int = 0) -> None:
         self.num_cpus = num_cpus or os.cpu_count() or 1
+        self.nice = nice
         self.temp_root = Path(temp_root)
         self.token = secrets.token_hex(32)
         self.dashboard_url = ""
@@ -92,7 +107,12 @@ class LocalRayHead:
         ]
         log = open(self.temp_dir / "ray-start.log", "wb")  # noqa: SIM115 - the child keeps writing to it
         self._process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_lower_priority(self.nice) if self.nice else None,
         )
         log.close()
         atexit.register(self.stop)

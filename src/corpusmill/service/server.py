@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from corpusmill.service.settings import ServiceSettings, read_api_token
+
+# Requests are answered by a thread pool while the event loop reads and writes sockets: with Python's default
+# 5 ms, the loop waits up to that long for the GIL after each socket operation whenever a request thread is
+# busy, which under many concurrent clients adds up to most of a request's latency. 1 ms cuts that wait.
+SWITCH_INTERVAL_S = 0.001
 
 
 def serve(
@@ -19,6 +25,7 @@ def serve(
     token_file: Path | None = None,
     num_cpus: int | None = None,
     job_python: str | None = None,
+    ray_nice: int = 10,
 ) -> None:
     """Run the service until interrupted; SettingsError (no API token, unreadable token file) stops it first.
 
@@ -35,9 +42,11 @@ def serve(
         runs_dir=runs_dir.resolve() if isinstance(runs_dir, Path) else runs_dir,
         ray_address=ray_address,
         ray_num_cpus=num_cpus,
+        ray_nice=ray_nice,
         job_python=job_python,
     )
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("corpusmill").setLevel(logging.INFO)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

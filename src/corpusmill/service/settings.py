@@ -49,6 +49,13 @@ class ServiceSettings(BaseModel):
         "~/.ray/auth_token, as Ray itself looks for it.",
     )
     ray_num_cpus: int | None = Field(default=None, gt=0, description="CPUs of the local Ray head.")
+    ray_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower than the service's the local Ray head's CPU priority is (`nice`), so the "
+        "pages stay quick while a rebuild runs on the same machine; 0 for the same priority.",
+    )
     job_python: str | None = Field(
         default=None,
         description="Python that runs `corpusmill.cli` in a job (default: this interpreter for the local head, "
