@@ -1,4 +1,5 @@
-"""Helpers of the service tests: the test clock, a restartable service on real HTTP, waiting for runs."""
+"""Helpers of the service tests: the test clock, a restartable service on real HTTP, waiting for runs, and the
+pages alone over a real store (no Ray) for page tests."""
 
 from __future__ import annotations
 
@@ -13,9 +14,18 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from corpusmill.service.app import create_app
+from corpusmill.service.body_limit import BodySizeLimit
+from corpusmill.service.context import Services
+from corpusmill.service.db import make_engine
+from corpusmill.service.errors import install_error_handlers
+from corpusmill.service.pages import router as pages_router
+from corpusmill.service.runs import RunManager
+from corpusmill.service.scheduler import Scheduler
 from corpusmill.service.settings import ServiceSettings
+from corpusmill.service.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-5f1c2a9e8b7d"
@@ -152,3 +162,38 @@ class RecordingJobs:
 
     def submit(self, job_id: str, entrypoint: str, metadata: dict[str, str]) -> None:
         self.entrypoints[job_id] = entrypoint
+
+
+@dataclass
+class PagesApp:
+    """The pages (and their actions) over a real SQLite store, without Ray: a fake Jobs API stands in for the
+    cluster and the clock is fixed, so page tests run in milliseconds."""
+
+    settings: ServiceSettings
+    store: Store
+    manager: RunManager
+    scheduler: Scheduler
+    app: FastAPI
+
+
+def pages_app(
+    tmp_path: Path,
+    jobs: Any,
+    now: dt.datetime,
+    settings: ServiceSettings | None = None,
+    api_errors: bool = False,
+) -> PagesApp:
+    """An app with the pages router; `api_errors` adds the service's size limit and error handlers too."""
+    settings = settings or ServiceSettings(data_dir=tmp_path, api_token=TOKEN)
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    clock = lambda: now  # noqa: E731
+    manager = RunManager(store, jobs, tmp_path / "runs", "python", clock)
+    scheduler = Scheduler(store, manager, clock)
+    app = FastAPI()
+    app.state.settings = settings
+    app.state.services = Services(settings, store, manager, scheduler, clock)
+    if api_errors:
+        install_error_handlers(app)
+        app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    app.include_router(pages_router)
+    return PagesApp(settings, store, manager, scheduler, app)

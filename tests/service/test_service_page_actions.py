@@ -5,26 +5,22 @@ recipe and schedules pages show. A fake Jobs API stands in for the cluster."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from servicekit import TOKEN, RecordingJobs
+from servicekit import TOKEN, RecordingJobs, pages_app
 
-from corpusmill.service.context import Services
-from corpusmill.service.db import make_engine
+from corpusmill.service import pages
 from corpusmill.service.jobs import JobNotFound
-from corpusmill.service.pages import router as pages_router
 from corpusmill.service.recipes import register_recipe
-from corpusmill.service.runs import RECIPE_FILE, RunManager
-from corpusmill.service.scheduler import Scheduler
+from corpusmill.service.runs import RECIPE_FILE
 from corpusmill.service.session import SESSION_COOKIE
-from corpusmill.service.settings import ServiceSettings
-from corpusmill.service.store import CANCELLED, FAILED, PENDING, SUCCEEDED, Run, Store
+from corpusmill.service.store import CANCELLED, FAILED, PENDING, SUCCEEDED, Run
 
 UTC = dt.UTC
 NOW = dt.datetime(2031, 1, 1, 12, tzinfo=UTC)
@@ -47,17 +43,15 @@ class Console:
     """An app with the pages over a real store, and a browser-like client (it keeps cookies)."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.settings = ServiceSettings(data_dir=tmp_path, api_token=TOKEN)
-        self.store = Store(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
         self.jobs = StoppableJobs()
-        clock = lambda: NOW  # noqa: E731
-        self.manager = RunManager(self.store, self.jobs, tmp_path / "runs", "python", clock)  # type: ignore[arg-type]
-        self.scheduler = Scheduler(self.store, self.manager, clock)
-        app = FastAPI()
-        app.state.settings = self.settings
-        app.state.services = Services(self.settings, self.store, self.manager, self.scheduler, clock)
-        app.include_router(pages_router)
-        self.client = TestClient(app, follow_redirects=False)
+        built = pages_app(tmp_path, self.jobs, NOW)
+        self.settings, self.store, self.manager, self.scheduler = (
+            built.settings,
+            built.store,
+            built.manager,
+            built.scheduler,
+        )
+        self.client = TestClient(built.app, follow_redirects=False)
 
     def recipe(self, name: str = "r", text: str | None = None) -> None:
         register_recipe(self.store, text or RECIPE.format(name=name), NOW)
@@ -274,6 +268,26 @@ def test_the_run_page_says_how_it_went(console: Console) -> None:
     for name in ("manifest.json", "stats.json", RECIPE_FILE):
         assert f'/api/runs/{run.id}/artifacts/{name}"' in page, name
     assert f"/api/runs/{run.id}/logs" in page and f"/runs/{run.id}/report/" in page
+
+
+def test_the_run_page_lists_every_artifact_a_page_at_a_time(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "MAX_ARTIFACT_ROWS", 2)
+    files = [{"path": f"shards/{n}.bin", "bytes": n, "sha256": f"{n:064x}"} for n in range(5)]
+    run = _finished_run(console, SUCCEEDED, [], {"manifest.json": {"files": files}})
+    seen = []
+    url = f"/runs/{run.id}"
+    for _ in range(3):
+        page = console.client.get(url).text
+        seen += re.findall(r'<code class="sha">([0-9a-f]{64})</code>', page)
+        following = re.search(r'id="artifacts-next" href="([^"]+)"', page)
+        if following is None:
+            break
+        url = html.unescape(following.group(1)).split("#")[0]
+    assert seen == [f["sha256"] for f in files]  # each once, in order
+    assert "Files 5 to 5 of 5" in " ".join(page.split()) and 'id="artifacts-previous"' in page
+    assert console.client.get(f"/runs/{run.id}?files_from=-1").status_code == 422
 
 
 def test_a_failed_run_names_the_step_it_stopped_in(console: Console) -> None:

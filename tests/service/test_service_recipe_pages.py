@@ -14,21 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from servicekit import TOKEN, RecordingJobs
+from servicekit import TOKEN, RecordingJobs, pages_app
 
-from corpusmill.service.body_limit import BodySizeLimit
-from corpusmill.service.context import Services
-from corpusmill.service.db import make_engine
-from corpusmill.service.errors import install_error_handlers
 from corpusmill.service.jobs import JobNotFound
-from corpusmill.service.pages import router as pages_router
 from corpusmill.service.recipes import register_recipe
-from corpusmill.service.runs import RunManager
-from corpusmill.service.scheduler import Scheduler
 from corpusmill.service.settings import ServiceSettings
-from corpusmill.service.store import FAILED, SUCCEEDED, Run, Store
+from corpusmill.service.store import FAILED, SUCCEEDED, Run
 
 NOW = dt.datetime(2031, 1, 1, 12, tzinfo=dt.UTC)
 RECIPE = "name: {name}\ninput: {{paths: [/x/*.jsonl]}}\nstages: [tokenize]\n"
@@ -53,20 +45,11 @@ class Pages:
     """The pages over a real store, behind the service's size limit, with a browser-like client."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.settings = ServiceSettings(data_dir=tmp_path, api_token=TOKEN, max_request_bytes=LIMIT_BYTES)
-        self.store = Store(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
         self.jobs = LogJobs()
-        clock = lambda: NOW  # noqa: E731
-        self.manager = RunManager(self.store, self.jobs, tmp_path / "runs", "python", clock)  # type: ignore[arg-type]
-        app = FastAPI()
-        app.state.settings = self.settings
-        app.state.services = Services(
-            self.settings, self.store, self.manager, Scheduler(self.store, self.manager, clock), clock
-        )
-        install_error_handlers(app)
-        app.add_middleware(BodySizeLimit, limit=LIMIT_BYTES)
-        app.include_router(pages_router)
-        self.client = TestClient(app, follow_redirects=False)
+        settings = ServiceSettings(data_dir=tmp_path, api_token=TOKEN, max_request_bytes=LIMIT_BYTES)
+        built = pages_app(tmp_path, self.jobs, NOW, settings, api_errors=True)
+        self.settings, self.store, self.manager = built.settings, built.store, built.manager
+        self.client = TestClient(built.app, follow_redirects=False)
 
     def login(self) -> str:
         """Log in; the CSRF token of the new session, as the register form carries it."""

@@ -12,20 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from servicekit import TOKEN, RecordingJobs
+from servicekit import RecordingJobs, pages_app
 
 from corpusmill.pipelines.timings import TIMINGS_FILE
-from corpusmill.service.context import Services
-from corpusmill.service.db import make_engine
-from corpusmill.service.pages import router as pages_router
 from corpusmill.service.recipes import register_recipe
 from corpusmill.service.run_view import run_view, steps_of
-from corpusmill.service.runs import RunManager
-from corpusmill.service.scheduler import Scheduler
-from corpusmill.service.settings import ServiceSettings
-from corpusmill.service.store import FAILED, RUNNING, SUCCEEDED, Run, Store
+from corpusmill.service.store import FAILED, RUNNING, SUCCEEDED, Run
 from s3kit import Bucket
 
 UTC = dt.UTC
@@ -38,17 +31,9 @@ class Pages:
     """The pages over a real store, with a fake Jobs API and a fixed clock."""
 
     def __init__(self, tmp_path: Path) -> None:
-        settings = ServiceSettings(data_dir=tmp_path, api_token=TOKEN)
-        self.store = Store(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
-        clock = lambda: NOW  # noqa: E731
-        self.manager = RunManager(self.store, RecordingJobs(), tmp_path / "runs", "python", clock)  # type: ignore[arg-type]
-        app = FastAPI()
-        app.state.settings = settings
-        app.state.services = Services(
-            settings, self.store, self.manager, Scheduler(self.store, self.manager, clock), clock
-        )
-        app.include_router(pages_router)
-        self.client = TestClient(app, follow_redirects=False)
+        built = pages_app(tmp_path, RecordingJobs(), NOW)
+        self.store, self.manager = built.store, built.manager
+        self.client = TestClient(built.app, follow_redirects=False)
         register_recipe(self.store, RECIPE, NOW)
 
     def run(self, status: str, steps: list[str], files: dict[str, Any], run_dir: str | None = None) -> Run:

@@ -10,9 +10,9 @@ inline), served as a file of the run directory under the same rules as artifacts
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from corpusmill.service.artifacts import ArtifactMissing, artifact_list, file_response, safe_file
@@ -53,9 +53,10 @@ def runs_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: int, request: Request) -> HTMLResponse:
+def run_page(run_id: int, request: Request, files_from: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
     """One run: how it went (duration, documents, tokens, drops, warnings), what it builds on, error, live
-    progress, artifacts with their checksums, and the comparison with the run before it."""
+    progress, artifacts with their checksums (MAX_ARTIFACT_ROWS at a time, from `files_from`), and the
+    comparison with the run before it."""
     svc = services(request)
     run = svc.store.run(run_id)
     if run is None:
@@ -77,7 +78,9 @@ def run_page(run_id: int, request: Request) -> HTMLResponse:
         view=run_view(svc.store, run, svc.clock()),
         active=run.status in ACTIVE,
         base_run=base_run,
-        artifacts=artifacts[:MAX_ARTIFACT_ROWS],
+        artifacts=artifacts[files_from : files_from + MAX_ARTIFACT_ROWS],
+        artifacts_from=files_from,
+        artifacts_page=MAX_ARTIFACT_ROWS,
         artifacts_total=len(artifacts),
         has_report=has_report,
         refresh=refresh,
