@@ -9,6 +9,7 @@ build/test-artifacts/service/ (never committed).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -72,8 +73,22 @@ def _log_in(page: Any, service: ServiceHandle) -> None:
     assert page.locator("#flash").inner_text() == "Logged in."
 
 
+@pytest.fixture
+def small_recipe(tmp_path: Path) -> str:
+    """A recipe over two small JSONL files through three steps: a run takes seconds, not the demo crawl's."""
+    for lang in ("en", "de"):
+        lines = [json.dumps({"text": f"{lang} document {i}, " * 20, "lang": lang}) for i in range(30)]
+        (tmp_path / f"{lang}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    recipe = {
+        "name": "pasted",
+        "input": {"paths": [str(tmp_path / "*.jsonl")], "format": "jsonl", "lang_field": "lang"},
+        "stages": [{"stage": "dedup_exact"}, {"stage": "tokenize"}, {"stage": "write_shards"}],
+    }
+    return yaml.safe_dump(recipe, sort_keys=False)
+
+
 def test_an_operator_starts_watches_cancels_and_pauses_from_the_pages(
-    service: ServiceHandle, demo_recipe: str, browser: Any
+    service: ServiceHandle, small_recipe: str, browser: Any
 ) -> None:
     page = browser.new_page()
     schedule_id = None
@@ -83,10 +98,10 @@ def test_an_operator_starts_watches_cancels_and_pauses_from_the_pages(
         # Register the recipe by pasting it into the form.
         page.goto(f"{service.url}/recipes")
         page.locator("#register-recipe-link").click()
-        page.fill("#recipe-yaml", demo_recipe)
+        page.fill("#recipe-yaml", small_recipe)
         with page.expect_navigation():
             page.locator("#recipe-form button").click()
-        name = yaml.safe_load(demo_recipe)["name"]
+        name = yaml.safe_load(small_recipe)["name"]
         assert page.url == f"{service.url}/recipes/{name}"
         # Other tests of this session may have registered the same recipe: then it is unchanged.
         assert re.fullmatch(
