@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from fastapi.testclient import TestClient
 from servicekit import RecordingJobs
 
-from corpusmill.service import artifacts
+from corpusmill.service import artifacts, page_render
 from corpusmill.service.artifacts import ArtifactMissing, safe_file
 from corpusmill.service.db import make_engine
 from corpusmill.service.jobs import JobState
@@ -368,3 +368,11 @@ def test_a_finished_run_keeps_its_incremental_summary(tmp_path: Path) -> None:
     (run_dir / "stats.json").write_text(json.dumps({"incremental": None}))
     assert incremental_summary(run_dir) is None
     assert incremental_summary(tmp_path / "nowhere") is None
+
+
+def test_every_page_template_is_compiled_at_start() -> None:
+    templates = Path(page_render.__file__).with_name("templates")
+    assert page_render.compile_templates() == len(list(templates.glob("*.html")))
+    for path in templates.glob("*.html"):  # cached: a page's first visitor does not wait for its compile
+        assert page_render.env.cache is not None
+        assert any(key[1] == path.name for key in page_render.env.cache), path.name

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -25,6 +26,7 @@ from corpusmill.service.docs import install_docs
 from corpusmill.service.errors import install_error_handlers
 from corpusmill.service.jobs import RayJobs
 from corpusmill.service.loops import PeriodicThread
+from corpusmill.service.page_render import compile_templates
 from corpusmill.service.pages import router as pages_router
 from corpusmill.service.ray_head import LocalRayHead
 from corpusmill.service.runs import RunManager
@@ -71,6 +73,12 @@ def create_app(settings: ServiceSettings, clock: Callable[[], dt.datetime] = utc
             app.state.session_secret = bytes.fromhex(store.secret(SESSION_SECRET_NAME, new_secret))
             app.state.ray_address = jobs.address
             manager.recover()
+            compile_templates()
+            # What start-up made lives as long as the service: keep it out of the garbage collector's full
+            # passes, which otherwise walk it all (tens of milliseconds with every request waiting) each time
+            # enough short-lived request objects have come and gone.
+            gc.collect()
+            gc.freeze()
             loops = [
                 PeriodicThread("poller", settings.poll_interval_s, manager.poll_once).start(),
                 PeriodicThread("scheduler", settings.schedule_interval_s, scheduler.tick).start(),
