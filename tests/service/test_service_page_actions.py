@@ -343,6 +343,10 @@ def test_the_recipe_page_shows_versions_their_diff_and_runs(console: Console) ->
     page = console.client.get("/recipes/r").text
     assert 'id="v2"' in page and 'id="v1"' in page
     assert "-stages: [tokenize]" in page and "+stages: [dedup_exact, tokenize]" in page
+    # What jobs run, as the API's `normalized` gives it: the stage versions resolved.
+    normalized = re.search(r'<pre class="yaml normalized" id="normalized-v2">(.*?)</pre>', page, re.S)
+    assert normalized and html.unescape(normalized.group(1)) == console.store.recipe("r", 2).normalized
+    assert "dedup_exact_v" in normalized.group(1)
     assert f'href="/runs/{run.id}"' in page.split('id="v1"')[1]
     assert console.client.get("/recipes/nothing").status_code == 404
 
