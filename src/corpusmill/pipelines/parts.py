@@ -98,6 +98,12 @@ def _counting(batches: Iterator[pa.RecordBatch], stats: Stats) -> Iterator[pa.Re
 RESUMED = "resumed"
 
 
+def not_computed(result: dict[str, Any]) -> bool:
+    """Whether a part's result was found finished (by a resumed run) or taken over from a base run rather
+    than computed by this invocation: what `nodes` in stats.json counts as reused, and timings.json too."""
+    return bool(result.get(RESUMED) or result.get("borrowed"))
+
+
 def _marker(directory: Path, part: PartSpec) -> Path:
     return directory / f"{part.name}.done.json"
 

@@ -63,7 +63,6 @@ from corpusmill.pipelines.part_source import DOCUMENTS
 from corpusmill.pipelines.partitioning import plan_input_parts
 from corpusmill.pipelines.parts import (
     INTERMEDIATE,
-    RESUMED,
     AccountTask,
     ApplyPlanTask,
     GatherTask,
@@ -71,6 +70,7 @@ from corpusmill.pipelines.parts import (
     PartSource,
     PartSpec,
     SinkTask,
+    not_computed,
 )
 from corpusmill.pipelines.summary import RunSummary, summarize
 from corpusmill.pipelines.takedown import REMOVED_FILE, Takedown, read_takedown, run_takedown
@@ -166,10 +166,7 @@ class _RunState:
         was not computed here: it counts under `reused`, wherever its task found it. A result that names no
         node (an engine that cannot know where its workers are) counts under `unknown`.
         """
-        if result.get(RESUMED) or result.get("borrowed"):
-            node = REUSED
-        else:
-            node = str(result.get(NODE) or UNKNOWN_NODE)
+        node = REUSED if not_computed(result) else str(result.get(NODE) or UNKNOWN_NODE)
         entry = self.nodes.setdefault(node, {"parts": 0, "phases": {}})
         entry["parts"] += 1
         entry["phases"][phase] = entry["phases"].get(phase, 0) + 1

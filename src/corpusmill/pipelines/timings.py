@@ -34,7 +34,7 @@ from typing import Any
 from corpusmill.core.atomic import write_json
 from corpusmill.core.location import RunPath
 from corpusmill.pipelines.graph import Step
-from corpusmill.pipelines.parts import RESUMED
+from corpusmill.pipelines.parts import not_computed
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,6 @@ def _span(start: Moment, end: Moment | None = None) -> dict[str, Any]:
         "finished_at": end.iso if end else None,
         "seconds": start.seconds_to(end) if end else None,
     }
-
-
-def _reused(result: dict[str, Any]) -> bool:
-    """The part was not computed in this pass (the same rule as `nodes` in stats.json)."""
-    return bool(result.get(RESUMED) or result.get("borrowed"))
 
 
 def _main_phase(step: Step, phases: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -165,7 +160,7 @@ class Timings:
             {
                 "phase": description,
                 "parts": len(results),
-                "parts_reused": sum(1 for result in results if _reused(result)),
+                "parts_reused": sum(1 for result in results if not_computed(result)),
                 "parts_borrowed": sum(1 for result in results if result.get("borrowed")),
                 "seconds": round(max(0.0, seconds), 3),
             }

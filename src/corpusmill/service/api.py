@@ -45,12 +45,11 @@ from corpusmill.service.recipe_delete import delete_recipe as remove_recipe
 from corpusmill.service.recipes import register_recipe
 from corpusmill.service.runs import RunStateError
 from corpusmill.service.scheduler import ScheduleError
-from corpusmill.service.store import ACTIVE, TERMINAL, Run
+from corpusmill.service.store import RUN_STATUSES, Run
 
 router = APIRouter(prefix="/api")
 Svc = Annotated[Services, Depends(services)]
 AUTH = [Depends(require_token)]
-RUN_STATUSES = (*ACTIVE, *TERMINAL)
 
 _RECIPE_BODY = {
     "requestBody": {

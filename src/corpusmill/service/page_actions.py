@@ -34,13 +34,17 @@ router = APIRouter(include_in_schema=False)
 MAX_FORM_BYTES = 64 * 1024  # a login or an action form is a few hundred bytes
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The posted form's fields (first value of each); an oversized or non-form body reads as empty."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return {}
+def form_fields(body: bytes) -> dict[str, str]:
+    """An urlencoded form's fields, the first value of each (UTF-8, the pages' charset; a stray byte does not
+    fail the form)."""
     fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     return {key: values[0] for key, values in fields.items()}
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The posted form's fields; an oversized or non-form body reads as empty."""
+    body = await request.body()
+    return {} if len(body) > MAX_FORM_BYTES else form_fields(body)
 
 
 def local_target(target: str | None, fallback: str = "/runs") -> str:

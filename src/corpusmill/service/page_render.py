@@ -15,7 +15,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from corpusmill.service.session import clear_flash, csrf_token, logged_in, pending_flash
 
 
-def _when(value: dt.datetime | None) -> str:
+def utc_text(value: dt.datetime | None) -> str:
+    """A time as the pages write it: `2031-01-01 12:00:00 UTC` (– for none)."""
     return "–" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -53,7 +54,7 @@ env = Environment(
     loader=PackageLoader("corpusmill.service", "templates"), autoescape=select_autoescape(["html"])
 )
 env.filters.update(
-    when=_when,
+    when=utc_text,
     num=_num,
     duration=_duration,
     documents_read=_documents_read,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, Response
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpusmill.core.recipe import RecipeError
 from corpusmill.service.context import services
-from corpusmill.service.page_actions import back, forbidden
+from corpusmill.service.page_actions import back, forbidden, form_fields
 from corpusmill.service.page_render import render
 from corpusmill.service.recipes import register_recipe
 from corpusmill.service.session import csrf_ok, logged_in
@@ -50,8 +50,7 @@ def _text(data: bytes) -> str:
 
 
 def _urlencoded(body: bytes) -> RecipeForm:
-    fields = parse_qs(_text(body), keep_blank_values=True)
-    return RecipeForm({key: values[0] for key, values in fields.items()})
+    return RecipeForm(form_fields(body))
 
 
 def _multipart(body: bytes, content_type: str) -> RecipeForm:
@@ -123,11 +122,6 @@ def _recipe_text(form: RecipeForm) -> str:
     return _newlines(text)
 
 
-def _registered_at(name: str) -> str:
-    """The recipe's page; for a recipe named `new`, whose page this form's address hides, the form with it."""
-    return f"/recipes/{quote(name, safe='')}"
-
-
 def _form_page(
     request: Request, text: str = "", problems: list[str] | None = None, status_code: int = 200, **extra: Any
 ) -> HTMLResponse:
@@ -192,4 +186,4 @@ async def post_new_recipe(request: Request) -> Response:
         message = f"Recipe {recipe.name} v{recipe.version} registered."
     else:
         message = f"Recipe {recipe.name} unchanged (same as v{recipe.version})."
-    return back(_registered_at(recipe.name), message)
+    return back(f"/recipes/{quote(recipe.name, safe='')}", message)

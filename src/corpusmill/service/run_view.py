@@ -24,6 +24,7 @@ from corpusmill.pipelines.summary import NOT_DOCUMENT_PREFIX, RunSummary, not_do
 from corpusmill.pipelines.timings import TIMINGS_FILE
 from corpusmill.service.artifacts import ArtifactMissing, read_mixture, run_location
 from corpusmill.service.mixdiff import NoMixture, mixture_diff
+from corpusmill.service.page_render import utc_text
 from corpusmill.service.runs import RECIPE_FILE
 from corpusmill.service.store import ACTIVE, CANCELLED, FAILED, SUCCEEDED, Run, Store
 
@@ -111,10 +112,6 @@ def _at(value: Any) -> dt.datetime | None:
         return None
 
 
-def _when(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _recorded(run: Run, timings: dict[str, Any], now: dt.datetime) -> dict[str, dict[str, Any]]:
     """Per step: its seconds over every pass, first start and last end, whether it is in flight, and a note.
 
@@ -151,9 +148,9 @@ def _recorded(run: Run, timings: dict[str, Any], now: dt.datetime) -> dict[str, 
 
 def _timing_note(step: dict[str, Any]) -> str:
     """The title of a step's duration: its start and end, passes, and parts found finished."""
-    said = [f"started {_when(step['started_at'])}"]
+    said = [f"started {utc_text(step['started_at'])}"]
     if step["finished_at"] is not None:
-        said.append(f"finished {_when(step['finished_at'])}")
+        said.append(f"finished {utc_text(step['finished_at'])}")
     elif step["running"]:
         said.append("running")
     if step["entry"].get("state") in ("failed", "interrupted"):
@@ -245,9 +242,15 @@ def previous_run(store: Store, run: Run) -> Run | None:
     return None
 
 
-def _compare(before: Run, after: Run) -> tuple[list[dict[str, Any]] | None, str | None]:
+def _compare(
+    before: Run, after: Run, after_mixture: Any = None
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The mixture difference from `before` to `after`; `after_mixture` is `after`'s report data when the
+    caller has read it already (the run page has), so it is not read twice."""
     try:
-        return mixture_diff(read_mixture(before.run_dir or ""), read_mixture(after.run_dir or "")), None
+        if after_mixture is None:
+            after_mixture = read_mixture(after.run_dir or "")
+        return mixture_diff(read_mixture(before.run_dir or ""), after_mixture), None
     except ArtifactMissing:
         return None, f"run #{before.id} has no mixture report to compare with"
     except NoMixture as exc:
@@ -270,7 +273,8 @@ def run_view(store: Store, run: Run, now: dt.datetime) -> RunView:
         return view
     parts = _json(run.run_dir, "parts.json")
     view.parts_total = len(parts) if isinstance(parts, list) else None
-    view.steps, view.stopped_in = steps_of(run, view.parts_total, _json(run.run_dir, TIMINGS_FILE), now)
+    timings = _json(run.run_dir, TIMINGS_FILE)
+    view.steps, view.stopped_in = steps_of(run, view.parts_total, timings, now)
     stats = _json(run.run_dir, "stats.json")
     summary = None
     if isinstance(stats, dict):
@@ -283,9 +287,10 @@ def run_view(store: Store, run: Run, now: dt.datetime) -> RunView:
         view.tokens_written = summary.tokens_written
         view.drops = _drops(summary)
         view.not_documents = _not_documents(summary)
-    view.files = [name for name in FILE_LINKS if _exists(run.run_dir, name)]
+    read = {name for name, data in (("stats.json", stats), (TIMINGS_FILE, timings)) if data is not None}
+    view.files = [name for name in FILE_LINKS if name in read or _exists(run.run_dir, name)]
     if run.status == SUCCEEDED:
         view.previous = previous_run(store, run)
         if view.previous is not None:
-            view.comparison, view.comparison_note = _compare(view.previous, run)
+            view.comparison, view.comparison_note = _compare(view.previous, run, mixture)
     return view

@@ -16,9 +16,8 @@ from fastapi import Request, status
 from corpusmill.service.context import services
 from corpusmill.service.page_render import PageError
 from corpusmill.service.paging import BadCursor, decode_cursor, encode_cursor
-from corpusmill.service.store import ACTIVE, TERMINAL
+from corpusmill.service.store import RUN_STATUSES
 
-RUN_STATUSES = (*ACTIVE, *TERMINAL)
 PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 100  # as `GET /api/runs`
 

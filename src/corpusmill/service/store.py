@@ -23,6 +23,7 @@ QUEUED, PENDING, RUNNING = "QUEUED", "PENDING", "RUNNING"
 SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"
 ACTIVE = (QUEUED, PENDING, RUNNING)
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+RUN_STATUSES = (*ACTIVE, *TERMINAL)  # every status a run can have, in the order it goes through them
 
 
 def utcnow() -> dt.datetime:
