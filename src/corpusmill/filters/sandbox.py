@@ -91,14 +91,20 @@ def trafilatura_text(html: str, options: Mapping[str, Any]) -> str | None:
 
 
 def _prepare_trafilatura() -> None:
-    """Import and adjust trafilatura for this process, once; the child does it before it reports ready."""
+    """Import and adjust trafilatura for this process, once; the child does it before it reports ready.
+
+    The adjustments change no output: whole-page parsing (which refuses the pages it would cut), a C-level
+    element class lookup, and Python equivalents of its costliest XPath expressions (`trafilatura_xpaths`).
+    """
     global _prepared
+    from corpusmill.filters import trafilatura_xpaths
     from corpusmill.filters.html_depth import install_whole_page_parsing
 
     if _prepared:
         return
     install_whole_page_parsing()
     _install_element_lookup()  # on the parser just installed
+    trafilatura_xpaths.install()
     _prepared = True
 
 
