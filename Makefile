@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench --extractor resiliparse
 	$(BIN)/python -m bench.extractors
+	$(BIN)/python -m bench.trafilatura_xpaths
 	$(BIN)/python -m bench.prefilter
 	$(BIN)/python -m bench.dedup_scaling
 	$(BIN)/python -m bench.shard_memory

@@ -9,12 +9,13 @@ WCXB dev pages and the multilingual pages by default:
   same ones in another order;
 - extraction: `trafilatura.extract` on every page with the stock expressions and with the equivalents, for the
   stage's default switches, datatrove's (`favor_precision`, `deduplicate`, each pass with its own cache),
-  and recall with comments; pages whose text differs are counted, and the CPU seconds of each pass (the least
-  of `--repeats` alternating passes, one process, pages decoded before the clock starts).
+  and recall with comments; pages whose text differs are counted, and the CPU seconds of each variant's calls
+  (one process, pages decoded before the clock starts, the two variants taking turns page by page so that
+  the machine's drifting speed weighs on both alike).
 
 The exit status is 1 when anything differs.
 
-    python -m bench.trafilatura_xpaths [--pages N] [--repeats R] [--data DIR] [--json PATH]
+    python -m bench.trafilatura_xpaths [--pages N] [--data DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -81,22 +82,49 @@ def selection_differences(htmls: Sequence[str]) -> tuple[int, int]:
     return trees, differences
 
 
-def extraction_pass(htmls: Sequence[str], options: dict[str, Any]) -> tuple[list[str | None], float]:
-    """Every page's text and the CPU seconds of the calls; a deduplicating pass gets its own cache."""
+def extraction_passes(htmls: Sequence[str], options: dict[str, Any]) -> dict[str, Any]:
+    """Every page extracted with the stock expressions and with the equivalents, page by page in alternating
+    order (so that the machine's speed drifting during the passes weighs on both alike): each variant's texts
+    and the CPU seconds of its calls. Each variant keeps its own equivalents' memos and, when deduplicating,
+    its own cache, as one extraction process would."""
     import trafilatura
+    import trafilatura.xpaths
     from trafilatura.deduplication import LRUCache
     from trafilatura.settings import LRU_SIZE
 
-    if options.get("deduplicate"):
-        options = {**options, "deduplicate": LRUCache(maxsize=LRU_SIZE)}
-    start = time.process_time()
-    texts = [trafilatura.extract(html, output_format="txt", **options) for html in htmls]
-    return texts, time.process_time() - start
-
-
-def measure(data: Path, pages: int | None = None, repeats: int = 2) -> dict[str, Any]:
-    """Selection and extraction checks, and the CPU of each option set with and without the equivalents."""
     from corpusmill.filters import trafilatura_xpaths
+
+    trafilatura_xpaths.uninstall()
+    places = [name[:-1].split("[") for name in trafilatura_xpaths.install()]
+    equivalents = [(getattr(trafilatura.xpaths, lst), int(i)) for lst, i in places]
+    fast = {(id(expressions), i): expressions[i] for expressions, i in equivalents}
+
+    def use(variant: str) -> None:
+        for expressions, i in equivalents:
+            equivalent = fast[(id(expressions), i)]
+            expressions[i] = equivalent if variant == "equivalents" else equivalent.original
+
+    variants = ("stock", "equivalents")
+    calls = {
+        variant: {**options, "deduplicate": LRUCache(maxsize=LRU_SIZE)}
+        if options.get("deduplicate")
+        else options
+        for variant in variants
+    }
+    texts: dict[str, list[str | None]] = {variant: [] for variant in variants}
+    cpu = dict.fromkeys(variants, 0.0)
+    for number, html in enumerate(htmls):
+        for variant in variants if number % 2 else reversed(variants):
+            use(variant)
+            start = time.process_time()
+            texts[variant].append(trafilatura.extract(html, output_format="txt", **calls[variant]))
+            cpu[variant] += time.process_time() - start
+    use("equivalents")
+    return {"texts": texts, "cpu": cpu}
+
+
+def measure(data: Path, pages: int | None = None) -> dict[str, Any]:
+    """Selection and extraction checks, and the CPU of each option set with and without the equivalents."""
     from corpusmill.filters.sandbox import trafilatura_text
 
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
@@ -106,22 +134,15 @@ def measure(data: Path, pages: int | None = None, repeats: int = 2) -> dict[str,
     trees, selection = selection_differences(htmls)
     rows = []
     for name, options in OPTION_SETS.items():
-        stock_cpu = fast_cpu = float("inf")
-        differing = 0
-        for _ in range(repeats):
-            trafilatura_xpaths.uninstall()
-            stock, cpu = extraction_pass(htmls, options)
-            stock_cpu = min(stock_cpu, cpu)
-            trafilatura_xpaths.install()
-            fast, cpu = extraction_pass(htmls, options)
-            fast_cpu = min(fast_cpu, cpu)
-            differing = max(differing, sum(1 for a, b in zip(stock, fast, strict=True) if a != b))
+        result = extraction_passes(htmls, options)
+        stock, fast = result["texts"]["stock"], result["texts"]["equivalents"]
+        stock_cpu, fast_cpu = result["cpu"]["stock"], result["cpu"]["equivalents"]
         rows.append(
             {
                 "options": name,
                 "pages": len(htmls),
                 "with_text": sum(1 for text in fast if text),
-                "differing": differing,
+                "differing": sum(1 for a, b in zip(stock, fast, strict=True) if a != b),
                 "stock_cpu_seconds": stock_cpu,
                 "equivalents_cpu_seconds": fast_cpu,
                 "saved": 1 - fast_cpu / stock_cpu,
@@ -150,12 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--pages", type=int, default=None, help="pages to use, spread (default: all)")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating passes; the least CPU is kept")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
-    if (args.pages is not None and args.pages < 1) or args.repeats < 1:
-        parser.error("--pages and --repeats must be at least 1")
-    result = measure(args.data, args.pages, args.repeats)
+    if args.pages is not None and args.pages < 1:
+        parser.error("--pages must be at least 1")
+    result = measure(args.data, args.pages)
     print(
         f"{result['pages']} pages, {result['trees']} trees: "
         f"{result['selection_differences']} selections differ from trafilatura's XPath"

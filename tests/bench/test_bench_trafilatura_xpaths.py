@@ -21,7 +21,7 @@ def test_reports_no_difference_and_the_cpu_of_both(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "result.json"
-    assert bench.main(["--data", str(shared_data), "--pages", "2", "--repeats", "1", "--json", str(out)]) == 0
+    assert bench.main(["--data", str(shared_data), "--pages", "2", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["trees"] == 6 and result["selection_differences"] == 0
     assert [row["options"] for row in result["rows"]] == list(bench.OPTION_SETS)
@@ -31,4 +31,4 @@ def test_reports_no_difference_and_the_cpu_of_both(
 
 def test_a_wrong_equivalent_fails_the_run(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trafilatura_xpaths.FastXPath, "__call__", lambda self, tree: [])
-    assert bench.main(["--data", str(shared_data), "--pages", "1", "--repeats", "1"]) == 1
+    assert bench.main(["--data", str(shared_data), "--pages", "1"]) == 1

@@ -88,8 +88,8 @@ def _trees(html: str | bytes) -> list[etree._Element]:
 
 def _real_pages(shared_data: Path) -> list[bytes]:
     # A spread of page kinds and languages; a check over all 1,736 pages is `python -m bench.trafilatura_xpaths`.
-    wcxb = sorted((shared_data / "wcxb-dev" / "html").glob("*.html.gz"))[::60]
-    multilingual = sorted((shared_data / "multilingual" / "html").glob("*.html.gz"))[::40]
+    wcxb = sorted((shared_data / "wcxb-dev" / "html").glob("*.html.gz"))[::100]
+    multilingual = sorted((shared_data / "multilingual" / "html").glob("*.html.gz"))[::60]
     return [gzip.decompress(path.read_bytes()) for path in wcxb + multilingual]
 
 
@@ -117,7 +117,7 @@ def test_same_elements_on_the_edge_page(equivalents: list) -> None:
 
 def test_same_elements_in_the_same_order_on_real_pages(equivalents: list, shared_data: Path) -> None:
     pages = _real_pages(shared_data)
-    assert len(pages) >= 30
+    assert len(pages) >= 18
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
     selected = 0
     differences = []
@@ -126,15 +126,15 @@ def test_same_elements_in_the_same_order_on_real_pages(equivalents: list, shared
         differences += _differences(equivalents, trees)
         selected += sum(len(equivalent(tree)) for tree in trees for _, _, equivalent in equivalents)
     assert differences == []
-    assert selected > 1_000
+    assert selected > 500
 
 
 @pytest.mark.parametrize(
     ("options", "every"),
     [
         ({"include_tables": True, "include_comments": False}, 1),  # the extract stage's defaults
-        ({"favor_precision": True, "include_comments": False}, 4),  # datatrove's
-        ({"favor_recall": True, "include_comments": True}, 4),
+        ({"favor_precision": True, "include_comments": False}, 3),  # datatrove's
+        ({"favor_recall": True, "include_comments": True}, 3),
     ],
     ids=["stage-defaults", "precision", "recall-comments"],
 )
