@@ -65,6 +65,7 @@ EDGE_PAGE = """<html><head><title>t</title></head><body>
 @pytest.fixture
 def equivalents() -> Iterator[list[tuple[str, etree.XPath, FastXPath]]]:
     """The equivalents installed in this process's trafilatura, each with the expression it replaced."""
+    uninstall()  # an extraction earlier in this process (a bench test's, say) may have installed them
     names = install()
     pairs = []
     for name in names:
