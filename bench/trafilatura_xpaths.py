@@ -55,7 +55,6 @@ def load(data: Path, pages: int | None) -> list[str]:
 
 def selection_differences(htmls: Sequence[str]) -> tuple[int, int]:
     """Trees checked, and (tree, expression) pairs where an equivalent selects other elements than its XPath."""
-    import trafilatura.xpaths
     from trafilatura.htmlprocessing import convert_tags, tree_cleaning
     from trafilatura.settings import Extractor
     from trafilatura.utils import load_html
@@ -63,12 +62,8 @@ def selection_differences(htmls: Sequence[str]) -> tuple[int, int]:
     from corpusmill.filters import trafilatura_xpaths
 
     trafilatura_xpaths.uninstall()
-    names = trafilatura_xpaths.install()
-    pairs = []
-    for name in names:
-        list_name, index = name[:-1].split("[")
-        equivalent = getattr(trafilatura.xpaths, list_name)[int(index)]
-        pairs.append((equivalent.original, equivalent))
+    trafilatura_xpaths.install()
+    pairs = [(equivalent.original, equivalent) for equivalent in trafilatura_xpaths.installed()]
     options = Extractor(output_format="txt")
     trees = differences = 0
     for html in htmls:
@@ -88,21 +83,18 @@ def extraction_passes(htmls: Sequence[str], options: dict[str, Any]) -> dict[str
     and the CPU seconds of its calls. Each variant keeps its own equivalents' memos and, when deduplicating,
     its own cache, as one extraction process would."""
     import trafilatura
-    import trafilatura.xpaths
     from trafilatura.deduplication import LRUCache
     from trafilatura.settings import LRU_SIZE
 
     from corpusmill.filters import trafilatura_xpaths
 
     trafilatura_xpaths.uninstall()
-    places = [name[:-1].split("[") for name in trafilatura_xpaths.install()]
-    equivalents = [(getattr(trafilatura.xpaths, lst), int(i)) for lst, i in places]
-    fast = {(id(expressions), i): expressions[i] for expressions, i in equivalents}
+    trafilatura_xpaths.install()
+    equivalents = trafilatura_xpaths.installed()
 
     def use(variant: str) -> None:
-        for expressions, i in equivalents:
-            equivalent = fast[(id(expressions), i)]
-            expressions[i] = equivalent if variant == "equivalents" else equivalent.original
+        for equivalent in equivalents:
+            trafilatura_xpaths.put(equivalent, variant == "equivalents")
 
     variants = ("stock", "equivalents")
     calls = {

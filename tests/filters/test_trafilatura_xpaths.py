@@ -18,7 +18,7 @@ from trafilatura.settings import Extractor
 from trafilatura.utils import load_html
 
 from corpusmill.filters import trafilatura_xpaths
-from corpusmill.filters.trafilatura_xpaths import FastXPath, fingerprint, install, uninstall
+from corpusmill.filters.trafilatura_xpaths import FastXPath, fingerprint, install, installed, uninstall
 
 # Every expression the module has an equivalent for: all of them must install on the trafilatura the project
 # runs, or extraction silently falls back to the slow path (a new trafilatura changed an expression's text:
@@ -67,11 +67,8 @@ def equivalents() -> Iterator[list[tuple[str, etree.XPath, FastXPath]]]:
     """The equivalents installed in this process's trafilatura, each with the expression it replaced."""
     uninstall()  # an extraction earlier in this process (a bench test's, say) may have installed them
     names = install()
-    pairs = []
-    for name in names:
-        list_name, index = name[:-1].split("[")
-        equivalent = getattr(trafilatura.xpaths, list_name)[int(index)]
-        pairs.append((name, equivalent.original, equivalent))
+    by_name = {f"{equivalent.list_name}[{equivalent.index}]": equivalent for equivalent in installed()}
+    pairs = [(name, by_name[name].original, by_name[name]) for name in names]
     try:
         yield pairs
     finally:

@@ -367,12 +367,27 @@ def install(module: Any | None = None) -> list[str]:
     return replaced
 
 
-def uninstall(module: Any | None = None) -> None:
-    """Put trafilatura's own expressions back (tests compare extraction with and without the equivalents)."""
+def installed(module: Any | None = None) -> list[FastXPath]:
+    """The equivalents now in place of trafilatura's expressions, each holding the expression it replaced."""
     if module is None:
         import trafilatura.xpaths as module
-    for expressions in vars(module).values():
-        if isinstance(expressions, list):
-            for index, expression in enumerate(expressions):
-                if isinstance(expression, FastXPath):
-                    expressions[index] = expression.original
+    return [
+        expression
+        for expressions in vars(module).values()
+        if isinstance(expressions, list)
+        for expression in expressions
+        if isinstance(expression, FastXPath)
+    ]
+
+
+def put(equivalent: FastXPath, use: bool, module: Any | None = None) -> None:
+    """Have trafilatura use `equivalent` (`use`) or the expression it replaced, in that expression's place."""
+    if module is None:
+        import trafilatura.xpaths as module
+    getattr(module, equivalent.list_name)[equivalent.index] = equivalent if use else equivalent.original
+
+
+def uninstall(module: Any | None = None) -> None:
+    """Put trafilatura's own expressions back (tests compare extraction with and without the equivalents)."""
+    for equivalent in installed(module):
+        put(equivalent, False, module)
