@@ -35,6 +35,7 @@ EXPECTED = [
     "BODY_XPATH[0]",
     "BODY_XPATH[2]",
     "BODY_XPATH[3]",
+    "BASIC_CLEAN_XPATH",
 ]
 
 # Pages that exercise every branch: attributes in both orders (`@id|@class` reads the first in the source),
@@ -59,6 +60,10 @@ EDGE_PAGE = """<html><head><title>t</title></head><body>
 <div class="FullText">ll</div><div class="story-content">mm</div><div role="article">nn</div>
 <div id="Main-Content">oo</div><div class="Page-Content">pp</div><div id="content">qq</div>
 <!-- a comment --><?pi here?><div class="content-main">rr</div>
+<footer>ss</footer><div id="footer" class="x">tt</div><div class="x" id="footer">uu</div><div class="site-Footer">vv</div>
+<aside>ww<footer>xx</footer></aside><template>yy</template><svg><rect/></svg><script>zz</script><style>a{}</style>
+<fencedframe>ab</fencedframe><div id="CookieBanner">ac</div><span class="notice--cookie">ad</span>
+<p class="onetrust-x" id="y">ae</p><p id="cmplz-z">af</p><div class="cookies-not-set">ag</div>
 </body></html>"""
 
 
@@ -67,7 +72,7 @@ def equivalents() -> Iterator[list[tuple[str, etree.XPath, FastXPath]]]:
     """The equivalents installed in this process's trafilatura, each with the expression it replaced."""
     uninstall()  # an extraction earlier in this process (a bench test's, say) may have installed them
     names = install()
-    by_name = {f"{equivalent.list_name}[{equivalent.index}]": equivalent for equivalent in installed()}
+    by_name = {equivalent.label: equivalent for equivalent in installed()}
     pairs = [(name, by_name[name].original, by_name[name]) for name in names]
     try:
         yield pairs
@@ -178,3 +183,34 @@ def test_an_equivalent_reads_as_its_expression(equivalents: list) -> None:
     # trafilatura logs the expression that found a page's main content with str(expr).
     for _, expression, equivalent in equivalents:
         assert str(equivalent) == str(expression) == expression.path
+
+
+def test_a_variable_expression_is_replaced_where_trafilatura_imported_it(equivalents: list) -> None:
+    # BASIC_CLEAN_XPATH lives in trafilatura.settings; trafilatura.baseline imported it by name and uses its own
+    # binding, so both must hold the equivalent, and both get the original back.
+    settings, baseline = sys.modules["trafilatura.settings"], sys.modules["trafilatura.baseline"]
+    (equivalent,) = [e for name, _, e in equivalents if name == "BASIC_CLEAN_XPATH"]
+    assert settings.BASIC_CLEAN_XPATH is equivalent and baseline.BASIC_CLEAN_XPATH is equivalent
+    trafilatura_xpaths.put(equivalent, False)
+    assert (
+        settings.BASIC_CLEAN_XPATH is equivalent.original
+        and baseline.BASIC_CLEAN_XPATH is equivalent.original
+    )
+    trafilatura_xpaths.put(equivalent, True)
+    assert baseline.BASIC_CLEAN_XPATH is equivalent
+    uninstall()
+    assert baseline.BASIC_CLEAN_XPATH is equivalent.original
+    assert [e.label for e in installed()] == []
+
+
+def test_a_variable_with_other_text_keeps_its_own() -> None:
+    stock = getattr(sys.modules["trafilatura.settings"].BASIC_CLEAN_XPATH, "original", None)
+    stock = stock or sys.modules["trafilatura.settings"].BASIC_CLEAN_XPATH
+    namespaces = {"re": "http://exslt.org/regular-expressions"}
+    changed = etree.XPath(stock.path.replace("onetrust", "onetrust|didomi"), namespaces=namespaces)
+    assert install(types.SimpleNamespace(BASIC_CLEAN_XPATH=changed)) == []
+    module = types.SimpleNamespace(BASIC_CLEAN_XPATH=stock)
+    assert install(module) == ["BASIC_CLEAN_XPATH"]
+    assert isinstance(module.BASIC_CLEAN_XPATH, FastXPath)
+    uninstall(module)
+    assert module.BASIC_CLEAN_XPATH is stock

@@ -10,8 +10,14 @@ expression its answer per value), so the regular expressions run once per distin
 per element. On WCXB's pages extraction then takes about a fifth less CPU with the stage's settings and
 nearly a third less with datatrove's (`python -m bench.trafilatura_xpaths`).
 
-Each equivalent replaces exactly one expression, identified by the list it sits in, its place there and a
-hash of its text; the regular expressions come from that text. `install` puts an equivalent in place of an
+Most of the expressions sit in lists in `trafilatura.xpaths`; one, `BASIC_CLEAN_XPATH` (the cookie-banner
+and footer clean-up run before the fallback extractors and on every whole-page text measure), is a variable of
+`trafilatura.settings` that other trafilatura modules import by name: its equivalent is put in place of the
+variable in every trafilatura module that holds it.
+
+Each equivalent replaces exactly one expression, identified by the list it sits in and its place there (or,
+for an expression trafilatura keeps in a variable of its own, that variable's name) and a hash of its text;
+the regular expressions come from that text. `install` puts an equivalent in place of an
 expression only where trafilatura's expression still has that text, so a trafilatura release that changes an
 expression keeps its own there. Equivalence is checked, not assumed: every expression and its equivalent
 select the same elements in the same order, and extraction gives identical text, on a spread of the shared
@@ -29,7 +35,9 @@ XPath details the equivalents keep (and the tests hold them to):
 from __future__ import annotations
 
 import hashlib
+import importlib
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,14 +98,15 @@ def _text(value: str | None) -> str:
 class FastXPath:
     """One expression's element selection, in Python.
 
-    `test(tag, values, re_tests)` decides on the element's tag and its slots' values and is remembered per
+    `variable` names the list the expression sits in (at `index`) or, with `index` None, the variable that
+    holds it. `test(tag, values, re_tests)` decides on the element's tag and its slots' values and is remembered per
     distinct (tag, values); `structure(element, values, re_tests)`, where the expression also looks below the
     element (`not(.//h1)`), runs after a passing `test`, every time. `select` is how the expression picks among
     matches: "all", "first" (`(...)[1]`), "first_per_parent" (`.//*[...][1]`).
     """
 
-    list_name: str
-    index: int
+    variable: str
+    index: int | None
     expected: str
     tags: tuple[str, ...] | None
     slots: tuple[Slot, ...]
@@ -126,7 +135,12 @@ class FastXPath:
         return self.path
 
     def __repr__(self) -> str:
-        return f"FastXPath({self.list_name}[{self.index}])"
+        return f"FastXPath({self.label})"
+
+    @property
+    def label(self) -> str:
+        """Where the expression sits: `LIST[i]` for a list's entry, the variable's name for a variable."""
+        return self.variable if self.index is None else f"{self.variable}[{self.index}]"
 
     def _verdict(self, key: tuple[Any, ...]) -> bool:
         # Decide for a key not seen yet: the slots' values from the attributes read, in source order (so a
@@ -339,52 +353,99 @@ def _equivalents() -> list[FastXPath]:
             ),
             select="first",
         ),
+        FastXPath(
+            "BASIC_CLEAN_XPATH",
+            None,
+            "db6c25acd08aef99",
+            None,
+            (("class", "id"), ("class",), ("id",)),
+            lambda tag, v, r: (
+                tag in _BASIC_CLEAN_TAGS or (tag == "div" and "footer" in t(v[0])) or r[0](v[1]) or r[1](v[2])
+            ),
+        ),
     ]
 
 
+_BASIC_CLEAN_TAGS = frozenset(("aside", "fencedframe", "footer", "script", "style", "svg", "template"))
 _CM = str.maketrans("CM", "cm")
 _CP = str.maketrans("CP", "cp")
 
 
-def install(module: Any | None = None) -> list[str]:
-    """Put each equivalent in place of its expression in trafilatura's lists, where the text still matches.
+# Where trafilatura keeps its expressions: lists in `xpaths`, and the variables of `settings`.
+_LISTS_MODULE = "trafilatura.xpaths"
+_VARIABLES_MODULE = "trafilatura.settings"
 
-    The lists are changed in place, so every trafilatura module that imported them sees the change. Returns the
-    names (`LIST[i]`) of the expressions replaced. Installing twice replaces nothing more.
+
+def _home(equivalent: FastXPath, module: Any | None) -> Any:
+    if module is not None:
+        return module
+    return importlib.import_module(_LISTS_MODULE if equivalent.index is not None else _VARIABLES_MODULE)
+
+
+def _in_place(equivalent: FastXPath, home: Any) -> Any:
+    """What now sits where `equivalent`'s expression belongs in `home`, or None where there is no such place."""
+    if equivalent.index is None:
+        return getattr(home, equivalent.variable, None)
+    expressions = getattr(home, equivalent.variable, None)
+    if not isinstance(expressions, list) or equivalent.index >= len(expressions):
+        return None
+    return expressions[equivalent.index]
+
+
+def _replace(equivalent: FastXPath, home: Any, old: Any, new: Any, module_given: bool) -> None:
+    """Put `new` where `old` is: a list entry (changed in place, so every importer sees it), or a variable in
+    its home module and in every loaded trafilatura module that imported it by name."""
+    if equivalent.index is not None:
+        getattr(home, equivalent.variable)[equivalent.index] = new
+        return
+    holders = [home]
+    if not module_given:
+        holders += [
+            loaded
+            for name, loaded in list(sys.modules.items())
+            if (name == "trafilatura" or name.startswith("trafilatura.")) and loaded is not home
+        ]
+    for holder in holders:
+        if getattr(holder, equivalent.variable, None) is old:
+            setattr(holder, equivalent.variable, new)
+
+
+def install(module: Any | None = None) -> list[str]:
+    """Put each equivalent in place of its expression in trafilatura, where the expression's text still matches.
+
+    `module` (tests) stands in for trafilatura's modules, holding both the lists and the variables. Returns the
+    labels (`LIST[i]`, or a variable's name) of the expressions replaced. Installing twice replaces nothing more.
     """
-    if module is None:
-        import trafilatura.xpaths as module
     replaced = []
     for equivalent in _equivalents():
-        expressions = getattr(module, equivalent.list_name, None)
-        if not isinstance(expressions, list) or equivalent.index >= len(expressions):
-            continue
-        current = expressions[equivalent.index]
+        home = _home(equivalent, module)
+        current = _in_place(equivalent, home)
         if not isinstance(current, etree.XPath) or fingerprint(current.path) != equivalent.expected:
             continue
-        expressions[equivalent.index] = equivalent.bind(current)
-        replaced.append(f"{equivalent.list_name}[{equivalent.index}]")
+        _replace(equivalent, home, current, equivalent.bind(current), module is not None)
+        replaced.append(equivalent.label)
     return replaced
 
 
 def installed(module: Any | None = None) -> list[FastXPath]:
     """The equivalents now in place of trafilatura's expressions, each holding the expression it replaced."""
+    homes = [module] if module is not None else [importlib.import_module(_LISTS_MODULE)]
     if module is None:
-        import trafilatura.xpaths as module
-    return [
-        expression
-        for expressions in vars(module).values()
-        if isinstance(expressions, list)
-        for expression in expressions
-        if isinstance(expression, FastXPath)
-    ]
+        homes.append(importlib.import_module(_VARIABLES_MODULE))
+    found = []
+    for home in homes:
+        for value in vars(home).values():
+            if isinstance(value, FastXPath):
+                found.append(value)
+            elif isinstance(value, list):
+                found += [expression for expression in value if isinstance(expression, FastXPath)]
+    return found
 
 
 def put(equivalent: FastXPath, use: bool, module: Any | None = None) -> None:
     """Have trafilatura use `equivalent` (`use`) or the expression it replaced, in that expression's place."""
-    if module is None:
-        import trafilatura.xpaths as module
-    getattr(module, equivalent.list_name)[equivalent.index] = equivalent if use else equivalent.original
+    old, new = (equivalent.original, equivalent) if use else (equivalent, equivalent.original)
+    _replace(equivalent, _home(equivalent, module), old, new, module is not None)
 
 
 def uninstall(module: Any | None = None) -> None:
