@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -37,3 +38,63 @@ def test_workers_of_a_local_instance_import_the_task_modules_at_start(
         engine.close()
     assert len({pid for pid, _ in answers}) == 2 and os.getpid() not in {pid for pid, _ in answers}
     assert all(loaded for _, loaded in answers), answers
+
+
+class WarningTask:
+    """A part task that logs a warning per part, as a stage does when a document's extraction times out."""
+
+    def setup(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __call__(self, part: object) -> dict:
+        import logging
+
+        logging.getLogger("corpusmill.filters.extract").warning("part %s: extraction timed out", part.name)
+        return {"part": part.name, "pid": os.getpid()}
+
+
+def _instance_processes() -> list[str]:
+    """Command lines of this process's descendants (the instance's processes are children of the driver)."""
+    children: list[str] = []
+    pending = [os.getpid()]
+    while pending:
+        pid = pending.pop()
+        try:
+            found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        for child in found:
+            pending.append(int(child))
+            with contextlib.suppress(OSError):
+                children.append(Path(f"/proc/{child}/cmdline").read_text().replace("\0", " "))
+    return children
+
+
+def test_a_local_instance_runs_without_monitors_and_forwards_part_warnings(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))
+    from corpusmill.pipelines.parts import PartSpec
+    from corpusmill.pipelines.ray_engine import RayEngine
+
+    engine = RayEngine(num_cpus=2)
+    try:
+        processes = _instance_processes()
+        parts = [PartSpec(name=f"p{i}", uris=(), fmt="jsonl") for i in range(3)]
+        with caplog.at_level("WARNING"):
+            results = list(engine.map_parts(WarningTask(), parts))
+    finally:
+        engine.close()
+    assert any("raylet" in command for command in processes), processes  # the instance is this process's
+    assert not any("log_monitor.py" in command or "autoscaler" in command for command in processes), processes
+    assert sorted(result["part"] for result in results) == ["p0", "p1", "p2"]
+    assert all("worker_logs" not in result for result in results)
+    forwarded = [r for r in caplog.records if r.name == "corpusmill.filters.extract"]
+    assert sorted(r.getMessage() for r in forwarded) == sorted(
+        f"[worker pid {result['pid']}] part {result['part']}: extraction timed out" for result in results
+    )
+    assert not any("raylet" in command for command in _instance_processes()), "close() stops the instance"

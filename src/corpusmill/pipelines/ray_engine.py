@@ -14,10 +14,12 @@ CPU-seconds to set up, and while a phase runs the executor's scheduling loop, wh
 and the actors' bookkeeping cost about 0.05 CPU-seconds per second. Tasks submitted and awaited with
 `ray.wait` cost about 0.01 CPU-seconds per phase on workers that are ready, and nothing while they run.
 
-A local instance is ready when its workers are: the engine has each of them import corpusmill's task
+A local instance (`ray_local.py`: Ray's head node without the autoscaler and log monitors, which a one-run
+instance has no use for) is ready when its workers are: the engine has each of them import corpusmill's task
 modules before it returns, so that this start-up cost is the engine's, not the first phase's. Before starting
 one, the engine stops what an earlier run's instance left running when that run was killed
-(`ray_leftovers.py`).
+(`ray_leftovers.py`). Without a log monitor, the warnings a part logs travel back with its result and are
+logged by the driver (`part_logs.py`).
 
 A part's error reaches the caller as itself: Ray raises it wrapped (a `RayTaskError` whose message is the
 worker's traceback), and the engine raises the original with the wrapper as its cause, so that the CLI can
@@ -26,7 +28,6 @@ print a full disk as one line and the wrapper's traceback is still there for `--
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -36,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from corpusmill.pipelines import ray_leftovers
+from corpusmill.pipelines import part_logs, ray_local
 from corpusmill.pipelines.engine import NODE, Engine, PartTask
 from corpusmill.pipelines.parts import PartSpec
 
@@ -51,18 +52,23 @@ logger = logging.getLogger(__name__)
 _active: tuple[str, PartTask] | None = None
 
 
-def _run_part(part: str, phase: str, task: PartTask) -> dict[str, Any]:
-    """Run the phase's task on a part, in a worker; the result names the Ray node it ran on."""
+def _run_part(part: str, phase: str, task: PartTask, forward_logs: bool = False) -> dict[str, Any]:
+    """Run the phase's task on a part, in a worker; the result names the Ray node it ran on.
+
+    With `forward_logs` (a local instance without a log monitor), the warnings logged while the part ran travel
+    back with its result, for the driver to log (`part_logs`).
+    """
     global _active
     import ray
 
-    if _active is None or _active[0] != phase:
-        if _active is not None:
-            _active[1].close()
-        task.setup()
-        _active = (phase, task)
-    result = _active[1](PartSpec.from_json(part))
-    return {**result, NODE: ray.get_runtime_context().get_node_id()}
+    with part_logs.collected(forward_logs) as records:
+        if _active is None or _active[0] != phase:
+            if _active is not None:
+                _active[1].close()
+            task.setup()
+            _active = (phase, task)
+        result = _active[1](PartSpec.from_json(part))
+    return {**result, NODE: ray.get_runtime_context().get_node_id(), **part_logs.attach(records)}
 
 
 def _ready_worker(hold_s: float) -> int:
@@ -76,36 +82,6 @@ def _ready_worker(hold_s: float) -> int:
 
     time.sleep(hold_s)
     return os.getpid()
-
-
-# Settings for the Ray instance this engine starts for a run, read by its processes from the environment they
-# inherit (unknown names are ignored, and a user's own value wins). Task events and metrics feed the dashboard
-# and Prometheus, which nobody can look at on an instance that lives for one run without a dashboard; left on,
-# their periodic reporting in every Ray process is about a fifth of the instance's background load (0.02 of
-# 0.08 CPU-seconds per second on two cores, measured), which a run pays for its whole duration.
-_LOCAL_INSTANCE_ENV = {
-    "RAY_task_events_report_interval_ms": "0",
-    "RAY_enable_metrics_collection": "0",
-    "RAY_event_stats": "0",
-}
-
-
-@contextlib.contextmanager
-def _environment(defaults: dict[str, str], forced: dict[str, str] | None = None) -> Iterator[None]:
-    """Set environment variables for the duration of the block (Ray's processes start there): `defaults` where
-    the user has not set them, `forced` whatever was set."""
-    forced = forced or {}
-    saved = {key: os.environ.get(key) for key in [*defaults, *forced]}
-    os.environ.update({key: value for key, value in defaults.items() if saved[key] is None})
-    os.environ.update(forced)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _use_cluster_token_if_available() -> None:
@@ -128,16 +104,6 @@ def _use_cluster_token_if_available() -> None:
             Config.initialize("")
 
 
-def _local_instance_environment() -> tuple[dict[str, str], dict[str, str]]:
-    """The settings of a local instance (defaults), and the mark of its owner that every process of it carries.
-
-    Registers this process as the owner of the instance about to start, so that a later run can recognise what
-    the instance left behind if this one is killed (`ray_leftovers.py`).
-    """
-    owner = ray_leftovers.register_owner()
-    return _LOCAL_INSTANCE_ENV, {ray_leftovers.OWNER_VARIABLE: owner} if owner else {}
-
-
 class RayEngine(Engine):
     """Ray Data execution, local or on a cluster."""
 
@@ -149,33 +115,26 @@ class RayEngine(Engine):
         import ray
 
         self._ray = ray
+        self._instance: ray_local.LocalInstance | None = None
         self._owns_instance = not ray.is_initialized()
         if self._owns_instance:
             os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-            init_args: dict[str, Any] = {
-                "include_dashboard": False,
-                "logging_level": logging.ERROR,
-                "log_to_driver": True,
-            }
-            defaults: dict[str, str] = {}
-            forced: dict[str, str] = {}
+            init_args: dict[str, Any] = {"logging_level": logging.ERROR}
             if address:
-                init_args["address"] = address
+                try:
+                    ray.init(address=address, include_dashboard=False, log_to_driver=True, **init_args)
+                except ConnectionError as exc:
+                    raise ConnectionError(
+                        f"cannot reach the Ray cluster at {address}: {exc}. Check the address (host:port of the "
+                        "head's GCS), and that RAY_AUTH_MODE and the cluster token (RAY_AUTH_TOKEN, "
+                        "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) match the cluster's authentication."
+                    ) from exc
             else:
-                init_args["num_cpus"] = num_cpus or os.cpu_count() or 1
-                ray_leftovers.stop_leftovers()
-                defaults, forced = _local_instance_environment()
-            try:
-                with _environment(defaults, forced):
-                    ray.init(**init_args)
-            except ConnectionError as exc:
-                raise ConnectionError(
-                    f"cannot reach the Ray cluster at {address}: {exc}. Check the address (host:port of the head's "
-                    "GCS), and that RAY_AUTH_MODE and the cluster token (RAY_AUTH_TOKEN, "
-                    "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) match the cluster's authentication."
-                ) from exc
-        if self._owns_instance and not address:
-            self._ready_workers(int(init_args["num_cpus"]))
+                cpus = num_cpus or os.cpu_count() or 1
+                self._instance = ray_local.start(cpus, init_args)
+                self._ready_workers(cpus)
+        # Workers hand their log records back with each part where the driver does not print their output.
+        self._forward_logs = self._instance is not None and self._instance.lean
         # Spread over the nodes of a cluster (Ray's default packs one node first), as Ray Data's map does.
         # Retried when a worker dies (killed for memory, crashed in native code), never on a stage's error.
         self._run_part = ray.remote(max_retries=3, scheduling_strategy="SPREAD")(_run_part)
@@ -204,7 +163,7 @@ class RayEngine(Engine):
         task_ref = ray.put(task)  # stored once, not serialised again for every part
         phase = uuid.uuid4().hex
         run = self._run_part.options(num_cpus=num_cpus)
-        pending = [run.remote(part.to_json(), phase, task_ref) for part in parts]
+        pending = [run.remote(part.to_json(), phase, task_ref, self._forward_logs) for part in parts]
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
@@ -216,14 +175,16 @@ class RayEngine(Engine):
     def _result(self, ref: Any) -> dict[str, Any]:
         """A part's result; a part's error raised as itself, with Ray's wrapper (the worker's traceback) as cause."""
         try:
-            return self._ray.get(ref)
+            return part_logs.emit(self._ray.get(ref))
         except self._ray.exceptions.RayTaskError as exc:
             if not isinstance(exc.cause, Exception):
                 raise
             raise exc.cause from exc
 
     def close(self) -> None:
-        """Stop the local instance if this engine started it."""
-        if self._owns_instance and self._ray.is_initialized():
+        """Stop the local instance if this engine started it; disconnect from a cluster it connected to."""
+        if self._instance is not None:
+            self._instance.close()
+            self._instance = None
+        elif self._owns_instance and self._ray.is_initialized():
             self._ray.shutdown()
-            ray_leftovers.unregister_owner()
