@@ -7,7 +7,9 @@ Measured on two cores, the two cost about 0.9 CPU-seconds to start and 0.02 CPU-
 instance lives, a quarter of the instance's idle load: about 3% of a whole run on the bench's corpus.
 
 This module starts the head node the way `ray.init()` does (Ray's `Node` with `RayParams`, as Ray's own
-`ray.cluster_utils.Cluster` does) with those two left out, then connects the driver to it. Workers' warnings
+`ray.cluster_utils.Cluster` does) with those two left out, then connects the driver to it. The dashboard's
+process (`include_dashboard=False` still starts it, to serve the Jobs and state APIs) would save another 0.8
+CPU-seconds, but stays: without it the raylet's dashboard agent logs an error every second looking for it. Workers' warnings
 still reach the user: the engine hands back the log records of each part with its result
 (`ray_engine._run_part`), and whatever else a worker prints stays in its files in the instance's session
 directory. Where this Ray's internals differ (another release), the instance is started by `ray.init()` as
