@@ -145,6 +145,23 @@ def test_spacy_is_imported_without_torch_which_still_imports_later() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_spacy_is_imported_without_its_command_line_which_still_works_later() -> None:
+    script = (
+        "import sys\n"
+        "from corpusmill.filters.spacy_words import import_spacy\n"
+        "import_spacy()\n"
+        "import spacy\n"
+        "assert not {'spacy.cli', 'spacy.cli.info', 'typer', 'weasel'} & set(sys.modules), 'imported'\n"
+        "assert [t.text for t in spacy.blank('en').tokenizer('a b!')] == ['a', 'b', '!']\n"
+        "assert spacy.info()['spacy_version'] == spacy.__version__\n"
+        "import spacy.cli\n"
+        "from spacy.cli.info import info\n"
+        "assert callable(spacy.cli.setup_cli) and info()['spacy_version'] == spacy.__version__\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 # Texts where a special case's match runs across a single space: `x:) )` is `x : ) )` as a whole (the
 # cross-space match of `:))` displaces the `:)` inside `x:)`), `x :) )` chunk by chunk.
 ACROSS_A_SPACE = ["x:) )", "foo:))) )", ": )", "(: :)", "x:-) )", "10 a.m.", "it 's", "do n't", ":) :) :)"]
