@@ -10,7 +10,6 @@ set inherit them, so they reach the same server.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
+
+from corpusmill.core.environment import patched_environment
 
 # Variables that would point a client elsewhere, or at another identity, if a developer's shell has them.
 _CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE")
@@ -118,7 +119,10 @@ def serve_bucket(name: str, scratch: Path) -> Iterator[Bucket]:
     import s3fs
 
     scratch.mkdir(parents=True, exist_ok=True)
-    with moto_server(scratch / "moto.log") as endpoint, _patched_environment(environment(endpoint, scratch)):
+    with (
+        moto_server(scratch / "moto.log") as endpoint,
+        patched_environment(environment(endpoint, scratch), cleared=_CLEARED),
+    ):
         # Filesystem instances made before (or after) the block hold other settings; none is reused across it.
         s3fs.S3FileSystem.clear_instance_cache()
         try:
@@ -126,19 +130,3 @@ def serve_bucket(name: str, scratch: Path) -> Iterator[Bucket]:
             yield Bucket(name, endpoint)
         finally:
             s3fs.S3FileSystem.clear_instance_cache()
-
-
-@contextlib.contextmanager
-def _patched_environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in [*values, *_CLEARED]}
-    for key in _CLEARED:
-        os.environ.pop(key, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -129,6 +129,11 @@ def test_hidden_module_is_hidden_from_this_thread_only() -> None:
             sys.modules[name] = saved
 
 
+def _run_in_fresh_process(script: str) -> None:
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")
 def test_spacy_is_imported_without_torch_which_still_imports_later() -> None:
     script = (
@@ -141,8 +146,7 @@ def test_spacy_is_imported_without_torch_which_still_imports_later() -> None:
         "import torch\n"
         "assert int(torch.ones(3).sum()) == 3\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    _run_in_fresh_process(script)
 
 
 def test_spacy_is_imported_without_its_command_line_which_still_works_later() -> None:
@@ -158,8 +162,7 @@ def test_spacy_is_imported_without_its_command_line_which_still_works_later() ->
         "from spacy.cli.info import info\n"
         "assert callable(spacy.cli.setup_cli) and info()['spacy_version'] == spacy.__version__\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    _run_in_fresh_process(script)
 
 
 # Texts where a special case's match runs across a single space: `x:) )` is `x : ) )` as a whole (the

@@ -18,13 +18,11 @@ before, with both monitors.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from corpusmill.core.environment import patched_environment
 from corpusmill.pipelines import ray_leftovers
 
 logger = logging.getLogger(__name__)
@@ -39,24 +37,6 @@ LOCAL_INSTANCE_ENV = {
     "RAY_enable_metrics_collection": "0",
     "RAY_event_stats": "0",
 }
-
-
-@contextlib.contextmanager
-def environment(defaults: dict[str, str], forced: dict[str, str] | None = None) -> Iterator[None]:
-    """Set environment variables for the duration of the block (Ray's processes start there): `defaults` where
-    the user has not set them, `forced` whatever was set."""
-    forced = forced or {}
-    saved = {key: os.environ.get(key) for key in [*defaults, *forced]}
-    os.environ.update({key: value for key, value in defaults.items() if saved[key] is None})
-    os.environ.update(forced)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @dataclass
@@ -90,7 +70,8 @@ def start(num_cpus: int, init_args: dict[str, Any]) -> LocalInstance:
 
     ray_leftovers.stop_leftovers()
     owner = ray_leftovers.register_owner()
-    with environment(LOCAL_INSTANCE_ENV, {ray_leftovers.OWNER_VARIABLE: owner} if owner else {}):
+    forced = {ray_leftovers.OWNER_VARIABLE: owner} if owner else {}
+    with patched_environment(forced, defaults=LOCAL_INSTANCE_ENV):
         node = _head_node(num_cpus)
         if node is None:
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True, **init_args)
