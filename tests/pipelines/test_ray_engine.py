@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -98,3 +99,42 @@ def test_a_local_instance_runs_without_monitors_and_forwards_part_warnings(
         f"[worker pid {result['pid']}] part {result['part']}: extraction timed out" for result in results
     )
     assert not any("raylet" in command for command in _instance_processes()), "close() stops the instance"
+
+
+def test_a_local_instance_uses_token_authentication_as_ray_init_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ray.init() turns token authentication on for a new local instance unless RAY_AUTH_MODE says otherwise;
+    # the instance started without it must be no less protected: its GCS refuses a client without the token.
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    import ray
+
+    from corpusmill.pipelines.ray_engine import RayEngine
+
+    engine = RayEngine(num_cpus=1)
+    try:
+        assert os.environ.get("RAY_AUTH_MODE") == "token"
+        address = ray.get_runtime_context().gcs_address
+        script = f"import ray\nray.init(address={address!r}, logging_level='ERROR')\nprint('connected')\n"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_AUTH")}
+        client = subprocess.Popen(
+            [sys.executable, "-c", script],
+            env={**env, "RAY_AUTH_MODE": "disabled"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        seen = []
+        try:
+            assert client.stdout is not None
+            for line in client.stdout:  # the client retries for a while; its first refusal is enough
+                seen.append(line)
+                if "InvalidAuthToken" in line or "connected" in line:
+                    break
+        finally:
+            client.kill()
+            client.wait()
+    finally:
+        engine.close()
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    assert seen and "InvalidAuthToken" in seen[-1], "".join(seen)

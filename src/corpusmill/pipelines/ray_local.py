@@ -88,6 +88,10 @@ def _head_node(num_cpus: int) -> Any | None:
     """A head node as `ray.init()` starts one, without the autoscaler and log monitors; None where this Ray's
     internals do not take these settings."""
     try:
+        from ray._private.authentication.authentication_token_setup import (
+            enable_token_auth_by_default,
+            ensure_token_if_auth_enabled,
+        )
         from ray._private.node import Node
         from ray._private.parameter import RayParams
 
@@ -97,5 +101,9 @@ def _head_node(num_cpus: int) -> Any | None:
     except (ImportError, TypeError, AttributeError) as exc:
         logger.debug("starting the local Ray instance with ray.init(): %r", exc)
         return None
+    # As `ray.init()` secures a new local instance: token authentication unless RAY_AUTH_MODE says otherwise,
+    # with a token created where none exists (the processes it starts, and this driver, read both).
+    enable_token_auth_by_default()
+    ensure_token_if_auth_enabled({}, create_token_if_missing=True)
     # As `ray.init()` starts its own: the driver stops it (`LocalInstance.close`), a reaper if the driver dies.
     return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
