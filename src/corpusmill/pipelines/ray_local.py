@@ -68,6 +68,9 @@ def start(num_cpus: int, init_args: dict[str, Any]) -> LocalInstance:
     """
     import ray
 
+    # Ray's own messages at the driver's level from here on, as `ray.init` would set them before its set-up
+    # (which logs, for one, that token authentication is on).
+    logging.getLogger("ray").setLevel(init_args.get("logging_level", logging.INFO))
     ray_leftovers.stop_leftovers()
     owner = ray_leftovers.register_owner()
     forced = {ray_leftovers.OWNER_VARIABLE: owner} if owner else {}
