@@ -1,10 +1,12 @@
-"""What the fault tests share: a small corpus and recipe, the CLI command, and a run's outputs as bytes."""
+"""What the fault tests share: a small corpus and recipe, the CLI command, a run's outputs as bytes, and the
+processes a run started."""
 
 from __future__ import annotations
 
 import json
 import random
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -83,3 +85,19 @@ def reference_outputs(recipe: Path, run_dir: Path) -> dict[str, bytes]:
 def messages(stderr: str) -> list[str]:
     """The lines of stderr that are not progress bars."""
     return [line for line in stderr.splitlines() if line.strip() and not PROGRESS_LINE.search(line)]
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below `pid`, with its command line."""
+    table = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    children: dict[int, list[tuple[int, str]]] = {}
+    for row in table.splitlines():
+        child, parent, args = [*row.split(None, 2), ""][:3]
+        children.setdefault(int(parent), []).append((int(child), args))
+    found: dict[int, str] = {}
+    pending = [pid]
+    while pending:
+        for child, args in children.get(pending.pop(), []):
+            found[child] = args
+            pending.append(child)
+    return found

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from faultkit import descendants
 
 pytestmark = pytest.mark.ray
 
@@ -59,19 +59,7 @@ class WarningTask:
 
 def _instance_processes() -> list[str]:
     """Command lines of this process's descendants (the instance's processes are children of the driver)."""
-    children: list[str] = []
-    pending = [os.getpid()]
-    while pending:
-        pid = pending.pop()
-        try:
-            found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            continue
-        for child in found:
-            pending.append(int(child))
-            with contextlib.suppress(OSError):
-                children.append(Path(f"/proc/{child}/cmdline").read_text().replace("\0", " "))
-    return children
+    return list(descendants(os.getpid()).values())
 
 
 def test_a_local_instance_runs_without_monitors_and_forwards_part_warnings(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import run_command, write_recipe
+from faultkit import descendants, run_command, write_recipe
 
 from corpusmill.pipelines import ray_leftovers
 
@@ -76,27 +76,11 @@ def test_only_processes_whose_owning_run_is_gone_are_stopped(
     assert list((tmp_path / "owners").iterdir()) == []  # the killed run's registration is forgotten
 
 
-def _descendants(pid: int) -> dict[int, str]:
-    """Every process below `pid`, with its command line."""
-    table = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
-    children: dict[int, list[tuple[int, str]]] = {}
-    for row in table.splitlines():
-        child, parent, args = [*row.split(None, 2), ""][:3]
-        children.setdefault(int(parent), []).append((int(child), args))
-    found: dict[int, str] = {}
-    pending = [pid]
-    while pending:
-        for child, args in children.get(pending.pop(), []):
-            found[child] = args
-            pending.append(child)
-    return found
-
-
 def _agents_of(driver: subprocess.Popen[bytes], timeout_s: float = 60) -> dict[int, str | None]:
     """The dashboard and runtime-env agents of the driver's local Ray instance, once both run."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and driver.poll() is None:
-        agents = [pid for pid, args in _descendants(driver.pid).items() if args.endswith("Agent")]
+        agents = [pid for pid, args in descendants(driver.pid).items() if args.endswith("Agent")]
         if len(agents) == 2:
             return {pid: _start_time(pid) for pid in agents}
         time.sleep(0.2)

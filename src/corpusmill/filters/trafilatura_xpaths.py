@@ -429,9 +429,11 @@ def install(module: Any | None = None) -> list[str]:
 
 def installed(module: Any | None = None) -> list[FastXPath]:
     """The equivalents now in place of trafilatura's expressions, each holding the expression it replaced."""
-    homes = [module] if module is not None else [importlib.import_module(_LISTS_MODULE)]
-    if module is None:
-        homes.append(importlib.import_module(_VARIABLES_MODULE))
+    homes = (
+        [module]
+        if module is not None
+        else [importlib.import_module(_LISTS_MODULE), importlib.import_module(_VARIABLES_MODULE)]
+    )
     found = []
     for home in homes:
         for value in vars(home).values():

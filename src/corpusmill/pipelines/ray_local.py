@@ -9,8 +9,8 @@ instance lives, a quarter of the instance's idle load: about 3% of a whole run o
 This module starts the head node the way `ray.init()` does (Ray's `Node` with `RayParams`, as Ray's own
 `ray.cluster_utils.Cluster` does) with those two left out, then connects the driver to it. The dashboard's
 process (`include_dashboard=False` still starts it, to serve the Jobs and state APIs) would save another 0.8
-CPU-seconds, but stays: without it the raylet's dashboard agent logs an error every second looking for it. Workers' warnings
-still reach the user: the engine hands back the log records of each part with its result
+CPU-seconds, but stays: without it the raylet's dashboard agent logs an error every second looking for it.
+Workers' warnings still reach the user: the engine hands back the log records of each part with its result
 (`ray_engine._run_part`), and whatever else a worker prints stays in its files in the instance's session
 directory. Where this Ray's internals differ (another release), the instance is started by `ray.init()` as
 before, with both monitors.
@@ -41,11 +41,15 @@ LOCAL_INSTANCE_ENV = {
 
 @dataclass
 class LocalInstance:
-    """A run's own Ray instance, the driver connected. `lean`: started without the two monitors, so the
-    driver prints no worker output and part results carry their log records instead."""
+    """A run's own Ray instance, the driver connected."""
 
     node: Any | None  # Ray's head `Node` when this module started it; None when `ray.init()` did
-    lean: bool
+
+    @property
+    def lean(self) -> bool:
+        """Started without the two monitors: the driver prints no worker output, so part results carry their
+        log records instead."""
+        return self.node is not None
 
     def close(self) -> None:
         """Disconnect the driver and stop every process of the instance."""
@@ -78,13 +82,13 @@ def start(num_cpus: int, init_args: dict[str, Any]) -> LocalInstance:
         node = _head_node(num_cpus)
         if node is None:
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True, **init_args)
-            return LocalInstance(node=None, lean=False)
+            return LocalInstance(node=None)
         try:
             ray.init(address=node.address, log_to_driver=False, **init_args)
         except BaseException:
             node.kill_all_processes(check_alive=False, allow_graceful=True)
             raise
-    return LocalInstance(node=node, lean=True)
+    return LocalInstance(node=node)
 
 
 def _head_node(num_cpus: int) -> Any | None:
