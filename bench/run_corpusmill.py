@@ -44,6 +44,7 @@ from corpusmill.core.grouping import (
 from corpusmill.core.stage import SETUP_CPU_SECONDS, GroupStage, MapStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats
 from corpusmill.pipelines.buckets import read_bucket
+from corpusmill.pipelines.engine import prepare_worker_process
 from corpusmill.pipelines.graph import plan_steps
 from corpusmill.pipelines.parts import rebatch, split_drops
 
@@ -142,6 +143,8 @@ def run_bare(
     files = sorted(warc_dir.glob("*.warc.gz"))
     planned = [stage for step in plan_steps(recipe) for stage in step.stages]
     clock.mark("start")
+    with clock.span("startup"):  # what every engine's workers load while the engine starts
+        prepare_worker_process()
     with clock.span("read"):
         parts: Parts = {
             f"part-{i:05d}": list(

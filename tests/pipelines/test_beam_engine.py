@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from worker_probe import arrow_loads
 
 from corpusmill.pipelines.parts import PartSpec
 
@@ -40,7 +41,7 @@ class _WhereTask:
         marker = self.out_dir / f"{self.phase}-{part.name}.json"
         if marker.exists():
             return json.loads(marker.read_text())
-        result = {"part": part.name, "pid": os.getpid(), "setups": self.setups}
+        result = {"part": part.name, "pid": os.getpid(), "setups": self.setups, "arrow_loads": arrow_loads()}
         marker.write_text(json.dumps(result))
         return result
 
@@ -63,6 +64,8 @@ def test_phases_share_long_lived_worker_processes_and_a_dead_one_is_replaced(tmp
     for results in (first, second, third):
         assert sorted(r["part"] for r in results) == [p.name for p in parts]
         assert all(r["setups"] == 1 for r in results)  # once per worker and phase (DoFn setup)
+        # Every worker, the replacement too, loaded what a part needs at its start, not in its first part.
+        assert all(r["arrow_loads"] == [] for r in results), results
     pids = {p.pid for p in processes}
     assert os.getpid() not in pids
     assert {r["pid"] for r in first} == pids  # the runner spreads a phase's parts over every worker

@@ -10,18 +10,19 @@ from pathlib import Path
 
 import pytest
 from faultkit import descendants
+from worker_probe import arrow_loads
 
 pytestmark = pytest.mark.ray
 
 
-def probe(hold_s: float) -> tuple[int, bool]:
-    """Which worker ran this, and whether the part tasks' modules were already loaded there."""
+def probe(hold_s: float) -> tuple[int, bool, list[str]]:
+    """Which worker ran this, whether the part tasks' modules were loaded there, what Arrow still loads."""
     loaded = "corpusmill.pipelines.group_tasks" in sys.modules
     time.sleep(hold_s)  # keeps the other probe off this worker
-    return os.getpid(), loaded
+    return os.getpid(), loaded, arrow_loads()
 
 
-def test_workers_of_a_local_instance_import_the_task_modules_at_start(
+def test_workers_of_a_local_instance_load_what_parts_need_at_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Workers unpickle `probe` by reference: they import this module from its folder.
@@ -37,8 +38,8 @@ def test_workers_of_a_local_instance_import_the_task_modules_at_start(
         answers = ray.get([remote_probe.remote(1.0) for _ in range(2)])
     finally:
         engine.close()
-    assert len({pid for pid, _ in answers}) == 2 and os.getpid() not in {pid for pid, _ in answers}
-    assert all(loaded for _, loaded in answers), answers
+    assert len({pid for pid, _, _ in answers}) == 2 and os.getpid() not in {pid for pid, _, _ in answers}
+    assert all(loaded and not arrow for _, loaded, arrow in answers), answers
 
 
 class WarningTask:

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill.core.faults import reported_error
-from corpusmill.pipelines.engine import NODE, Engine, PartTask
+from corpusmill.pipelines.engine import NODE, Engine, PartTask, prepare_worker_process
 from corpusmill.pipelines.parts import PartNotFinished, PartSpec, markers_only
 
 # Importing Beam warns (in the driver and in every worker process) about Google Cloud clients it may not find
@@ -112,6 +112,7 @@ def serve_harnesses() -> None:
     args = sys.argv[1:]
     pickler.set_library(args[0] if args else "default")
     _log_to(args[1] if len(args) > 1 else None, int(args[2]) if len(args) > 2 else logging.WARNING)
+    prepare_worker_process()  # part of the pool's start, which waits for every process to be ready
     replies.write(json.dumps({"ready": True}) + "\n")
     harnesses: list[threading.Thread] = []
     for line in sys.stdin:

@@ -24,6 +24,22 @@ from corpusmill.pipelines.parts import PartSpec
 NODE = "node"
 
 
+def prepare_worker_process() -> None:
+    """Load, once in each worker process, what the first phase of every run would otherwise load.
+
+    The part tasks' modules (Arrow, pydantic, the recipe model; about 0.2 CPU-seconds), and pyarrow's pandas
+    bridge: the first `pa.array` call of a process imports pandas where it is installed (another 0.2
+    CPU-seconds, measured), only to check whether its argument is a pandas object. Engines call this while
+    they start, so that a cost paid once per worker process counts as start-up, not as the first phase's work
+    on its documents, and each worker pays it before its first part rather than in the middle of one.
+    """
+    import pyarrow as pa
+
+    import corpusmill.pipelines.group_tasks  # noqa: F401  (imports the other part tasks' modules too)
+
+    pa.array([], pa.string())
+
+
 class PartTask(Protocol):
     """A picklable unit of work on parts (MapTask, KeysTask, ...)."""
 

@@ -11,7 +11,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from corpusmill.pipelines.engine import NODE, Engine, PartTask
+from corpusmill.pipelines.engine import NODE, Engine, PartTask, prepare_worker_process
 from corpusmill.pipelines.parts import PartSpec
 
 
@@ -19,6 +19,10 @@ class LocalEngine(Engine):
     """Sequential execution in the calling process."""
 
     name = "local"
+
+    def __init__(self) -> None:
+        # This process is the engine's one worker: it loads what every part task needs as the others do.
+        prepare_worker_process()
 
     def map_parts(
         self, task: PartTask, parts: Sequence[PartSpec], num_cpus: float = 1.0

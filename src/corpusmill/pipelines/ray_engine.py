@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill.pipelines import part_logs, ray_local
-from corpusmill.pipelines.engine import NODE, Engine, PartTask
+from corpusmill.pipelines.engine import NODE, Engine, PartTask, prepare_worker_process
 from corpusmill.pipelines.parts import PartSpec
 
 logger = logging.getLogger(__name__)
@@ -72,14 +72,13 @@ def _run_part(part: str, phase: str, task: PartTask, forward_logs: bool = False)
 
 
 def _ready_worker(hold_s: float) -> int:
-    """Run once on each worker of a new local instance: import what every part task's unpickling needs.
+    """Run once on each worker of a new local instance: load what every part task needs.
 
-    Ray starts one worker process per CPU with the instance, but they still have corpusmill's task modules
-    (Arrow, pydantic, the recipe model; about 0.2 CPU-seconds) to import, which would otherwise happen inside
-    the first phase. Holding each worker a moment keeps the next call from landing on the same one.
+    Ray starts one worker process per CPU with the instance, but they still have corpusmill's task modules and
+    pyarrow's pandas bridge to load (`prepare_worker_process`), which would otherwise happen inside the first
+    phase. Holding each worker a moment keeps the next call from landing on the same one.
     """
-    import corpusmill.pipelines.group_tasks  # noqa: F401  (imports the other part tasks' modules too)
-
+    prepare_worker_process()
     time.sleep(hold_s)
     return os.getpid()
 

@@ -1,0 +1,45 @@
+"""Worker preparation: a process loads what part tasks need once, at start, not inside its first part."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROBE = Path(__file__).parent
+
+
+def _in_fresh_interpreter(code: str) -> list[str]:
+    """Run `code` in a new interpreter, then report what a first Arrow conversion loads there."""
+    program = f"{code}\nfrom worker_probe import arrow_loads\nimport json\nprint(json.dumps(arrow_loads()))"
+    path = os.pathsep.join([str(PROBE), *filter(None, [os.environ.get("PYTHONPATH")])])
+    out = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_an_unprepared_process_loads_pandas_in_its_first_arrow_conversion() -> None:
+    pytest.importorskip("pandas")
+    assert "pandas" in _in_fresh_interpreter("import corpusmill.pipelines.group_tasks")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from corpusmill.pipelines.engine import prepare_worker_process; prepare_worker_process()",
+        "from corpusmill.pipelines.engine import make_engine; make_engine('local')",
+    ],
+    ids=["prepared", "local engine"],
+)
+def test_a_prepared_process_loads_nothing_more(code: str) -> None:
+    assert _in_fresh_interpreter(code) == []
