@@ -89,7 +89,10 @@ def test_rows_are_documents_per_cpu_second_and_ratios_compare_the_right_columns(
         "settings": {"minhash": spec.minhash_settings(0.8).to_json()},
         "runs": {
             "corpusmill-bare": _run(
-                {"startup": 1, "read": 1, "extract": 8, "langid": 0.5, "gopher": 0.5}, 12.0, 1_000_000, setup_cpu=2.0
+                {"startup": 1, "read": 1, "extract": 8, "langid": 0.5, "gopher": 0.5},
+                12.0,
+                1_000_000,
+                setup_cpu=2.0,
             ),
             "corpusmill-ray": _run({"map": 20, "startup": 5}, 40.0, 1_000_000, setup_cpu=3.0),
             "datatrove-bare": _run({"read": 2, "extract": 10, "langid": 1, "gopher": 1}, 16.0, 900_000),
