@@ -4,8 +4,8 @@ Both stages only say which key each document falls under; grouping and connected
 (`core.grouping`), and the runner drops every document that is not the smallest id of its component.
 - `dedup_exact`: the key is a hash of the (whitespace-normalised) text.
 - `dedup_minhash`: MinHash signatures over word n-gram shingles, cut into LSH bands; each band is a key, so
-  two documents sharing any band are candidates. Band count and width come from datasketch's optimiser,
-  weighted towards recall; each candidate pair is then verified by the Jaccard similarity its signatures
+  two documents sharing any band are candidates. Band count and width come from datasketch's optimisation
+  (`filters.lsh_banding`, the same search without importing SciPy), weighted towards recall; each candidate pair is then verified by the Jaccard similarity its signatures
   estimate, and confirmed pairs form connected components.
 
 `dedup_minhash_v2` computes the signatures of a whole batch in numpy (`filters.minhash`), cuts band keys in
@@ -20,7 +20,6 @@ is keyed by the resolved stage version.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import struct
@@ -34,6 +33,7 @@ from pydantic import Field, model_validator
 from corpusmill.core import schema
 from corpusmill.core.grouping import DUPLICATE_OF, ID, KEY, KEY_SCHEMA
 from corpusmill.core.stage import GroupStage, StageParams, register
+from corpusmill.filters.lsh_banding import optimal_banding
 from corpusmill.filters.minhash import (
     MinHasher,
     band_keys,
@@ -83,14 +83,6 @@ class DedupExact(GroupStage):
         return pa.table({KEY: digests, ID: batch.column(schema.ID)}, schema=KEY_SCHEMA)
 
 
-@functools.lru_cache(maxsize=64)
-def _optimal_banding(threshold: float, num_perm: int, recall_weight: float) -> tuple[int, int]:
-    """datasketch's optimiser, remembered: it integrates numerically for every split (~0.1 s a call)."""
-    from datasketch.lsh import _optimal_param  # datasketch imports SciPy (0.3 s): only where it is used
-
-    return _optimal_param(threshold, num_perm, 1.0 - recall_weight, recall_weight)
-
-
 class MinHashParams(StageParams):
     """MinHash/LSH settings; bands and rows are derived from the threshold unless both are given."""
 
@@ -120,7 +112,7 @@ class MinHashParams(StageParams):
         """
         if self.bands is not None and self.rows is not None:
             return self.bands, self.rows
-        return _optimal_banding(self.threshold, self.num_perm, self.recall_weight)
+        return optimal_banding(self.threshold, self.num_perm, self.recall_weight)
 
 
 def shingles(text: str, ngram_size: int, lowercase: bool) -> list[bytes]:
@@ -240,8 +232,7 @@ class DedupMinHashV1(GroupStage):
     drop_reason = "near_duplicate"
 
     def _setup(self) -> None:
-        # The banding comes from datasketch's optimiser (SciPy's import and a numeric integration, about
-        # 0.4 s), once per process: here it counts as set-up, not as the first batch's work.
+        # The banding search (a few milliseconds, remembered per process) counts as set-up.
         self.params.banding()  # type: ignore[attr-defined]
 
     def signature(self, text: str) -> np.ndarray | None:
