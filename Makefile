@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.shard_memory
 	$(BIN)/python -m bench.mix_scaling
 	$(BIN)/python -m bench.engine_overhead
+	$(BIN)/python -m bench.engine_pairs
 	$(BIN)/python -m bench.annotate
 	$(BIN)/python -m bench.service_load
 

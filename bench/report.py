@@ -81,6 +81,22 @@ def _span_cpu(run: dict[str, Any], spans: list[str]) -> float | None:
     return sum(costs[span]["cpu_s"] for span in spans if span in costs)
 
 
+# Ray's and Beam's CPU per document at most this many percent above the bare loop's (`bench.engine_pairs`).
+ENGINE_OVERHEAD_GOAL = 10.0
+
+
+def per_document_cpu(run: dict[str, Any]) -> float | None:
+    """A corpusmill run's CPU seconds less what does not grow with the corpus, or None for a failed run.
+
+    An engine run less its start-up and shutdown and every worker's stage set-up; the bare loop less its
+    start-up (what an engine worker loads as its engine starts) and its one set-up of each stage.
+    """
+    cpu = run.get("total", {}).get("cpu_s")
+    if not cpu:
+        return None
+    return cpu - (_span_cpu(run, ["startup", "finish"]) or 0.0) - run.get("setup_cpu_s", 0.0)
+
+
 def _repeats(run: dict[str, Any]) -> str | None:
     """Every repeat's CPU seconds, as `62/58` (the table keeps the cheapest); `x` marks a failed repeat."""
     repeats = run.get("repeats")
@@ -197,9 +213,12 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float | None, float | No
     both without what does not grow with the corpus. That is, for an engine run, its start-up and shutdown
     (starting a local Ray instance with its workers ready takes about 4 CPU-seconds) and every worker's
     set-up of every stage (each worker loads the same libraries and models; `setup.cpu_seconds` in the run's
-    stats), and for the bare loop its one set-up of each stage. Each has a row of its own, and the whole-run
-    figure is printed below the target, without a goal. Everything else (scheduling, the files between
-    steps, the engine's background load) counts.
+    stats), and for the bare loop its start-up and its one set-up of each stage. Everything else (scheduling,
+    the files between steps, the engine's background load) counts. Here it is printed without a goal: with
+    each job's cheapest of two runs spread over the whole bench beside datatrove's jobs, the figure moved by
+    ten points between runs of the same code (Ray +7.5% to +19.8%), more than the overhead itself. The goal
+    (`ENGINE_OVERHEAD_GOAL`) is checked by `bench.engine_pairs`, which measures the same figure in rounds
+    whose order cancels a steady drift of the machine. The whole-run figure is printed below it.
     """
     rows = results["table"]
     runs = {job: r for job, r in results["runs"].items() if "error" not in r}
@@ -216,23 +235,17 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float | None, float | No
     if per_document:
         add("  per document, fixed costs apart (x)", per_document.get("ratio"), 2.0)
     add("MinHash stage, cm / dt bare (x)", _row(rows, "MinHash, all of it").get("ratio"), 5.0)
-    default_extractor = results.get("settings", {}).get("extractor", "trafilatura") == "trafilatura"
     bare_run = runs.get("corpusmill-bare", {})
     bare = bare_run.get("total", {}).get("cpu_s")
-    # The bare loop's start-up is what each engine worker loads while its engine starts (`startup` span).
-    bare_fixed = (_span_cpu(bare_run, ["startup"]) or 0.0) + bare_run.get("setup_cpu_s", 0.0)
-    bare_per_doc = bare - bare_fixed if bare else None
+    bare_per_doc = per_document_cpu(bare_run)
     for job, name in (("corpusmill-ray", "Ray"), ("corpusmill-beam", "Beam")):
         run = runs.get(job, {})
         cpu = run.get("total", {}).get("cpu_s")
-        fixed = (_span_cpu(run, ["startup", "finish"]) or 0.0) + run.get("setup_cpu_s", 0.0)
+        per_doc = per_document_cpu(run)
         add(
-            f"{name} overhead per document (%)",
-            ((cpu - fixed) / bare_per_doc - 1) * 100 if cpu and bare_per_doc else None,
-            # The goal is set for the default extractor's work per document. With resiliparse a document costs
-            # a fifth as much, and the engines' background load (which runs as long as the run) and per-phase
-            # costs, small on a crawl, are a large share of this small corpus: printed, without a goal.
-            10.0 if default_extractor else None,
+            f"{name} overhead per doc (%; see engine_pairs)",
+            (per_doc / bare_per_doc - 1) * 100 if per_doc and bare_per_doc else None,
+            None,
             False,
         )
         add(
