@@ -13,7 +13,7 @@ project's goal for Ray and Beam (at most 10% above the bare loop; `report.ENGINE
 CPU per document is what the main bench's targets use (`report.per_document_cpu`): the whole run's CPU less
 start-up, shutdown and stage set-up, on both sides.
 
-    python -m bench.engine_pairs [--rounds 2] [--engines ray,beam] [--docs 300] [--json PATH]
+    python -m bench.engine_pairs [--rounds 3] [--engines ray,beam] [--docs 300] [--json PATH]
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def targets(summary: dict[str, dict[str, Any]]) -> dict[str, bool]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.engine_pairs", description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of bare, engines, engines, bare")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of bare, engines, engines, bare")
     parser.add_argument("--engines", default="ray,beam", help="comma-separated: ray, beam, local")
     parser.add_argument("--docs", type=int, default=300, help="WCXB pages of the corpus (the main bench's)")
     parser.add_argument("--docs-per-file", type=int, default=100)
