@@ -4,9 +4,10 @@ Both stages only say which key each document falls under; grouping and connected
 (`core.grouping`), and the runner drops every document that is not the smallest id of its component.
 - `dedup_exact`: the key is a hash of the (whitespace-normalised) text.
 - `dedup_minhash`: MinHash signatures over word n-gram shingles, cut into LSH bands; each band is a key, so
-  two documents sharing any band are candidates. Band count and width come from datasketch's optimisation
-  (`filters.lsh_banding`, the same search without importing SciPy), weighted towards recall; each candidate pair is then verified by the Jaccard similarity its signatures
-  estimate, and confirmed pairs form connected components.
+  two documents sharing any band are candidates. Band count and width are the split datasketch's optimiser
+  chooses (`filters.lsh_banding`: the same search, without importing SciPy), weighted towards recall; each
+  candidate pair is then verified by the Jaccard similarity its signatures estimate, and confirmed pairs form
+  connected components.
 
 `dedup_minhash_v2` computes the signatures of a whole batch in numpy (`filters.minhash`), cuts band keys in
 one vectorized pass, and verifies candidates on a bottom-k sketch of each document's shingles (exact Jaccard
