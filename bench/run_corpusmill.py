@@ -213,12 +213,12 @@ def phase_span(description: str) -> str:
     text = re.sub(r"^\d+-", "", description)
     suffix = ""
     if (
-        match := re.search(r" (keys|candidates|attach|confirm|components \d+|apply|gather)$", text)
+        match := re.search(r" (keys|candidates|attach|confirm|components \d+|resolve|apply|gather)$", text)
     ) is not None:
         suffix, text = match.group(1), text[: match.start()]
     names = [re.sub(r"_v\d+$", "", name) for name in text.split("+")]
     if any(name.startswith("dedup") for name in names):
-        if suffix in ("candidates", "attach", "confirm") or suffix.startswith("components"):
+        if suffix in ("candidates", "attach", "confirm", "resolve") or suffix.startswith("components"):
             return "dedup_grouping"
         return {"keys": "dedup_signatures", "apply": "dedup_apply"}.get(suffix, "dedup_other")
     if "write_shards" in names:

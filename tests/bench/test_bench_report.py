@@ -23,10 +23,10 @@ def test_bench_recipe_steps_map_to_the_table_rows(tmp_path: Path) -> None:
     names = [step.dirname for step in steps]
     assert [phase_span(name) for name in names] == ["map", "dedup_other", "tokenize", "write"]
     dedup = names[1]
-    phases = ("keys", "candidates", "attach", "confirm", "components 3", "apply")
+    phases = ("keys", "candidates", "attach", "confirm", "components 3", "resolve", "apply")
     assert [phase_span(f"{dedup} {p}") for p in phases] == [
         "dedup_signatures",
-        *["dedup_grouping"] * 4,
+        *["dedup_grouping"] * 5,
         "dedup_apply",
     ]
     assert phase_span(f"{names[3]} gather") == "write"

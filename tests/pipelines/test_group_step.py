@@ -1,4 +1,8 @@
-"""Deduplication as bucketed phases: many buckets give exactly the decisions of one in-memory union-find."""
+"""Deduplication as bucketed phases: many buckets give exactly the decisions of one in-memory union-find.
+
+Both schedules are held to this: every phase an engine phase, and (for a step with few keys) the phases after
+`keys` run inside one task.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,17 @@ from corpusmill.core import schema
 from corpusmill.core.grouping import ID, KEY, KEY_SCHEMA, duplicate_decisions, star_edges, unique_edges
 from corpusmill.core.recipe import parse_recipe
 from corpusmill.core.stage import GroupStage, StageParams, register
+from corpusmill.pipelines import group_step
 from corpusmill.pipelines.buckets import read_bucket, write_buckets
 from corpusmill.pipelines.runner import run_recipe
+
+SCHEDULES = {"one task": 10**9, "phases": 0}  # SERIAL_MAX_KEYS for each
+
+
+@pytest.fixture(params=list(SCHEDULES))
+def schedule(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(group_step, "SERIAL_MAX_KEYS", SCHEDULES[request.param])
+    return request.param
 
 
 @register
@@ -83,7 +96,7 @@ def _removed(run_dir: Path) -> dict[str, str]:
     return removed
 
 
-def test_chains_across_many_parts_resolve_like_one_union_find(tmp_path: Path) -> None:
+def _chained_documents() -> list[tuple[str, str]]:
     rnd = random.Random(7)
     documents = []
     for _ in range(240):
@@ -91,6 +104,29 @@ def test_chains_across_many_parts_resolve_like_one_union_find(tmp_path: Path) ->
         # whose members sit in different parts and different buckets.
         keys = {f"k{rnd.randrange(150)}", f"k{rnd.randrange(150)}"}
         documents.append((f"doc-{rnd.randrange(10**8):08d}", " ".join(sorted(keys))))
+    return documents
+
+
+def _near_duplicates() -> list[tuple[str, str]]:
+    rnd = random.Random(11)
+    words = [f"w{i}" for i in range(400)]
+    documents = []
+    for index in range(40):
+        base = [rnd.choice(words) for _ in range(120)]
+        documents.append((f"orig-{index:03d}", " ".join(base)))
+        near = base[:]
+        near[rnd.randrange(len(near))] = "changed"  # one word of 120: Jaccard far above 0.8
+        documents.append((f"near-{index:03d}", " ".join(near)))
+    return documents
+
+
+def _phases(run_dir: Path) -> list[str]:
+    timings = json.loads((run_dir / "timings.json").read_text())
+    return [phase["phase"] for run in timings["passes"] for step in run["steps"] for phase in step["phases"]]
+
+
+def test_chains_across_many_parts_resolve_like_one_union_find(tmp_path: Path, schedule: str) -> None:
+    documents = _chained_documents()
     input_dir = _write_inputs(tmp_path, documents, files=6)
     run_dir = _run(tmp_path, input_dir, {"stage": "test_listed_keys"})
 
@@ -105,16 +141,8 @@ def test_chains_across_many_parts_resolve_like_one_union_find(tmp_path: Path) ->
     assert summary["star_steps"] >= 4  # chains take more than one large/small round
 
 
-def test_near_duplicates_are_verified_across_buckets(tmp_path: Path) -> None:
-    rnd = random.Random(11)
-    words = [f"w{i}" for i in range(400)]
-    documents = []
-    for index in range(40):
-        base = [rnd.choice(words) for _ in range(120)]
-        documents.append((f"orig-{index:03d}", " ".join(base)))
-        near = base[:]
-        near[rnd.randrange(len(near))] = "changed"  # one word of 120: Jaccard far above 0.8
-        documents.append((f"near-{index:03d}", " ".join(near)))
+def test_near_duplicates_are_verified_across_buckets(tmp_path: Path, schedule: str) -> None:
+    documents = _near_duplicates()
     input_dir = _write_inputs(tmp_path, documents, files=5)
     run_dir = _run(tmp_path, input_dir, {"stage": "dedup_minhash", "threshold": 0.8})
     removed = _removed(run_dir)
@@ -123,6 +151,49 @@ def test_near_duplicates_are_verified_across_buckets(tmp_path: Path) -> None:
     assert removed == {high: low for low, high in pairs}  # the smaller id survives
     summary = json.loads(next((run_dir / "stages").glob("*/duplicates.json")).read_text())
     assert summary["confirmed_edges"] == 40
+    phases = [phase.split(" ", 1)[-1] for phase in _phases(run_dir)]
+    if schedule == "one task":
+        assert phases == ["keys", "resolve", "apply"]
+    else:
+        assert phases[:4] == ["keys", "candidates", "attach", "confirm"] and "resolve" not in phases
+        assert phases[4:] == [f"components {n}" for n in range(1, summary["star_steps"] + 1)] + ["apply"]
+
+
+@pytest.mark.parametrize("stage", ["test_listed_keys", "dedup_minhash"])
+def test_both_schedules_write_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    """The same tasks over the same buckets: every data file, the summary, the output and the stats agree."""
+    documents = _chained_documents() if stage == "test_listed_keys" else _near_duplicates()
+    input_dir = _write_inputs(tmp_path, documents, files=5)
+    runs = {}
+    for name, bound in SCHEDULES.items():
+        monkeypatch.setattr(group_step, "SERIAL_MAX_KEYS", bound)
+        runs[name] = _run(tmp_path / name, input_dir, {"stage": stage})
+    files = {name: _data_files(run_dir) for name, run_dir in runs.items()}
+    assert files["one task"] == files["phases"]
+    assert any("components-" in name for name in files["phases"])
+    stats = {name: json.loads((run_dir / "stats.json").read_text()) for name, run_dir in runs.items()}
+    assert _counters(stats["one task"]) == _counters(stats["phases"])
+    assert len(_phases(runs["phases"])) > len(_phases(runs["one task"])) == 3
+
+
+def _data_files(run_dir: Path) -> dict[str, bytes]:
+    """Every file of the run that holds data (not markers, timings or stats, which hold times, nor the run's
+    records and report, which name its directory)."""
+    skip = ("timings.json", "stats.json", "manifest.json", "run.json")
+    return {
+        str(path.relative_to(run_dir)): path.read_bytes()
+        for path in sorted(run_dir.rglob("*"))
+        if path.is_file()
+        and not path.name.endswith(".done.json")
+        and path.name not in skip
+        and path.relative_to(run_dir).parts[0] != "report"
+    }
+
+
+def _counters(stats: dict) -> dict:
+    return {stage["label"]: stage["counters"] for stage in stats["stages"]}
 
 
 def test_no_shared_keys_means_no_component_steps(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def prepare_worker_process() -> None:
     """
     import pyarrow as pa
 
-    import corpusmill.pipelines.group_tasks  # noqa: F401  (imports the other part tasks' modules too)
+    import corpusmill.pipelines.group_step  # noqa: F401  (imports every part task's module)
 
     pa.array([], pa.string())
 

@@ -4,18 +4,28 @@ The driver never reads keys, edges or decisions; it schedules the tasks of `grou
 their markers report (edges written, nodes changed). Verification phases run only when the stage produced
 side data and some documents share a key; component steps only when some edge was confirmed. Every phase
 leaves markers, so a rerun replays the same sequence of decisions from them without redoing any work.
+
+After the keys phase, a step with few keys (`SERIAL_MAX_KEYS`) runs its remaining phases one after another
+inside a single task (`ResolveInOneTask`) instead of as separate engine phases: the same tasks over the same
+buckets, writing the same files and markers, so the decisions and the summary are identical either way. A
+phase costs an engine a fixed amount however little it does (about 0.1 CPU-seconds on Beam, measured), and a
+small step has seven or more of them (candidates, attach, confirm, at least four star steps) that each take a
+few milliseconds of work; a large step keeps its phases, whose buckets then run in parallel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from corpusmill.core.atomic import write_json
+from corpusmill.core.stats import Stats
 from corpusmill.pipelines.borrow import Borrower
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.group_tasks import (
+    BUCKET,
     AttachTask,
     BucketLayout,
     CandidatesTask,
@@ -24,12 +34,18 @@ from corpusmill.pipelines.group_tasks import (
     StarTask,
     decisions_phase,
 )
-from corpusmill.pipelines.parts import PartSource, PartSpec
+from corpusmill.pipelines.parts import RESUMED, PartSource, PartSpec, not_computed
 
 MapPhase = Callable[[str, Any, list[PartSpec], float], list[dict[str, Any]]]
 # Alternating star steps converge in O(log^2 n) rounds; this bound is far beyond any real component.
 MAX_STAR_STEPS = 400
 SUMMARY = "duplicates.json"
+# A step with at most this many keys (rows of its keys phase; `dedup_minhash` gives a document one per band)
+# resolves in one task. Its phases then take well under a second in all, far less than a phase costs an
+# engine on a cluster, and their buckets would gain little from running in parallel.
+SERIAL_MAX_KEYS = 100_000
+# The one work item of `ResolveInOneTask`.
+RESOLVE_PART = PartSpec("resolve", (), BUCKET)
 
 
 def bucket_count(parts: list[PartSpec]) -> int:
@@ -46,44 +62,119 @@ def resolve_duplicates(
     cpus: float,
     index_dir: Path | None = None,
     borrower: Borrower | None = None,
+    serial_max_keys: int | None = None,
 ) -> tuple[BucketLayout, str | None]:
-    """Run the keys, candidate, verification and component phases; returns where the decisions are.
+    """Run the keys phase, then the candidate, verification and component phases; returns where the
+    decisions are.
 
     The keys phase writes the step's dedup index into `index_dir`, taking unchanged parts' keys over from
-    the base run through `borrower`; every later phase runs over all keys, old and new.
+    the base run through `borrower`; every later phase runs over all keys, old and new. Those later phases
+    run inside one task when the keys number at most `serial_max_keys` (default `SERIAL_MAX_KEYS`).
     """
     layout = BucketLayout(step_dir, bucket_count(parts), tuple(part.name for part in parts), index_dir)
     label = step_dir.name
     keys = map_phase(f"{label} keys", KeysTask(planned, source, layout, borrower), parts, cpus)
     side_parts = tuple(sorted(result["part"] for result in keys if result.get("side")))
-    verify = bool(side_parts)
-    buckets = layout.bucket_parts()
-    candidates = map_phase(f"{label} candidates", CandidatesTask(layout, verify), buckets, 1.0)
-    edges = candidate_edges = sum(result["rows"] for result in candidates)
-    if verify and edges:
-        map_phase(f"{label} attach", AttachTask(layout, side_parts), buckets, 1.0)
-        confirmed = map_phase(f"{label} confirm", ConfirmTask(planned, layout, side_parts), buckets, cpus)
-        edges = sum(result["rows"] for result in confirmed)
-    decisions, steps, large_changed = None, 0, -1
-    while edges:
-        steps += 1
-        if steps > MAX_STAR_STEPS:  # pragma: no cover - would mean a bug in the star steps
-            raise RuntimeError(f"{label}: connected components did not converge in {MAX_STAR_STEPS} steps")
-        results = map_phase(f"{label} components {steps}", StarTask(layout, steps), buckets, 1.0)
-        changed = sum(result["changed"] for result in results)
-        if steps % 2 == 1:
-            large_changed = changed
-        elif changed == 0 and large_changed == 0:
-            decisions = decisions_phase(steps)
-            break
-    write_json(
-        step_dir / SUMMARY,
-        {
+    resolution = Resolution(planned, layout, side_parts, cpus)
+    bound = SERIAL_MAX_KEYS if serial_max_keys is None else serial_max_keys
+    if sum(result["rows"] for result in keys) <= bound:
+        (result,) = map_phase(f"{label} resolve", ResolveInOneTask(resolution), [RESOLVE_PART], cpus)
+        summary = result["summary"]
+    else:
+        summary = resolution.run(map_phase)
+    write_json(step_dir / SUMMARY, summary)
+    return layout, summary["decisions"]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The phases after `keys`: candidates, verification, star steps until the components converge."""
+
+    planned: PlannedStage
+    layout: BucketLayout
+    side_parts: tuple[str, ...]
+    cpus: float
+
+    def run(self, map_phase: MapPhase) -> dict[str, Any]:
+        """Run the phases through `map_phase`; returns the step's summary (`SUMMARY`)."""
+        layout, label = self.layout, self.layout.step_dir.name
+        verify = bool(self.side_parts)
+        buckets = layout.bucket_parts()
+        candidates = map_phase(f"{label} candidates", CandidatesTask(layout, verify), buckets, 1.0)
+        edges = candidate_edges = sum(result["rows"] for result in candidates)
+        if verify and edges:
+            map_phase(f"{label} attach", AttachTask(layout, self.side_parts), buckets, 1.0)
+            confirm = ConfirmTask(self.planned, layout, self.side_parts)
+            confirmed = map_phase(f"{label} confirm", confirm, buckets, self.cpus)
+            edges = sum(result["rows"] for result in confirmed)
+        decisions, steps, large_changed = None, 0, -1
+        while edges:
+            steps += 1
+            if steps > MAX_STAR_STEPS:  # pragma: no cover - would mean a bug in the star steps
+                raise RuntimeError(
+                    f"{label}: connected components did not converge in {MAX_STAR_STEPS} steps"
+                )
+            results = map_phase(f"{label} components {steps}", StarTask(layout, steps), buckets, 1.0)
+            changed = sum(result["changed"] for result in results)
+            if steps % 2 == 1:
+                large_changed = changed
+            elif changed == 0 and large_changed == 0:
+                decisions = decisions_phase(steps)
+                break
+        return {
             "buckets": layout.buckets,
             "candidate_edges": candidate_edges,
             "confirmed_edges": edges,
             "star_steps": steps,
             "decisions": decisions,
-        },
-    )
-    return layout, decisions
+        }
+
+
+@dataclass(frozen=True)
+class ResolveInOneTask:
+    """A part task that runs a `Resolution` in the worker that is given its one part (`RESOLVE_PART`).
+
+    Each phase's task runs over every bucket in turn, so the task holds one bucket's rows at a time, as a
+    bucket task does. Its result carries the summary and the phases' stats merged; it counts as resumed when
+    every bucket's marker was there already. Read back by an engine (`markers_only`), it replays the phases
+    from their markers, which gives the same summary without any work.
+    """
+
+    resolution: Resolution
+
+    def setup(self) -> None:
+        """Nothing to load: the phases' tasks set themselves up when they first have work."""
+
+    def close(self) -> None:
+        """Nothing held between parts: each phase's task is closed when its buckets are done."""
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        """Run every phase here; the result has the summary, the phases' stats, and whether all were resumed."""
+        results: list[dict[str, Any]] = []
+
+        def run_here(
+            _description: str, task: Any, items: list[PartSpec], _num_cpus: float
+        ) -> list[dict[str, Any]]:
+            try:
+                phase = [task(item) for item in items]
+            finally:
+                task.close()
+            results.extend(phase)
+            return phase
+
+        summary = self.resolution.run(run_here)
+        stats: dict[str, Stats] = {}
+        for result in results:
+            for label, data in result["stats"].items():
+                stats.setdefault(label, Stats()).merge(Stats.from_dict(data))
+        outcome: dict[str, Any] = {
+            "part": part.name,
+            "identity": part.identity,
+            "output": None,
+            "rows": summary["confirmed_edges"],
+            "stats": {label: value.to_dict() for label, value in sorted(stats.items())},
+            "summary": summary,
+        }
+        if results and all(not_computed(result) for result in results):
+            outcome[RESUMED] = True
+        return outcome
