@@ -144,7 +144,7 @@ def run_bare(
     planned = [stage for step in plan_steps(recipe) for stage in step.stages]
     clock.mark("start")
     with clock.span("startup"):  # what every engine's workers load while the engine starts
-        prepare_worker_process()
+        prepare_worker_process(dedicated=True)
     with clock.span("read"):
         parts: Parts = {
             f"part-{i:05d}": list(

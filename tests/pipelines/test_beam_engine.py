@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_probe import arrow_loads
+from worker_probe import arrow_loads, frozen_objects
 
 from corpusmill.pipelines.parts import PartSpec
 
@@ -41,7 +41,13 @@ class _WhereTask:
         marker = self.out_dir / f"{self.phase}-{part.name}.json"
         if marker.exists():
             return json.loads(marker.read_text())
-        result = {"part": part.name, "pid": os.getpid(), "setups": self.setups, "arrow_loads": arrow_loads()}
+        result = {
+            "part": part.name,
+            "pid": os.getpid(),
+            "setups": self.setups,
+            "arrow_loads": arrow_loads(),
+            "frozen": frozen_objects(),
+        }
         marker.write_text(json.dumps(result))
         return result
 
@@ -65,7 +71,7 @@ def test_phases_share_long_lived_worker_processes_and_a_dead_one_is_replaced(tmp
         assert sorted(r["part"] for r in results) == [p.name for p in parts]
         assert all(r["setups"] == 1 for r in results)  # once per worker and phase (DoFn setup)
         # Every worker, the replacement too, loaded what a part needs at its start, not in its first part.
-        assert all(r["arrow_loads"] == [] for r in results), results
+        assert all(r["arrow_loads"] == [] and r["frozen"] > 10_000 for r in results), results
     pids = {p.pid for p in processes}
     assert os.getpid() not in pids
     assert {r["pid"] for r in first} == pids  # the runner spreads a phase's parts over every worker

@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 from faultkit import descendants
-from worker_probe import arrow_loads
+from worker_probe import arrow_loads, frozen_objects
 
 pytestmark = pytest.mark.ray
 
 
-def probe(hold_s: float) -> tuple[int, bool, list[str]]:
-    """Which worker ran this, whether the part tasks' modules were loaded there, what Arrow still loads."""
+def probe(hold_s: float) -> tuple[int, bool, list[str], int]:
+    """Which worker ran this, whether the part tasks' modules were loaded there, what Arrow still loads, and
+    how many objects the worker froze as it started."""
     loaded = "corpusmill.pipelines.group_tasks" in sys.modules
     time.sleep(hold_s)  # keeps the other probe off this worker
-    return os.getpid(), loaded, arrow_loads()
+    return os.getpid(), loaded, arrow_loads(), frozen_objects()
 
 
 def test_workers_of_a_local_instance_load_what_parts_need_at_start(
@@ -38,8 +39,9 @@ def test_workers_of_a_local_instance_load_what_parts_need_at_start(
         answers = ray.get([remote_probe.remote(1.0) for _ in range(2)])
     finally:
         engine.close()
-    assert len({pid for pid, _, _ in answers}) == 2 and os.getpid() not in {pid for pid, _, _ in answers}
-    assert all(loaded and not arrow for _, loaded, arrow in answers), answers
+    pids = {answer[0] for answer in answers}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert all(loaded and not arrow and frozen > 10_000 for _, loaded, arrow, frozen in answers), answers
 
 
 class WarningTask:

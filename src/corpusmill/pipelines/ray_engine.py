@@ -78,7 +78,7 @@ def _ready_worker(hold_s: float) -> int:
     pyarrow's pandas bridge to load (`prepare_worker_process`), which would otherwise happen inside the first
     phase. Holding each worker a moment keeps the next call from landing on the same one.
     """
-    prepare_worker_process()
+    prepare_worker_process(dedicated=True)
     time.sleep(hold_s)
     return os.getpid()
 
