@@ -144,3 +144,59 @@ def test_parts_whose_results_the_driver_cannot_see_fail_instead_of_running_on_th
         list(engine.map_parts(_UnsharedStorageTask(tmp_path), parts))
     assert "part-0.done.json" in str(failure.value)
     assert not (tmp_path / str(os.getpid())).exists()  # nothing was computed on the driver
+
+
+@dataclass
+class _FailingTask:
+    """Raises on one named part; the other parts run as `_WhereTask` runs them."""
+
+    out_dir: Path
+    failing: str
+
+    def setup(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __call__(self, part: PartSpec) -> dict[str, Any]:
+        if part.name == self.failing:
+            raise ValueError(f"bad part {part.name}")
+        return _WhereTask(self.out_dir, "failing")(part)
+
+
+def test_a_failed_phase_leaves_the_engine_ready_for_the_next(tmp_path: Path) -> None:
+    """Every phase on this machine runs the same pipeline, reading its task from the engine's phase files:
+    a phase that fails does not stop the next, which runs its own task, and the files go at close."""
+    from corpusmill.pipelines.beam_engine import BeamEngine
+
+    parts = [PartSpec(f"part-{i}", (), "none") for i in range(3)]
+    engine = BeamEngine(num_cpus=2)
+    try:
+        with pytest.raises(ValueError, match="bad part part-1"):
+            list(engine.map_parts(_FailingTask(tmp_path, "part-1"), parts))
+        after = list(engine.map_parts(_WhereTask(tmp_path, "after"), parts))
+        assert engine._phases is not None
+        phase_files = engine._phases.directory
+        assert phase_files.is_dir()
+    finally:
+        engine.close()
+    assert sorted(r["part"] for r in after) == [p.name for p in parts]
+    assert all(r["setups"] == 1 for r in after)
+    assert not phase_files.exists()
+
+
+def test_a_phase_with_one_part_starts_one_worker(tmp_path: Path) -> None:
+    from corpusmill.pipelines.beam_engine import BeamEngine
+
+    with BeamEngine(num_cpus=2) as engine:
+        assert engine._pool is not None
+        list(engine.map_parts(_WhereTask(tmp_path, "one"), [PartSpec("part-0", (), "none")]))
+        one = engine._pool._next
+        list(
+            engine.map_parts(
+                _WhereTask(tmp_path, "two"), [PartSpec(f"part-{i}", (), "none") for i in range(4)]
+            )
+        )
+        two = engine._pool._next - one
+    assert (one, two) == (1, 2)  # harnesses the runner asked the pool for

@@ -11,9 +11,17 @@ about 4 CPU-seconds per phase on two cores (measured), before any stage loads a 
 worker process per CPU for its whole life and gives them to the runner as Beam's EXTERNAL environment: for each
 pipeline the runner asks a worker pool (a small gRPC service in this process) to start its SDK harnesses, and
 the pool has each of its processes run one in a thread, connected to that pipeline's control service. Imports
-stay loaded across phases, while DoFn set-up and teardown still happen per pipeline as Beam defines them; a
-phase now costs about 0.1 CPU-seconds beyond its work (`python -m bench.engine_overhead`), most of it Beam's
-own pipeline construction, options parsing and per-pipeline harnesses. Other runners get the options as given.
+stay loaded across phases, while DoFn set-up and teardown still happen per pipeline as Beam defines them.
+
+On this machine's runner every phase runs the same pipeline object, built once (`_PhasePipeline`): its first
+transform reads the phase's parts, and its DoFn the phase's part task, from files the driver writes before
+each run into a directory of the engine's, where a pipeline built per phase would carry both inside it. Beam
+builds a pipeline at some cost in the driver (each options view rebuilds an argument parser; the transforms'
+signatures are inspected), 0.015-0.02 CPU-seconds per phase (measured) that this leaves out. A phase with
+fewer parts than workers asks the runner for only as many workers, each of which would start an SDK
+harness. A phase still costs about 0.08 CPU-seconds beyond its work (`python -m bench.engine_overhead`):
+Beam's own run of a pipeline, its options checks and its per-pipeline harnesses. Other runners get a
+pipeline built per phase, with the task inside, and the options as given.
 
 Part tasks write their outputs and `.done.json` markers themselves, so after a pipeline finishes the engine
 reads each part's result back from its marker (a part task given a finished part returns the marker). A part
@@ -47,6 +55,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from corpusmill.core.atomic import atomic_open, write_json
 from corpusmill.core.faults import reported_error
 from corpusmill.pipelines.engine import NODE, Engine, PartTask, prepare_worker_process
 from corpusmill.pipelines.parts import PartNotFinished, PartSpec, markers_only
@@ -90,6 +99,82 @@ class _PartDoFn(beam.DoFn):
 
 def _keyed_parts(_impulse: bytes, keyed: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return keyed
+
+
+# The files of a phase in `_PhasePipeline`'s directory: the part task (pickled as Beam pickles a DoFn) and
+# the parts, keyed by position.
+_TASK_FILE, _PARTS_FILE = "task.pickle", "parts.json"
+
+
+def _phase_parts(_impulse: bytes, directory: str) -> list[tuple[int, str]]:
+    keyed = json.loads((Path(directory) / _PARTS_FILE).read_text(encoding="utf-8"))
+    return [(index, part) for index, part in keyed]
+
+
+class _PhaseDoFn(beam.DoFn):
+    """Runs the current phase's part task, which it reads from the phase directory as it is set up.
+
+    Beam sets a DoFn up once per SDK harness, and the runner starts fresh harnesses for every pipeline run, so
+    each run's DoFn reads that run's task.
+    """
+
+    def __init__(self, directory: str) -> None:
+        super().__init__()
+        self.directory = directory
+        self.task: PartTask | None = None
+
+    def setup(self) -> None:
+        from apache_beam.internal import pickler
+
+        self.task = pickler.loads((Path(self.directory) / _TASK_FILE).read_bytes())
+        self.task.setup()
+
+    def process(self, element: tuple[int, Iterable[str]]) -> Iterator[str]:
+        assert self.task is not None
+        for part in element[1]:  # one part per key
+            yield self.task(PartSpec.from_json(part))["part"]
+
+    def teardown(self) -> None:
+        if self.task is not None:
+            self.task.close()
+
+
+class _PhasePipeline:
+    """One pipeline for every phase of an engine on this machine; each run reads its phase from files.
+
+    Runs are one at a time (a lock), since they share the files. The files are written atomically, before
+    the run, and stay until the next phase replaces them or the engine closes.
+    """
+
+    def __init__(self, make_pipeline: Any, workers: int) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="corpusmill-beam-phase-"))
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._pipeline = make_pipeline()
+        _ = (
+            self._pipeline
+            | "Start" >> beam.Impulse()
+            | "Parts" >> beam.FlatMap(_phase_parts, str(self.directory))
+            | "Spread" >> beam.GroupByKey()
+            | "Process" >> beam.ParDo(_PhaseDoFn(str(self.directory)))
+        )
+
+    def run(self, task: PartTask, keyed: list[tuple[int, str]]) -> None:
+        """Run one phase: `task` over the keyed parts, on as many workers as there are parts (at most all)."""
+        from apache_beam.internal import pickler
+        from apache_beam.options.pipeline_options import DirectOptions
+
+        with self._lock:
+            with atomic_open(self.directory / _TASK_FILE, "wb") as handle:
+                handle.write(pickler.dumps(task))
+            write_json(self.directory / _PARTS_FILE, keyed)
+            direct = self._pipeline.options.view_as(DirectOptions)
+            direct.direct_num_workers = max(1, min(self._workers, len(keyed)))
+            self._pipeline.run().wait_until_finish()
+
+    def close(self) -> None:
+        """Remove the phase directory."""
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # What a pool process runs (`python -c`), with the pickling library, the log directory and the log level as arguments.
@@ -287,12 +372,14 @@ class BeamEngine(Engine):
 
         args = list(pipeline_args)
         self._pool: _WorkerPool | None = None
+        self._phases: _PhasePipeline | None = None
+        self._workers = 1
         # Without a runner named, the FnApiRunner is constructed directly. Named as `DirectRunner` it would first
         # try Beam's Prism runner for every pipeline, which looks for (and, with network access, downloads) a
         # Prism binary and leaves a `beam-temp*` directory behind each time before falling back.
         self._fn_api_runner = not any(arg.startswith("--runner") for arg in args)
         if self._fn_api_runner:
-            workers = num_cpus or os.cpu_count() or 1
+            workers = self._workers = num_cpus or os.cpu_count() or 1
             if workers > 1 and not any(arg.startswith("--direct_running_mode") for arg in args):
                 pickle_library = PipelineOptions(args).view_as(SetupOptions).pickle_library
                 self._pool = _WorkerPool(workers, pickle_library)
@@ -336,14 +423,19 @@ class BeamEngine(Engine):
             return
         keyed = [(index, part.to_json()) for index, part in enumerate(parts)]
         try:
-            with self._pipeline() as pipeline:
-                _ = (
-                    pipeline
-                    | "Start" >> beam.Impulse()
-                    | "Parts" >> beam.FlatMap(_keyed_parts, keyed)
-                    | "Spread" >> beam.GroupByKey()
-                    | "Process" >> beam.ParDo(_PartDoFn(task))
-                )
+            if self._fn_api_runner:
+                if self._phases is None:
+                    self._phases = _PhasePipeline(self._pipeline, self._workers)
+                self._phases.run(task, keyed)
+            else:
+                with self._pipeline() as pipeline:
+                    _ = (
+                        pipeline
+                        | "Start" >> beam.Impulse()
+                        | "Parts" >> beam.FlatMap(_keyed_parts, keyed)
+                        | "Spread" >> beam.GroupByKey()
+                        | "Process" >> beam.ParDo(_PartDoFn(task))
+                    )
         except RuntimeError as exc:  # a part's error, as the worker's traceback in text
             original = reported_error(exc)
             if original is None:
@@ -373,7 +465,10 @@ class BeamEngine(Engine):
             ) from None
 
     def close(self) -> None:
-        """Stop the worker processes this engine started."""
+        """Stop the worker processes this engine started, remove its phase files."""
+        if self._phases is not None:
+            self._phases.close()
+            self._phases = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
