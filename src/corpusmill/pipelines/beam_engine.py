@@ -197,9 +197,8 @@ def serve_harnesses() -> None:
     args = sys.argv[1:]
     pickler.set_library(args[0] if args else "default")
     _log_to(args[1] if len(args) > 1 else None, int(args[2]) if len(args) > 2 else logging.WARNING)
-    prepare_worker_process(
-        dedicated=True
-    )  # part of the pool's start, which waits for every process to be ready
+    # Part of the pool's start, which waits for every process to be ready.
+    prepare_worker_process(dedicated=True)
     replies.write(json.dumps({"ready": True}) + "\n")
     harnesses: list[threading.Thread] = []
     for line in sys.stdin:

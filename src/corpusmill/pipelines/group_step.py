@@ -8,7 +8,7 @@ leaves markers, so a rerun replays the same sequence of decisions from them with
 After the keys phase, a step with few keys (`SERIAL_MAX_KEYS`) runs its remaining phases one after another
 inside a single task (`ResolveInOneTask`) instead of as separate engine phases: the same tasks over the same
 buckets, writing the same files and markers, so the decisions and the summary are identical either way. A
-phase costs an engine a fixed amount however little it does (about 0.1 CPU-seconds on Beam, measured), and a
+phase costs an engine a fixed amount however little it does (0.07-0.1 CPU-seconds on Beam, measured), and a
 small step has seven or more of them (candidates, attach, confirm, at least four star steps) that each take a
 few milliseconds of work; a large step keeps its phases, whose buckets then run in parallel.
 """
@@ -62,22 +62,20 @@ def resolve_duplicates(
     cpus: float,
     index_dir: Path | None = None,
     borrower: Borrower | None = None,
-    serial_max_keys: int | None = None,
 ) -> tuple[BucketLayout, str | None]:
     """Run the keys phase, then the candidate, verification and component phases; returns where the
     decisions are.
 
     The keys phase writes the step's dedup index into `index_dir`, taking unchanged parts' keys over from
     the base run through `borrower`; every later phase runs over all keys, old and new. Those later phases
-    run inside one task when the keys number at most `serial_max_keys` (default `SERIAL_MAX_KEYS`).
+    run inside one task when the keys number at most `SERIAL_MAX_KEYS`.
     """
     layout = BucketLayout(step_dir, bucket_count(parts), tuple(part.name for part in parts), index_dir)
     label = step_dir.name
     keys = map_phase(f"{label} keys", KeysTask(planned, source, layout, borrower), parts, cpus)
     side_parts = tuple(sorted(result["part"] for result in keys if result.get("side")))
     resolution = Resolution(planned, layout, side_parts, cpus)
-    bound = SERIAL_MAX_KEYS if serial_max_keys is None else serial_max_keys
-    if sum(result["rows"] for result in keys) <= bound:
+    if sum(result["rows"] for result in keys) <= SERIAL_MAX_KEYS:
         (result,) = map_phase(f"{label} resolve", ResolveInOneTask(resolution), [RESOLVE_PART], cpus)
         summary = result["summary"]
     else:
