@@ -93,7 +93,21 @@ def _fail_to_prepare() -> None:
 unpreparable.prepare = _fail_to_prepare  # type: ignore[attr-defined]
 
 
+def collector(payload: str, options: Mapping[str, Any]) -> str:
+    """Tell how the child's garbage collector is set: its thresholds and how many objects it froze."""
+    return json.dumps({"threshold": gc.get_threshold(), "frozen": gc.get_freeze_count()})
+
+
 # ---- the sandbox on its own ----
+
+
+def test_sandbox_child_freezes_what_it_loaded_and_collects_young_objects_less_often() -> None:
+    from corpusmill.filters.sandbox import YOUNG_COLLECTION_THRESHOLD
+
+    with Sandbox(collector, timeout_s=30) as box:
+        state = json.loads(box.run("x").value)
+    assert state["threshold"][0] == YOUNG_COLLECTION_THRESHOLD > gc.get_threshold()[0]
+    assert state["frozen"] > 1_000
 
 
 def test_sandbox_child_prepares_the_function_before_it_reports_ready() -> None:

@@ -33,6 +33,7 @@ This module stays free of heavy imports so the child only loads what the functio
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -186,6 +187,26 @@ def serve_child() -> None:
     _serve(conn, fn, options)
 
 
+# Allocations between young-generation collections in the child (Python's default is 700).
+YOUNG_COLLECTION_THRESHOLD = 20_000
+
+
+def _settle_heap() -> None:
+    """Set the child's garbage collector for a life of one function over many documents.
+
+    What the child has loaded by now (the extractor's modules) lives as long as the child: frozen
+    (`gc.freeze`), full collections no longer traverse it. Extraction allocates many short-lived objects
+    per page, and a young collection every 700 allocations traverses them over and over; every
+    `YOUNG_COLLECTION_THRESHOLD` does it far less often. Measured over 300 WCXB pages with trafilatura,
+    alternating runs: the child's CPU time 2.8% lower, its peak memory unchanged (113 MB); with no
+    collector at all it would be 3.8% lower, which is what garbage collection cost there in all.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
+
+
 def _serve(conn: Connection, fn: ExtractFn, options: Mapping[str, Any]) -> None:
     """Child main loop: answer payloads until the parent closes its end of the pipe.
 
@@ -200,6 +221,7 @@ def _serve(conn: Connection, fn: ExtractFn, options: Mapping[str, Any]) -> None:
     prepare = getattr(fn, "prepare", None)
     if callable(prepare):
         prepare()
+    _settle_heap()
     conn.send((_READY, None))
     while True:
         try:
