@@ -200,3 +200,29 @@ def test_a_phase_with_one_part_starts_one_worker(tmp_path: Path) -> None:
         )
         two = engine._pool._next - one
     assert (one, two) == (1, 2)  # harnesses the runner asked the pool for
+
+
+def test_phase_files_of_an_engine_killed_before_it_closed_are_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    from corpusmill.pipelines.beam_engine import BeamEngine
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    orphan = tmp_path / f"corpusmill-beam-phase-{int(gone.stdout)}-abc"
+    alive = tmp_path / f"corpusmill-beam-phase-{os.getpid()}-abc"
+    for directory in (orphan, alive):
+        directory.mkdir()
+        (directory / "task.pickle").write_bytes(b"x")
+    out = tmp_path / "out"
+    out.mkdir()
+    with BeamEngine(num_cpus=2) as engine:
+        list(engine.map_parts(_WhereTask(out, "one"), [PartSpec("part-0", (), "none")]))
+    assert not orphan.exists()
+    assert alive.exists()  # this process is alive: its directory is not an orphan

@@ -139,6 +139,27 @@ class _PhaseDoFn(beam.DoFn):
             self.task.close()
 
 
+_PHASE_PREFIX = "corpusmill-beam-phase-"
+
+
+def _remove_orphaned_phase_directories() -> None:
+    """Remove the phase directories of engines whose process is gone (killed before it could close).
+
+    A directory's name holds its engine's process id; one whose process still exists (or whose id another
+    process has taken since) is left alone.
+    """
+    for directory in Path(tempfile.gettempdir()).glob(f"{_PHASE_PREFIX}*-*"):
+        pid = directory.name.removeprefix(_PHASE_PREFIX).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except OSError:  # it exists, under another user
+            continue
+
+
 class _PhasePipeline:
     """One pipeline for every phase of an engine on this machine; each run reads its phase from files.
 
@@ -147,7 +168,8 @@ class _PhasePipeline:
     """
 
     def __init__(self, make_pipeline: Any, workers: int) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="corpusmill-beam-phase-"))
+        _remove_orphaned_phase_directories()
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{_PHASE_PREFIX}{os.getpid()}-"))
         self._workers = workers
         self._lock = threading.Lock()
         self._pipeline = make_pipeline()
