@@ -147,22 +147,15 @@ def test_parts_whose_results_the_driver_cannot_see_fail_instead_of_running_on_th
 
 
 @dataclass
-class _FailingTask:
+class _FailingTask(_WhereTask):
     """Raises on one named part; the other parts run as `_WhereTask` runs them."""
 
-    out_dir: Path
-    failing: str
-
-    def setup(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    failing: str = ""
 
     def __call__(self, part: PartSpec) -> dict[str, Any]:
         if part.name == self.failing:
             raise ValueError(f"bad part {part.name}")
-        return _WhereTask(self.out_dir, "failing")(part)
+        return super().__call__(part)
 
 
 def test_a_failed_phase_leaves_the_engine_ready_for_the_next(tmp_path: Path) -> None:
@@ -174,7 +167,7 @@ def test_a_failed_phase_leaves_the_engine_ready_for_the_next(tmp_path: Path) -> 
     engine = BeamEngine(num_cpus=2)
     try:
         with pytest.raises(ValueError, match="bad part part-1"):
-            list(engine.map_parts(_FailingTask(tmp_path, "part-1"), parts))
+            list(engine.map_parts(_FailingTask(tmp_path, "failing", failing="part-1"), parts))
         after = list(engine.map_parts(_WhereTask(tmp_path, "after"), parts))
         assert engine._phases is not None
         phase_files = engine._phases.directory

@@ -82,23 +82,38 @@ class _PartDoFn(beam.DoFn):
     where this one travels as a reference.
     """
 
-    def __init__(self, task: PartTask) -> None:
+    def __init__(self, task: PartTask | None) -> None:
         super().__init__()
         self.task = task
 
     def setup(self) -> None:
+        assert self.task is not None
         self.task.setup()
 
     def process(self, element: tuple[int, Iterable[str]]) -> Iterator[str]:
+        assert self.task is not None
         for part in element[1]:  # one part per key
             yield self.task(PartSpec.from_json(part))["part"]
 
     def teardown(self) -> None:
-        self.task.close()
+        if self.task is not None:
+            self.task.close()
 
 
 def _keyed_parts(_impulse: bytes, keyed: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return keyed
+
+
+def _spread_and_process(pipeline: Any, parts: Any, process: _PartDoFn) -> None:
+    """A phase's transforms: the keyed parts from `parts` (a FlatMap), grouped by key so that the runner
+    spreads them over its workers (`BeamEngine.map_parts` says why a GroupByKey), then the part task."""
+    _ = (
+        pipeline
+        | "Start" >> beam.Impulse()
+        | "Parts" >> parts
+        | "Spread" >> beam.GroupByKey()
+        | "Process" >> beam.ParDo(process)
+    )
 
 
 # The files of a phase in `_PhasePipeline`'s directory: the part task (pickled as Beam pickles a DoFn) and
@@ -111,7 +126,7 @@ def _phase_parts(_impulse: bytes, directory: str) -> list[tuple[int, str]]:
     return [(index, part) for index, part in keyed]
 
 
-class _PhaseDoFn(beam.DoFn):
+class _PhaseDoFn(_PartDoFn):
     """Runs the current phase's part task, which it reads from the phase directory as it is set up.
 
     Beam sets a DoFn up once per SDK harness, and the runner starts fresh harnesses for every pipeline run, so
@@ -119,24 +134,14 @@ class _PhaseDoFn(beam.DoFn):
     """
 
     def __init__(self, directory: str) -> None:
-        super().__init__()
+        super().__init__(None)
         self.directory = directory
-        self.task: PartTask | None = None
 
     def setup(self) -> None:
         from apache_beam.internal import pickler
 
         self.task = pickler.loads((Path(self.directory) / _TASK_FILE).read_bytes())
-        self.task.setup()
-
-    def process(self, element: tuple[int, Iterable[str]]) -> Iterator[str]:
-        assert self.task is not None
-        for part in element[1]:  # one part per key
-            yield self.task(PartSpec.from_json(part))["part"]
-
-    def teardown(self) -> None:
-        if self.task is not None:
-            self.task.close()
+        super().setup()
 
 
 _PHASE_PREFIX = "corpusmill-beam-phase-"
@@ -167,19 +172,14 @@ class _PhasePipeline:
     the run, and stay until the next phase replaces them or the engine closes.
     """
 
-    def __init__(self, make_pipeline: Any, workers: int) -> None:
+    def __init__(self, pipeline: Any, workers: int) -> None:
         _remove_orphaned_phase_directories()
         self.directory = Path(tempfile.mkdtemp(prefix=f"{_PHASE_PREFIX}{os.getpid()}-"))
         self._workers = workers
         self._lock = threading.Lock()
-        self._pipeline = make_pipeline()
-        _ = (
-            self._pipeline
-            | "Start" >> beam.Impulse()
-            | "Parts" >> beam.FlatMap(_phase_parts, str(self.directory))
-            | "Spread" >> beam.GroupByKey()
-            | "Process" >> beam.ParDo(_PhaseDoFn(str(self.directory)))
-        )
+        self._pipeline = pipeline
+        directory = str(self.directory)
+        _spread_and_process(pipeline, beam.FlatMap(_phase_parts, directory), _PhaseDoFn(directory))
 
     def run(self, task: PartTask, keyed: list[tuple[int, str]]) -> None:
         """Run one phase: `task` over the keyed parts, on as many workers as there are parts (at most all)."""
@@ -446,17 +446,11 @@ class BeamEngine(Engine):
         try:
             if self._fn_api_runner:
                 if self._phases is None:
-                    self._phases = _PhasePipeline(self._pipeline, self._workers)
+                    self._phases = _PhasePipeline(self._pipeline(), self._workers)
                 self._phases.run(task, keyed)
             else:
                 with self._pipeline() as pipeline:
-                    _ = (
-                        pipeline
-                        | "Start" >> beam.Impulse()
-                        | "Parts" >> beam.FlatMap(_keyed_parts, keyed)
-                        | "Spread" >> beam.GroupByKey()
-                        | "Process" >> beam.ParDo(_PartDoFn(task))
-                    )
+                    _spread_and_process(pipeline, beam.FlatMap(_keyed_parts, keyed), _PartDoFn(task))
         except RuntimeError as exc:  # a part's error, as the worker's traceback in text
             original = reported_error(exc)
             if original is None:
