@@ -143,3 +143,9 @@ def merge_all(parts: list[Stats]) -> Stats:
     for part in parts:
         total.merge(part)
     return total
+
+
+def merge_labelled(into: dict[str, Stats], data: dict[str, dict[str, Any]]) -> None:
+    """Fold a part's stats in JSON form (`{label: Stats.to_dict()}`, as part results carry them) into `into`."""
+    for label, stats in data.items():
+        into.setdefault(label, Stats()).merge(Stats.from_dict(stats))

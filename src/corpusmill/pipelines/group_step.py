@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill.core.atomic import write_json
-from corpusmill.core.stats import Stats
+from corpusmill.core.stats import Stats, merge_labelled
 from corpusmill.pipelines.borrow import Borrower
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.group_tasks import (
@@ -163,8 +163,7 @@ class ResolveInOneTask:
         summary = self.resolution.run(run_here)
         stats: dict[str, Stats] = {}
         for result in results:
-            for label, data in result["stats"].items():
-                stats.setdefault(label, Stats()).merge(Stats.from_dict(data))
+            merge_labelled(stats, result["stats"])
         outcome: dict[str, Any] = {
             "part": part.name,
             "identity": part.identity,

@@ -46,7 +46,7 @@ from corpusmill.core.atomic import (
 from corpusmill.core.location import copy_file, ensure_dir, open_parquet, remove_tree, run_path
 from corpusmill.core.recipe import Recipe
 from corpusmill.core.stage import GroupStage, PlanStage, SinkContext, SinkStage
-from corpusmill.core.stats import Stats
+from corpusmill.core.stats import Stats, merge_labelled
 from corpusmill.io.inputs import InputFile
 from corpusmill.pipelines.borrow import PARTS_FILE, Borrower, write_parts
 from corpusmill.pipelines.engine import NODE, Engine, make_engine
@@ -155,8 +155,7 @@ class _RunState:
 
     def collect(self, phase: str, results: list[dict[str, Any]]) -> None:
         for result in results:
-            for label, data in result["stats"].items():
-                self.stats.setdefault(label, Stats()).merge(Stats.from_dict(data))
+            merge_labelled(self.stats, result["stats"])
             self._count_node(phase, result)
 
     def _count_node(self, phase: str, result: dict[str, Any]) -> None:
