@@ -209,7 +209,14 @@ def setup_seconds(stage_stats: dict[str, Any]) -> float:
 
 
 def phase_span(description: str) -> str:
-    """The span a runner phase counts towards: `01-extract_v1+langid_v1+heuristics_v1` -> `map`, ..."""
+    """The span a runner phase counts towards: `01-extract_v1+langid_v1+heuristics_v1` -> `map`, ...; phases of
+    several steps run as one engine phase (`pipelines/chain.py`) count towards their spans joined by `+`:
+    `02-dedup_minhash_v1 apply, 03-tokenize_v1, 04-write_shards_v1` -> `dedup_apply+tokenize+write`."""
+    spans = [_one_phase_span(one) for one in description.split(", ")]
+    return "+".join(dict.fromkeys(spans))
+
+
+def _one_phase_span(description: str) -> str:
     text = re.sub(r"^\d+-", "", description)
     suffix = ""
     if (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from bench.measure import Clock
-from bench.report import build_rows, format_table, projection, targets
+from bench.report import CHAIN_HEAD, CHAIN_TAIL, build_rows, format_table, projection, targets
 from bench.run_corpusmill import PhaseRecorder, phase_span
 
 from bench import spec
@@ -30,6 +30,9 @@ def test_bench_recipe_steps_map_to_the_table_rows(tmp_path: Path) -> None:
         "dedup_apply",
     ]
     assert phase_span(f"{names[3]} gather") == "write"
+    # The engine phases that run several steps' phases (`pipelines/chain.py`), as the report's rows name them.
+    assert phase_span(f"{names[0]}, {dedup} keys") == CHAIN_HEAD
+    assert phase_span(f"{dedup} apply, {names[2]}, {names[3]}") == CHAIN_TAIL
 
 
 def test_minhash_settings_are_the_stage_defaults() -> None:
@@ -64,7 +67,7 @@ def test_phase_recorder_times_every_phase_of_a_real_run(tmp_path: Path) -> None:
     run_recipe(recipe, engine="local", output=tmp_path / "run", progress=recorder)
     end = clock.mark("end")
     recorder.close(start, end)
-    expected = {"startup", "dedup_signatures", "dedup_grouping", "dedup_apply", "tokenize", "write", "finish"}
+    expected = {"startup", "dedup_signatures", "dedup_grouping", CHAIN_TAIL, "write", "finish"}
     assert set(clock.spans) == expected
     intervals = sorted(i for spans in clock.spans.values() for i in spans)
     assert intervals[0][0] == start.at and intervals[-1][1] == end.at
@@ -94,7 +97,7 @@ def test_rows_are_documents_per_cpu_second_and_ratios_compare_the_right_columns(
                 1_000_000,
                 setup_cpu=2.0,
             ),
-            "corpusmill-ray": _run({"map": 20, "startup": 5}, 40.0, 1_000_000, setup_cpu=3.0),
+            "corpusmill-ray": _run({CHAIN_HEAD: 20, "startup": 5}, 40.0, 1_000_000, setup_cpu=3.0),
             "datatrove-bare": _run({"read": 2, "extract": 10, "langid": 1, "gopher": 1}, 16.0, 900_000),
             "datatrove": _run({"map": 25}, 20.0, 900_000),
             "corpusmill-beam": {"job": "corpusmill-beam", "error": "exit 1; see log"},
@@ -106,6 +109,9 @@ def test_rows_are_documents_per_cpu_second_and_ratios_compare_the_right_columns(
     assert rows["  extract"]["ratio"] == pytest.approx((100 / 8) / (100 / 10))
     assert rows["read..Gopher step"]["corpusmill-bare"] == pytest.approx(100 / 10)
     assert rows["read..Gopher step"]["datatrove"] == pytest.approx(100 / 25)
+    # An engine's map step runs with the dedup keys: its cost shows in the row of both.
+    assert "corpusmill-ray" not in rows["read..Gopher step"]
+    assert rows["read..signatures"]["corpusmill-ray"] == pytest.approx(100 / 20)
     assert rows["end to end"]["ratio"] == pytest.approx((100 / 40) / (100 / 20))  # Ray against datatrove
     assert rows["start-up"]["corpusmill-ray"] == pytest.approx(20) and rows["start-up"]["ratio"] is None
     assert rows["start-up"]["corpusmill-bare"] == pytest.approx(100)

@@ -142,7 +142,9 @@ def test_a_failed_run_keeps_its_pass_and_the_resume_appends_one(
         raise RuntimeError("the mix broke\nsecond line")
 
     with monkeypatch.context() as patch:
-        patch.setattr(runner, "_run_plan_step", broken)
+        # The mix's plan breaks after its first accounting round, which runs in one engine phase with the
+        # dedup step's apply and the tokenize step: those two are done.
+        patch.setattr(runner, "_canonical", broken)
         with pytest.raises(RuntimeError, match="the mix broke"):
             run_recipe(_recipe(corpus), engine="local", output=run_dir)
     (failed,) = _passes(run_dir)

@@ -16,13 +16,12 @@ few milliseconds of work; a large step keeps its phases, whose buckets then run 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from corpusmill.core.atomic import write_json
 from corpusmill.core.stats import Stats, merge_labelled
-from corpusmill.pipelines.borrow import Borrower
 from corpusmill.pipelines.graph import PlannedStage
 from corpusmill.pipelines.group_tasks import (
     BUCKET,
@@ -30,11 +29,10 @@ from corpusmill.pipelines.group_tasks import (
     BucketLayout,
     CandidatesTask,
     ConfirmTask,
-    KeysTask,
     StarTask,
     decisions_phase,
 )
-from corpusmill.pipelines.parts import RESUMED, PartSource, PartSpec, not_computed
+from corpusmill.pipelines.parts import RESUMED, PartSpec, not_computed
 
 MapPhase = Callable[[str, Any, list[PartSpec], float], list[dict[str, Any]]]
 # Alternating star steps converge in O(log^2 n) rounds; this bound is far beyond any real component.
@@ -53,26 +51,29 @@ def bucket_count(parts: list[PartSpec]) -> int:
     return max(1, len(parts))
 
 
+def group_layout(step_dir: Path, parts: list[PartSpec], index_dir: Path | None = None) -> BucketLayout:
+    """Where a group step's keys phase writes, with a bucket per part it may see (`parts`, counted before the
+    phases queued ahead of it run: a part they leave empty writes no keys). The layout names no parts: those
+    are the keys phase's, once it has run (`resolve_duplicates`)."""
+    return BucketLayout(step_dir, bucket_count(parts), (), index_dir)
+
+
 def resolve_duplicates(
     map_phase: MapPhase,
     planned: PlannedStage,
-    source: PartSource,
-    parts: list[PartSpec],
-    step_dir: Path,
+    layout: BucketLayout,
+    keys: list[dict[str, Any]],
     cpus: float,
-    index_dir: Path | None = None,
-    borrower: Borrower | None = None,
 ) -> tuple[BucketLayout, str | None]:
-    """Run the keys phase, then the candidate, verification and component phases; returns where the
-    decisions are.
+    """After the keys phase (`keys`, its results sorted by part), run the candidate, verification and
+    component phases; returns the layout naming the parts that wrote keys, and where the decisions are.
 
-    The keys phase writes the step's dedup index into `index_dir`, taking unchanged parts' keys over from
-    the base run through `borrower`; every later phase runs over all keys, old and new. Those later phases
-    run inside one task when the keys number at most `SERIAL_MAX_KEYS`.
+    The keys phase wrote the step's dedup index (taking unchanged parts' keys over from a base run); every
+    later phase runs over all keys, old and new. Those later phases run inside one task when the keys number
+    at most `SERIAL_MAX_KEYS`.
     """
-    layout = BucketLayout(step_dir, bucket_count(parts), tuple(part.name for part in parts), index_dir)
-    label = step_dir.name
-    keys = map_phase(f"{label} keys", KeysTask(planned, source, layout, borrower), parts, cpus)
+    layout = replace(layout, part_names=tuple(result["part"] for result in keys))
+    label = layout.step_dir.name
     side_parts = tuple(sorted(result["part"] for result in keys if result.get("side")))
     resolution = Resolution(planned, layout, side_parts, cpus)
     if sum(result["rows"] for result in keys) <= SERIAL_MAX_KEYS:
@@ -80,7 +81,7 @@ def resolve_duplicates(
         summary = result["summary"]
     else:
         summary = resolution.run(map_phase)
-    write_json(step_dir / SUMMARY, summary)
+    write_json(layout.step_dir / SUMMARY, summary)
     return layout, summary["decisions"]
 
 

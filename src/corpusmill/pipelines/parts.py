@@ -133,6 +133,21 @@ def markers_only() -> Iterator[None]:
         _MARKERS_ONLY.reset(token)
 
 
+def reading_back() -> bool:
+    """Whether part tasks only read finished markers now (`markers_only`): the results then say nothing of the
+    work, such as how long it took."""
+    return _MARKERS_ONLY.get()
+
+
+def output_part(result: dict[str, Any]) -> PartSpec | None:
+    """The part the next step reads after a part's result: its output file, tied to its output identity; None
+    when the part kept no document (the next steps then have nothing of it)."""
+    if not result["output"]:
+        return None
+    identity = result.get("output_identity", result.get("identity", ""))
+    return PartSpec(result["part"], (result["output"],), INTERMEDIATE, identity=identity)
+
+
 def _finished(directory: Path, part: PartSpec, identity: str | None = None) -> dict[str, Any] | None:
     """The part's marker, if one was written for this part made from the same input (`identity`, by default
     the part's own: a task whose output depends on more, such as a dedup step's decisions, passes its own).

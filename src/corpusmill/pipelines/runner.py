@@ -18,6 +18,10 @@ A run built on a base run (`base`, `--base`) plans its parts as a full run would
 every part of unchanged input at every step where its input is the same (`borrow.py`), so it costs what its
 new data costs and writes what a full run writes. `parts.json` records the planned parts a later run matches.
 
+Per-part phases of consecutive steps that need no result in between run as one engine phase (`chain.py`):
+the map step with the next dedup step's keys, a dedup step's drop with the steps after it up to a sink's
+write. Each step's task still writes its own files and markers, so nothing about the run's output changes.
+
 `timings.json` records when each step started and ended, one pass per invocation that worked on the run
 (`timings.py`). Timings differ between runs whose results must be identical, so they are kept out of
 `stats.json`, the markers and the manifest's file list.
@@ -49,10 +53,11 @@ from corpusmill.core.stage import GroupStage, PlanStage, SinkContext, SinkStage
 from corpusmill.core.stats import Stats, merge_labelled
 from corpusmill.io.inputs import InputFile
 from corpusmill.pipelines.borrow import PARTS_FILE, Borrower, write_parts
+from corpusmill.pipelines.chain import PhaseChain, Queued, shares
 from corpusmill.pipelines.engine import NODE, Engine, make_engine
 from corpusmill.pipelines.graph import PlannedStage, Step, plan_steps
-from corpusmill.pipelines.group_step import resolve_duplicates
-from corpusmill.pipelines.group_tasks import ApplyDuplicatesTask
+from corpusmill.pipelines.group_step import group_layout, resolve_duplicates
+from corpusmill.pipelines.group_tasks import ApplyDuplicatesTask, KeysTask
 from corpusmill.pipelines.increment import (
     check_base,
     describe_increment,
@@ -109,6 +114,9 @@ _RUN_OUTPUTS = (
     TIMINGS_FILE,
 )
 INDEX = "index"
+# Whether consecutive per-part phases of different steps run as one engine phase (`chain.py`). Off, each runs
+# alone as soon as it is queued: the same files, but a phase (and an engine's fixed cost per phase) each.
+CHAIN_PHASES = True
 
 
 class Progress(Protocol):
@@ -152,6 +160,8 @@ class _RunState:
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # part tasks per node (`_count_node`)
     timings: Timings | None = None
+    chain: PhaseChain = field(default_factory=lambda: PhaseChain([]))  # per-part phases not yet run
+    ending: list[Step] = field(default_factory=list)  # steps whose last phase is queued in `chain`
 
     def collect(self, phase: str, results: list[dict[str, Any]]) -> None:
         for result in results:
@@ -250,9 +260,16 @@ def run_recipe(
         with make_engine(engine, address=address, num_cpus=num_cpus, engine_args=engine_args) as backend:
             state = _RunState(recipe, run_dir, backend, progress or _Silent(), strict, borrower, takedown)
             state.timings = timings
+            state.chain = PhaseChain(parts)
             for position, step in enumerate(steps):
-                with timings.step(step, len(parts)):
-                    parts = _run_step(state, step, parts, first=position == 0)
+                timings.begin(step, len(state.chain.parts))
+                _run_step(state, step, first=position == 0)
+                if state.chain.holds(step):
+                    state.ending.append(step)  # it ends with its last phase, which runs with a later step's
+                else:
+                    timings.end(step)
+            _run_queued(state)
+            parts = state.chain.parts
         timings.finishing()
         _link_documents(run_dir, parts)
         incremental = describe_increment(borrower, inputs, part_count, state.stats) if borrower else None
@@ -428,41 +445,81 @@ def _source(state: _RunState, first: bool) -> PartSource:
     )
 
 
+def _queue(
+    state: _RunState,
+    step: Step,
+    description: str,
+    task: Any,
+    num_cpus: float,
+    passes_input: bool = False,
+    fold: Callable[[dict[str, Any]], None] | None = None,
+) -> Queued:
+    """Queue a per-part phase over the parts the queued phases leave (`chain.py`); it runs with them when a
+    result is needed. `fold` sees each result as it arrives (and may take its bulky fields out of it)."""
+    queued = state.chain.add(step, description, task, num_cpus, passes_input, fold)
+    if not CHAIN_PHASES:
+        _run_queued(state)
+    return queued
+
+
+def _results(state: _RunState, queued: Queued) -> list[dict[str, Any]]:
+    """A queued phase's results, sorted by part, running the queue first if it has not run."""
+    if queued.results is None:
+        _run_queued(state)
+    assert queued.results is not None
+    return queued.results
+
+
 def _map(
     state: _RunState,
+    step: Step,
     description: str,
     task: Any,
     parts: list[PartSpec],
     num_cpus: float,
-    fold: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run a phase; `fold` sees each result as it arrives (and may take its bulky fields out of it)."""
-    state.progress.phase(description, len(parts))
-    began = time.monotonic()
-    results = []
-    for result in state.engine.map_parts(task, parts, num_cpus=num_cpus):
-        if fold is not None:
-            fold(result)
-        results.append(result)
-        state.progress.advance()
-    results.sort(key=lambda r: r["part"])
-    state.collect(description, results)
-    if state.timings is not None:
-        state.timings.phase(description, results, time.monotonic() - began)
-    return results
+    """Run a phase over work items of its own (a group step's buckets, a sink's gather tasks) now."""
+    _run_queued(state)
+    after = state.chain.parts
+    state.chain.parts = parts
+    try:
+        return _results(state, _queue(state, step, description, task, num_cpus))
+    finally:
+        state.chain.parts = after
 
 
-def _outputs(results: list[dict[str, Any]]) -> list[PartSpec]:
-    return [
-        PartSpec(
-            r["part"], (r["output"],), INTERMEDIATE, identity=r.get("output_identity", r.get("identity", ""))
+def _run_queued(state: _RunState) -> None:
+    """Run the queued phases as one engine phase; count and time each of them under its own step."""
+    if not state.chain.queue:
+        return
+    description = state.chain.description()
+    chained = len(state.chain.queue) > 1
+    state.progress.phase(description, len(state.chain.parts))
+    start = Moment.now()
+    ran = state.chain.run(state.engine, state.progress.advance)
+    wall = time.monotonic() - start.mono
+    last_of = {id(queued.owner): queued for queued in ran}  # each step's last phase in the chain
+    for queued, begin, end in shares(ran):
+        assert queued.results is not None
+        state.collect(queued.description, queued.results)
+        if state.timings is None:
+            continue
+        step_start, step_end = start.plus(wall * begin), start.plus(wall * end)
+        state.timings.phase(
+            queued.owner,
+            queued.description,
+            queued.results,
+            step_start,
+            step_end,
+            description if chained else None,
         )
-        for r in results
-        if r["output"]
-    ]
+        if queued.owner in state.ending and last_of[id(queued.owner)] is queued:
+            state.ending.remove(queued.owner)
+            state.timings.end(queued.owner, step_end)
 
 
-def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) -> list[PartSpec]:
+def _run_step(state: _RunState, step: Step, first: bool) -> None:
+    """Queue or run the step's phases; the parts after it are `state.chain.parts` once the queue has run."""
     step_dir = state.run_dir / "stages" / step.dirname
     rejected_dir = state.run_dir / "rejected"
     keep_rejected = state.recipe.output.keep_rejected
@@ -477,41 +534,15 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
             state.borrower,
             state.takedown if first else None,
         )
-        return _outputs(_map(state, step.dirname, task, parts, cpus))
+        _queue(state, step, step.dirname, task, cpus)
+        return
     (planned,) = step.stages
     if step.kind == "group":
-        stage_cls = planned.entry.stage_class()
-        assert issubclass(stage_cls, GroupStage)
-
-        def map_phase(
-            description: str, task: Any, items: list[PartSpec], num_cpus: float
-        ) -> list[dict[str, Any]]:
-            return _map(state, description, task, items, num_cpus)
-
-        layout, decisions = resolve_duplicates(
-            map_phase,
-            planned,
-            _source(state, first),
-            parts,
-            step_dir,
-            cpus,
-            state.run_dir / INDEX / step.dirname,
-            state.borrower,
-        )
-        apply_task = ApplyDuplicatesTask(
-            planned.label,
-            stage_cls.drop_reason,
-            layout,
-            decisions,
-            _source(state, False),
-            step_dir,
-            rejected_dir,
-            keep_rejected,
-            state.borrower,
-        )
-        return _outputs(_map(state, f"{step.dirname} apply", apply_task, parts, 1.0))
+        _run_group_step(state, step, planned, first, cpus)
+        return
     if step.kind == "plan":
-        return _run_plan_step(state, step, planned, parts, first, cpus)
+        _run_plan_step(state, step, planned, first, cpus)
+        return
     stage_cls = planned.entry.stage_class()
     assert issubclass(stage_cls, SinkStage)
     sink_dir = state.run_dir / stage_cls.output_dirname
@@ -522,7 +553,8 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
         work_dir=step_dir,
     )
     sink_task = SinkTask(planned, _source(state, first), sink_dir, step_dir, context)
-    written = [r["written"] for r in _map(state, step.dirname, sink_task, parts, cpus)]
+    queued = _queue(state, step, step.dirname, sink_task, cpus, passes_input=True)
+    written = [r["written"] for r in _results(state, queued)]
     sink = planned.entry.build()
     assert isinstance(sink, SinkStage)
     plans = sink.plan_gather(written, context)
@@ -531,16 +563,46 @@ def _run_step(state: _RunState, step: Step, parts: list[PartSpec], first: bool) 
         gather_task = GatherTask(
             planned, {p["name"]: p for p in plans}, sink_dir, step_dir / "gather", context
         )
-        results = _map(state, f"{step.dirname} gather", gather_task, gather_task.parts(), cpus)
+        results = _map(state, step, f"{step.dirname} gather", gather_task, gather_task.parts(), cpus)
         gathered = [r["written"] for r in results]
     state.sink_results[planned.label] = sink.finalize(written, gathered, sink_dir, context)
-    return parts
 
 
-def _run_plan_step(
-    state: _RunState, step: Step, planned: PlannedStage, parts: list[PartSpec], first: bool, cpus: float
-) -> list[PartSpec]:
-    """Accounting rounds until the stage's plan is final, then the plan applied to every part."""
+def _run_group_step(state: _RunState, step: Step, planned: PlannedStage, first: bool, cpus: float) -> None:
+    """The keys phase (queued after the steps before), the resolution, then applying its decisions (queued)."""
+    stage_cls = planned.entry.stage_class()
+    assert issubclass(stage_cls, GroupStage)
+    step_dir = state.run_dir / "stages" / step.dirname
+    source = _source(state, first)
+    # The buckets are counted from the parts the queue starts from, which are known before the steps
+    # queued ahead of the keys phase have run (a part they leave empty writes no keys).
+    layout = group_layout(step_dir, state.chain.parts, state.run_dir / INDEX / step.dirname)
+    keys_task = KeysTask(planned, source, layout, state.borrower)
+    keys = _results(state, _queue(state, step, f"{step.dirname} keys", keys_task, cpus, passes_input=True))
+
+    def map_phase(
+        description: str, task: Any, items: list[PartSpec], num_cpus: float
+    ) -> list[dict[str, Any]]:
+        return _map(state, step, description, task, items, num_cpus)
+
+    layout, decisions = resolve_duplicates(map_phase, planned, layout, keys, cpus)
+    apply_task = ApplyDuplicatesTask(
+        planned.label,
+        stage_cls.drop_reason,
+        layout,
+        decisions,
+        _source(state, False),
+        step_dir,
+        state.run_dir / "rejected",
+        state.recipe.output.keep_rejected,
+        state.borrower,
+    )
+    _queue(state, step, f"{step.dirname} apply", apply_task, 1.0)
+
+
+def _run_plan_step(state: _RunState, step: Step, planned: PlannedStage, first: bool, cpus: float) -> None:
+    """Accounting rounds until the stage's plan is final (the first queued after the steps before), then the
+    plan applied to every part (queued)."""
     step_dir = state.run_dir / "stages" / step.dirname
     stage = planned.entry.build()
     assert isinstance(stage, PlanStage)
@@ -557,7 +619,8 @@ def _run_plan_step(
             if account is not None:
                 merged = account if merged is None else stage.merge(merged, account)
 
-        _map(state, f"{step.dirname} account {round_number}", task, parts, cpus, fold)
+        description = f"{step.dirname} account {round_number}"
+        _results(state, _queue(state, step, description, task, cpus, passes_input=True, fold=fold))
         plan, final = stage.plan(_canonical(merged or {}), plan)
         if final:
             break
@@ -574,7 +637,7 @@ def _run_plan_step(
         state.recipe.output.keep_rejected,
         state.borrower,
     )
-    return _outputs(_map(state, f"{step.dirname} apply", task, parts, cpus))
+    _queue(state, step, f"{step.dirname} apply", task, cpus)
 
 
 def _canonical(summary: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,10 @@ store nor the start of anything. So the driver records, for every step, when it 
 clock for people to read, and the monotonic clock's difference as `seconds`, which a clock adjustment during
 the run cannot make wrong), how many parts its main phase had, how many of them it computed and how many it
 found finished (by an earlier, interrupted invocation, or taken over from a base run), and each phase's share
-of the time. The time before the first step (listing and planning the inputs, starting the engine) is
+of the time. Phases of several steps that ran as one engine phase (`chain.py`) divide its wall time between
+them, in proportion to the time their tasks took on the workers where the engine returns that (equally
+where it does not: Beam's results are read back from the markers), and each such phase names the engine
+phase it was part of (`chain`); the steps stay one after the other. The time before the first step (listing and planning the inputs, starting the engine) is
 `setup`; the time after the last (stopping the engine, `documents/`, `stats.json`, `manifest.json`, the
 report) is `finish`.
 
@@ -22,12 +25,10 @@ and the run goes on, because it describes the run and is no part of its result.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,19 @@ class Moment:
     def seconds_to(self, end: Moment) -> float:
         return round(max(0.0, end.mono - self.mono), 3)
 
+    def plus(self, seconds: float) -> Moment:
+        """The moment `seconds` later on both clocks."""
+        return Moment(self.wall + dt.timedelta(seconds=seconds), self.mono + seconds)
+
+
+@dataclass
+class _OpenStep:
+    """A step that began and has not ended: its entry in the pass, and when it started."""
+
+    step: Step
+    start: Moment
+    entry: dict[str, Any]
+
 
 def _span(start: Moment, end: Moment | None = None) -> dict[str, Any]:
     return {
@@ -102,7 +116,7 @@ class Timings:
         self._passes.append(self._pass)
         self._started = started
         self._setup_open = True
-        self._step: tuple[Step, Moment, dict[str, Any]] | None = None
+        self._open: dict[str, _OpenStep] = {}
         self._finish: Moment | None = None
         self._write()
 
@@ -111,9 +125,8 @@ class Timings:
             self._pass["setup"] = _span(self._started, at)
             self._setup_open = False
 
-    @contextlib.contextmanager
-    def step(self, step: Step, parts: int) -> Iterator[None]:
-        """Record the step's start now and its end (or failure) when the block exits."""
+    def begin(self, step: Step, parts: int) -> None:
+        """The step starts now, over `parts` parts."""
         start = Moment.now()
         self._close_setup(start)
         entry: dict[str, Any] = {
@@ -129,16 +142,44 @@ class Timings:
             "phases": [],
         }
         self._pass["steps"].append(entry)
-        self._step = (step, start, entry)
+        self._open[step.dirname] = _OpenStep(step, start, entry)
         self._write()
-        try:
-            yield
-        except BaseException as exc:
-            entry.update(_span(start, Moment.now()), state=_ended(exc))
-            self._step = None
-            self._write()
-            raise
-        entry.update(_span(start, Moment.now()))
+
+    def phase(
+        self,
+        step: Step,
+        description: str,
+        results: list[dict[str, Any]],
+        start: Moment,
+        end: Moment,
+        chain: str | None = None,
+    ) -> None:
+        """A phase of `step` ran from `start` to `end`: its parts, how many were found finished, how long it
+        took. `chain` names the engine phase it shared with other steps' phases (`chain.py`), whose wall time
+        the runner divided between them; a step whose first phase is such a slice starts where it begins."""
+        record = self._open.get(step.dirname)
+        if record is None:
+            return
+        if not record.entry["phases"] and start.mono > record.start.mono:
+            record.start = start
+            record.entry.update(_span(start))
+        record.entry["phases"].append(
+            {
+                "phase": description,
+                "parts": len(results),
+                "parts_reused": sum(1 for result in results if not_computed(result)),
+                "parts_borrowed": sum(1 for result in results if result.get("borrowed")),
+                "seconds": start.seconds_to(end),
+                **({"chain": chain} if chain else {}),
+            }
+        )
+
+    def end(self, step: Step, at: Moment | None = None) -> None:
+        """The step is done, now or `at` (the end of its last phase, when that ran after its own work)."""
+        record = self._open.pop(step.dirname)
+        end = at or Moment.now()
+        entry = record.entry
+        entry.update(_span(record.start, end))
         main = _main_phase(step, entry["phases"])
         if main is not None:
             entry["parts"] = main["parts"]
@@ -149,22 +190,7 @@ class Timings:
             phase["parts"] and phase["parts_reused"] == phase["parts"] for phase in entry["phases"]
         )
         entry["state"] = REUSED if every_part_found else DONE
-        self._step = None
         self._write()
-
-    def phase(self, description: str, results: list[dict[str, Any]], seconds: float) -> None:
-        """A phase of the current step finished: its parts, how many were found finished, how long it took."""
-        if self._step is None:
-            return
-        self._step[2]["phases"].append(
-            {
-                "phase": description,
-                "parts": len(results),
-                "parts_reused": sum(1 for result in results if not_computed(result)),
-                "parts_borrowed": sum(1 for result in results if result.get("borrowed")),
-                "seconds": round(max(0.0, seconds), 3),
-            }
-        )
 
     def finishing(self) -> None:
         """The steps are over; what follows (documents, stats, manifest, report) is the `finish` entry."""
@@ -185,6 +211,9 @@ class Timings:
         """The pass stopped on `exc`, which the caller re-raises; a resume will append the next pass."""
         end = Moment.now()
         self._close_setup(end)
+        for record in self._open.values():  # the steps it was in
+            record.entry.update(_span(record.start, end), state=_ended(exc))
+        self._open.clear()
         if self._finish is not None:
             self._pass["finish"] = _span(self._finish, end)
         self._pass.update(_span(self._started, end), state=_ended(exc), error=_describe(exc))
