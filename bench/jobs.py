@@ -42,7 +42,8 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     if job == "corpusmill-bare":
         from bench.run_corpusmill import run_bare
 
-        result = run_bare(warc_dir, work, clock, threshold, extractor)
+        share = spec.get("share")
+        result = run_bare(warc_dir, work, clock, threshold, extractor, tuple(share) if share else None)
     elif job.startswith("corpusmill-"):
         from bench.run_corpusmill import run_engine
 

@@ -46,16 +46,24 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def run_measured(
-    job: str, spec: dict[str, Any], work: Path, cache: Path, timeout_s: float, copies: int = 1
+    job: str,
+    spec: dict[str, Any],
+    work: Path,
+    cache: Path,
+    timeout_s: float,
+    copies: int = 1,
+    split: bool = False,
 ) -> dict[str, Any]:
     """Run `job` with `spec` (plus where it works) in a fresh process; return its measured result.
 
     With `copies` > 1, that many instances of the job run at the same time (in `work/copy-<n>`), each measured
-    as its own process tree, and the result is their mean (`mean_of_copies`).
+    as its own process tree, and the result is their mean (`mean_of_copies`). `split`: the copies share the
+    input between them (copy n gets `share` [n - 1, copies] in its spec) instead of each doing all of it.
     """
     shutil.rmtree(work, ignore_errors=True)
     works = [work] if copies == 1 else [work / f"copy-{n}" for n in range(1, copies + 1)]
-    started = [_start(job, spec, where, cache) for where in works]
+    specs = [{**spec, "share": [n, copies]} if split and copies > 1 else spec for n in range(len(works))]
+    started = [_start(job, one, where, cache) for one, where in zip(specs, works, strict=True)]
     codes: list[int | str] = []
     with contextlib.ExitStack() as sampling:
         samplers = [sampling.enter_context(TreeSampler(process.pid)) for process, _ in started]

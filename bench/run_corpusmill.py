@@ -133,14 +133,25 @@ def _sink_stage(stage: SinkStage, parts: Parts, work: Path, recipe: Any) -> dict
 
 
 def run_bare(
-    warc_dir: Path, work: Path, clock: Clock, threshold: float, extractor: str = spec.EXTRACTORS[0]
+    warc_dir: Path,
+    work: Path,
+    clock: Clock,
+    threshold: float,
+    extractor: str = spec.EXTRACTORS[0],
+    share: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Every stage of the bench recipe alone, on the previous stage's output, in this process."""
+    """Every stage of the bench recipe alone, on the previous stage's output, in this process.
+
+    `share` (index, count): only every count-th WARC file from the index-th on, as an engine worker gets
+    only some of the parts (`bench.engine_pairs --split-bare`).
+    """
     from corpusmill.io import read_batches
 
     recipe = spec.recipe(warc_dir, threshold, extractor)
     batch_size = recipe.output.batch_size
-    files = sorted(warc_dir.glob("*.warc.gz"))
+    numbered = list(enumerate(sorted(warc_dir.glob("*.warc.gz"))))
+    if share is not None:
+        numbered = numbered[share[0] :: share[1]]
     planned = [stage for step in plan_steps(recipe) for stage in step.stages]
     clock.mark("start")
     with clock.span("startup"):  # what every engine's workers load while the engine starts
@@ -153,7 +164,7 @@ def run_bare(
                     batch_size,
                 )
             )
-            for i, path in enumerate(files)
+            for i, path in numbered
         }
     docs_in = _rows(parts)
     record_id = _record_ids(parts)

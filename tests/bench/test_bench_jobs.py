@@ -91,3 +91,20 @@ def test_with_resiliparse_both_sides_extract_the_same_text(corpus: Corpus, tmp_p
         texts["corpusmill-bare"][i] == unicodedata.normalize("NFC", texts["datatrove-bare"][i]).strip()
         for i in kept
     )
+
+
+def test_split_copies_of_the_bare_loop_share_the_files(corpus: Corpus, tmp_path: Path) -> None:
+    # `bench.engine_pairs --split-bare`: each copy reads every other WARC file, as a worker gets some parts.
+    files = sorted(corpus.warc_dir.glob("*.warc.gz"))
+    assert len(files) >= 2
+    spec = {"warc_dir": str(corpus.warc_dir), "threshold": 0.8, "cores": 1}
+    work = tmp_path / "split"
+    result = run_measured(
+        "corpusmill-bare", spec, work, tmp_path / "cache", timeout_s=240, copies=2, split=True
+    )
+    assert "error" not in result, result.get("error")
+    copies = [json.loads((work / f"copy-{n}" / "result.json").read_text()) for n in (1, 2)]
+    assert all(0 < copy["docs_in"] < len(corpus.truth()["records"]) for copy in copies)
+    assert sum(copy["docs_in"] for copy in copies) == len(corpus.truth()["records"])
+    spec_of = [json.loads((work / f"copy-{n}" / "spec.json").read_text())["share"] for n in (1, 2)]
+    assert spec_of == [[0, 2], [1, 2]]
