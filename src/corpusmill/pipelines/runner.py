@@ -478,25 +478,30 @@ def _map(
     parts: list[PartSpec],
     num_cpus: float,
 ) -> list[dict[str, Any]]:
-    """Run a phase over work items of its own (a group step's buckets, a sink's gather tasks) now."""
+    """Run a phase over work items of its own (a group step's buckets, a sink's gather tasks) now, after
+    the queued phases; the queue's parts stay as they are."""
     _run_queued(state)
-    after = state.chain.parts
-    state.chain.parts = parts
-    try:
-        return _results(state, _queue(state, step, description, task, num_cpus))
-    finally:
-        state.chain.parts = after
+    alone = PhaseChain(parts)
+    phase = alone.add(step, description, task, num_cpus)
+    _run_chain(state, alone)
+    assert phase.results is not None
+    return phase.results
 
 
 def _run_queued(state: _RunState) -> None:
-    """Run the queued phases as one engine phase; count and time each of them under its own step."""
-    if not state.chain.queue:
+    """Run the queued phases as one engine phase."""
+    _run_chain(state, state.chain)
+
+
+def _run_chain(state: _RunState, chain: PhaseChain) -> None:
+    """Run a chain's queued phases as one engine phase; count and time each of them under its own step."""
+    if not chain.queue:
         return
-    description = state.chain.description()
-    chained = len(state.chain.queue) > 1
-    state.progress.phase(description, len(state.chain.parts))
+    description = chain.description()
+    chained = len(chain.queue) > 1
+    state.progress.phase(description, len(chain.parts))
     start = Moment.now()
-    ran = state.chain.run(state.engine, state.progress.advance)
+    ran = chain.run(state.engine, state.progress.advance)
     wall = time.monotonic() - start.mono
     last_of = {id(queued.owner): queued for queued in ran}  # each step's last phase in the chain
     for queued, begin, end in shares(ran):

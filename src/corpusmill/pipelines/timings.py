@@ -8,9 +8,9 @@ found finished (by an earlier, interrupted invocation, or taken over from a base
 of the time. Phases of several steps that ran as one engine phase (`chain.py`) divide its wall time between
 them, in proportion to the time their tasks took on the workers where the engine returns that (equally
 where it does not: Beam's results are read back from the markers), and each such phase names the engine
-phase it was part of (`chain`); the steps stay one after the other. The time before the first step (listing and planning the inputs, starting the engine) is
-`setup`; the time after the last (stopping the engine, `documents/`, `stats.json`, `manifest.json`, the
-report) is `finish`.
+phase it was part of (`chain`); the steps stay one after the other. The time before the first step
+(listing and planning the inputs, starting the engine) is `setup`; the time after the last (stopping the
+engine, `documents/`, `stats.json`, `manifest.json`, the report) is `finish`.
 
 Each invocation that works on the run appends a pass and keeps the earlier ones, so the file tells the truth
 about a run that was interrupted and resumed: the killed pass keeps the step it was in, started and never
@@ -77,7 +77,6 @@ class Moment:
 class _OpenStep:
     """A step that began and has not ended: its entry in the pass, and when it started."""
 
-    step: Step
     start: Moment
     entry: dict[str, Any]
 
@@ -142,7 +141,7 @@ class Timings:
             "phases": [],
         }
         self._pass["steps"].append(entry)
-        self._open[step.dirname] = _OpenStep(step, start, entry)
+        self._open[step.dirname] = _OpenStep(start, entry)
         self._write()
 
     def phase(
