@@ -24,6 +24,7 @@ import trafilatura
 
 from corpusmill.core import schema
 from corpusmill.core.stage import resolve_stage
+from corpusmill.filters import sandbox as sandbox_module
 from corpusmill.filters.extract import ExtractParams, ExtractStage
 from corpusmill.filters.sandbox import Sandbox, Truncated
 
@@ -98,6 +99,18 @@ def collector(payload: str, options: Mapping[str, Any]) -> str:
     return json.dumps({"threshold": gc.get_threshold(), "frozen": gc.get_freeze_count()})
 
 
+def justext_state(payload: str, options: Mapping[str, Any]) -> str:
+    """Tell whether the child holds trafilatura's jusText stop-word list, and jusText's set made of it."""
+    from justext.core import define_stoplist
+    from trafilatura import external
+
+    stoplist = external.JT_STOPLIST or ()
+    return json.dumps({"words": sorted(stoplist), "cached_sets": define_stoplist.cache_info().currsize})
+
+
+justext_state.prepare = sandbox_module._prepare_trafilatura  # type: ignore[attr-defined]
+
+
 # ---- the sandbox on its own ----
 
 
@@ -117,6 +130,17 @@ def test_sandbox_child_prepares_the_function_before_it_reports_ready() -> None:
     with pytest.raises(RuntimeError, match=r"did not start within 30 s \(worker exited with status 1\)"):
         box.start()
     assert not box.alive
+
+
+def test_trafilatura_child_builds_the_justext_stoplist_before_it_reports_ready() -> None:
+    # trafilatura would build it in the middle of the first page that needs its jusText fallback.
+    from justext.utils import get_stoplist, get_stoplists
+
+    with Sandbox(justext_state, timeout_s=30) as box:
+        state = json.loads(box.run("x").value)
+    expected = {word for language in get_stoplists() for word in get_stoplist(language)}
+    assert state["words"] == sorted(expected) and len(expected) > 100_000
+    assert state["cached_sets"] == 1
 
 
 def test_sandbox_recovers_from_timeout_crash_and_errors() -> None:
