@@ -100,7 +100,8 @@ def _span_cpu(run: dict[str, Any], spans: list[str]) -> float | None:
     return sum(costs[span]["cpu_s"] for span in spans if span in costs)
 
 
-# Ray's and Beam's CPU per document at most this many percent above the bare loop's (`bench.engine_pairs`).
+# Ray's and Beam's CPU per document at most this many percent above the bare loop's on the same split of the
+# input (`bench.engine_pairs`).
 ENGINE_OVERHEAD_GOAL = 10.0
 
 
@@ -237,7 +238,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, float | None, float | No
     each job's cheapest of two runs spread over the whole bench beside datatrove's jobs, the figure moved by
     ten points between runs of the same code (Ray +7.5% to +19.8%), more than the overhead itself. The goal
     (`ENGINE_OVERHEAD_GOAL`) is checked by `bench.engine_pairs`, which measures the same figure in rounds
-    whose order cancels a steady drift of the machine. The whole-run figure is printed below it.
+    whose order cancels a steady drift of the machine, against a bare loop whose copies share the input as
+    the workers do (each copy here does the whole corpus). The whole-run figure is printed below it.
     """
     rows = results["table"]
     runs = {job: r for job, r in results["runs"].items() if "error" not in r}

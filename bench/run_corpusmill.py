@@ -143,7 +143,7 @@ def run_bare(
     """Every stage of the bench recipe alone, on the previous stage's output, in this process.
 
     `share` (index, count): only every count-th WARC file from the index-th on, as an engine worker gets
-    only some of the parts (`bench.engine_pairs --split-bare`).
+    only some of the parts (`bench.engine_pairs`' split bare loop, its goal's baseline).
     """
     from corpusmill.io import read_batches
 

@@ -94,7 +94,7 @@ def test_with_resiliparse_both_sides_extract_the_same_text(corpus: Corpus, tmp_p
 
 
 def test_split_copies_of_the_bare_loop_share_the_files(corpus: Corpus, tmp_path: Path) -> None:
-    # `bench.engine_pairs --split-bare`: each copy reads every other WARC file, as a worker gets some parts.
+    # `bench.engine_pairs`' split bare loop: each copy reads every other WARC file, as a worker gets some parts.
     files = sorted(corpus.warc_dir.glob("*.warc.gz"))
     assert len(files) >= 2
     spec = {"warc_dir": str(corpus.warc_dir), "threshold": 0.8, "cores": 1}
