@@ -9,8 +9,8 @@ job's two runs sit at the same mean time, so a drift of the machine's speed that
 cancels. Each round gives each engine's overhead (its mean CPU per document over a bare loop's mean), and the
 table prints every round's figure and their median.
 
-The bare loop runs as one copy per core at once, as the engines run one worker per core (two processes at
-once each take more CPU than one alone), in two ways (`--bare`):
+The bare loop runs as one copy per core at once, as the engines run one worker per core, so that both run
+under the same contention, in two ways (`--bare`):
 
 - `split`: the copies share the WARC files between them as the engines' workers share the parts (copy n
   takes every other file from the n-th) and their CPU is summed. This is the same work on the same division
